@@ -1,0 +1,23 @@
+"""repsr: image and video upscaling with RepSR networks.
+
+The public API: `Upscaler` and `load_model`; everything else is reachable through the submodules.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["Upscaler", "load_model", "__version__"]
+
+
+def __getattr__(name: str):
+    # Imported lazily so that `repsr --help` does not pay for importing torch.
+    if name == "Upscaler":
+        from .infer.upscaler import Upscaler
+
+        return Upscaler
+    if name == "load_model":
+        from .weights import load_model
+
+        return load_model
+    raise AttributeError(name)

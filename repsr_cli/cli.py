@@ -1,0 +1,271 @@
+"""The `repsr` command: each command parses its options and calls the Python API, nothing more."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import UserError
+
+app = typer.Typer(
+    help="repsr: image and video upscaling with RepSR networks (train, fuse, deploy).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"repsr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """repsr: image and video upscaling with RepSR networks (train, fuse, deploy)."""
+
+
+# ---- upscale ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def upscale(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files to upscale.", show_default=False)],
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor (2, 3 or 4).")] = 4,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name or file (default: repsr-x{s}).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (one input) or folder.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "cpu",
+    precision: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
+    tile: Annotated[int, typer.Option(help="Tile size in input pixels; 0 = whole image.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+) -> None:
+    """Upscale images with a bundled model, deploy weights or a training checkpoint."""
+    from .infer.files import plan_outputs, upscale_files
+    from .infer.upscaler import Upscaler
+    from .weights import default_model_name
+
+    upscaler = Upscaler(model or default_model_name(scale), device=device, precision=precision, tile=tile)
+    if model is not None and upscaler.scale != scale:
+        err.print(f"note: {model} is a x{upscaler.scale} model; upscaling by {upscaler.scale}")
+    jobs = plan_outputs(inputs, output, upscaler.scale)
+    report = upscale_files(upscaler, jobs, overwrite=overwrite, say=out.print, warn=err.print)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command("upscale-video")
+def upscale_video() -> None:
+    """Upscale a video, keeping audio and timing (not built yet)."""
+    raise UserError("upscale-video is not built yet (planned: streaming video with audio kept)")
+
+
+# ---- convert / eval / train ------------------------------------------------------------------------
+
+
+@app.command()
+def convert(
+    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.pth).", show_default=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Deploy weights to write.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="safetensors, or pth for Real-ESRGAN's loaders.")
+    ] = "safetensors",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+) -> None:
+    """Fuse a training checkpoint into plain deploy weights (SRVGGNetCompact layout)."""
+    from .convert import convert as run_convert
+
+    if fmt not in ("safetensors", "pth"):
+        raise UserError(f"unknown format {fmt!r} (use safetensors or pth)")
+    result = run_convert(checkpoint, output, fmt, overwrite)
+    out.print(f"wrote {result.output} (x{result.scale}, {result.blocks} blocks x {result.channels} channels)")
+    out.print(f"max abs difference, training vs fused network: {result.max_abs_diff:.3g}")
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name or file, or 'bicubic'.")],
+    data: Annotated[Path, typer.Option("--data", help="Benchmark folder of HR images (or with an HR/ subfolder).")],
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Scale factor.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """PSNR/SSIM on the Y channel with the standard SR protocol (MATLAB bicubic LR, border crop)."""
+    from . import evaluate
+    from .weights import load_model
+
+    if model == "bicubic":
+        upscale_fn = evaluate.bicubic(scale)
+    else:
+        net = load_model(model)
+        if net.cfg.scale != scale:
+            raise UserError(f"is a x{net.cfg.scale} model, not x{scale}", model)
+        upscale_fn = evaluate.network(net)
+    pairs = evaluate.load_benchmark(data, scale)
+    result = evaluate.evaluate(upscale_fn, pairs, scale)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "model": model,
+                    "scale": scale,
+                    "psnr": result.psnr,
+                    "ssim": result.ssim,
+                    "per_image": result.per_image,
+                }
+            )
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{model} x{scale} on {data}")
+    table.add_column("image")
+    table.add_column("PSNR (dB)", justify="right")
+    table.add_column("SSIM", justify="right")
+    for row in result.per_image:
+        table.add_row(str(row["image"]), f"{row['psnr']:.2f}", f"{row['ssim']:.4f}")
+    table.add_row("mean", f"{result.psnr:.2f}", f"{result.ssim:.4f}", style="bold")
+    out.print(table)
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90s', '30m', '2h', '1h30m' or plain seconds -> seconds."""
+    if text is None:
+        return None
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
+    if not parts or "".join(a + b for a, b in parts) != text:
+        raise UserError(f"cannot read the duration {text!r} (examples: 90s, 30m, 2h, 1h30m)")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="HR image folder (recursive) or DIV2K-style *_HR.")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, log.jsonl, config.json.")] = Path(
+        "runs/repsr"
+    ),
+    scale: Annotated[int, typer.Option("--scale", "-s")] = 4,
+    preset: Annotated[str, typer.Option(help="tiny, small or base.")] = "tiny",
+    iters: Annotated[int, typer.Option(help="Planned iterations.")] = 100_000,
+    batch: Annotated[int, typer.Option()] = 16,
+    patch: Annotated[int, typer.Option(help="LR patch side.")] = 48,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
+    schedule: Annotated[str, typer.Option(help="cosine or multistep.")] = "cosine",
+    warmup: Annotated[int, typer.Option(help="Warm-up iterations.")] = 0,
+    bn_switch: Annotated[float, typer.Option(help="BN switch: fraction of iters (<=1) or an iteration.")] = 0.8,
+    bn_batches: Annotated[int, typer.Option(help="Batches averaged for population statistics.")] = 100,
+    seed: Annotated[int, typer.Option()] = 0,
+    lr_data: Annotated[Path | None, typer.Option(help="Folder of matching LR images.")] = None,
+    max_hr_side: Annotated[int | None, typer.Option(help="Shrink larger HR images by an integer factor first.")] = None,
+    val: Annotated[Path | None, typer.Option(help="Validation benchmark folder (e.g. Set5).")] = None,
+    val_every: Annotated[int, typer.Option()] = 1000,
+    ckpt_every: Annotated[int, typer.Option()] = 500,
+    log_every: Annotated[int, typer.Option()] = 50,
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (autocast).")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    init_from: Annotated[Path | None, typer.Option(help="Checkpoint to start from (e.g. x4 body for x2).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
+    stop_at: Annotated[int | None, typer.Option(help="Stop after this iteration (checkpoint written).")] = None,
+    time_limit: Annotated[str | None, typer.Option(help="Stop cleanly after this long, e.g. 2h.")] = None,
+) -> None:
+    """Train a RepSR network: mini-batch BN first, then population statistics (the BN switch)."""
+    from .train.config import TrainConfig
+    from .train.progress import TrainProgress
+    from .train.trainer import Trainer
+
+    if data is None and not resume:
+        raise UserError("--data is required (a folder of HR images)")
+    limit = parse_duration(time_limit)
+    cfg = TrainConfig(
+        data=str(data) if data else "",
+        out=str(out_dir),
+        scale=scale,
+        preset=preset,
+        iters=iters,
+        batch=batch,
+        patch=patch,
+        lr=lr,
+        schedule=schedule,
+        warmup=warmup,
+        bn_switch=bn_switch,
+        bn_batches=bn_batches,
+        seed=seed,
+        lr_data=str(lr_data) if lr_data else None,
+        max_hr_side=max_hr_side,
+        val=str(val) if val else None,
+        val_every=val_every,
+        ckpt_every=ckpt_every,
+        log_every=log_every,
+        precision=precision,
+        init_from=str(init_from) if init_from else None,
+    )
+    with TrainProgress(out) as progress:
+        trainer = Trainer(cfg, resume=resume, device=device, on_log=progress.update, on_message=progress.say)
+        progress.start(trainer.cfg.iters, trainer.iteration, stop_at)
+        result = trainer.run(stop_at=stop_at, time_limit=limit)
+    out.print(
+        f"{result.reason} at iteration {result.iteration}/{trainer.cfg.iters}; checkpoint {result.last_checkpoint}"
+    )
+    if result.reason == "interrupted":
+        raise typer.Exit(130)
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder with log.jsonl.", show_default=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Plot loss and validation PSNR of a run, with the BN switch marked (needs matplotlib)."""
+    from .train.plot import plot_run
+
+    path = plot_run(run_dir, output)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def models() -> None:
+    """List bundled and user models."""
+    from rich.table import Table
+
+    from .weights import available_models, load_model, user_model_dir
+
+    table = Table(title=f"models (user folder: {user_model_dir()})")
+    for col in ("name", "source", "scale", "blocks x channels", "size"):
+        table.add_column(col)
+    for entry in available_models():
+        try:
+            cfg = load_model(entry.path).cfg
+            shape = (f"x{cfg.scale}", f"{cfg.blocks} x {cfg.channels}")
+        except UserError as exc:
+            shape = ("?", f"unreadable: {exc}")
+        table.add_row(entry.name, entry.source, *shape, f"{entry.path.stat().st_size / 1024:.0f} KiB")
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

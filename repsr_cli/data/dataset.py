@@ -1,0 +1,179 @@
+"""Training pairs in memory and random aligned patches drawn as a pure function of the iteration.
+
+Each batch depends only on (seed, rank, iteration), so a resumed run sees exactly the batches an
+uninterrupted one would, with no sampler state to save. LR images are made once per file and scale
+(MATLAB bicubic) and cached on disk, keyed by the file's content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+from PIL import Image
+
+from ..errors import UserError
+from ..imaging import find_images, read_rgb8, to_tensor
+from .resize import downscale, mod_crop
+
+
+def cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("repsr")) / "lr"
+
+
+@dataclass
+class Pair:
+    name: str
+    hr: np.ndarray  # HxWx3 uint8, a multiple of the scale
+    lr: np.ndarray  # (H/s)x(W/s)x3 uint8
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
+
+
+def _cached(key: str, make) -> np.ndarray:
+    """Load a PNG from the cache, or make it and store it (atomically) for next time."""
+    path = cache_dir() / f"{key}.png"
+    if path.exists():
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"))
+        except OSError:
+            path.unlink(missing_ok=True)
+    arr = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{np.random.randint(1 << 30)}.tmp")
+    Image.fromarray(arr).save(tmp, format="PNG", compress_level=1)
+    tmp.replace(path)
+    return arr
+
+
+def prepare_hr(path: Path, max_side: int | None) -> tuple[np.ndarray, str]:
+    """Decode an HR image; images longer than `max_side` shrink by the smallest integer factor that fits."""
+    key = _digest(path)
+    img = read_rgb8(path)
+    if max_side and max(img.shape[:2]) > max_side:
+        factor = math.ceil(max(img.shape[:2]) / max_side)
+        key = f"{key}_hr{factor}"
+        img = _cached(key, lambda: downscale(img, factor))
+    return img, key
+
+
+def load_pair(path: Path, scale: int, max_side: int | None = None, lr_path: Path | None = None) -> Pair:
+    hr, key = prepare_hr(path, max_side)
+    hr = mod_crop(hr, scale)
+    if lr_path is not None:
+        lr = read_rgb8(lr_path)
+        if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
+            raise UserError(f"LR size {lr.shape[1]}x{lr.shape[0]} is not HR / {scale}", lr_path)
+    else:
+        lr = _cached(f"{key}_x{scale}", lambda: downscale(hr, scale))
+    return Pair(Path(path).stem, hr, lr)
+
+
+def find_lr_partner(hr_path: Path, hr_root: Path, lr_root: Path, scale: int) -> Path:
+    """DIV2K names LR files `0001x4.png` for HR `0001.png`; plain same-name pairs work too."""
+    rel = hr_path.relative_to(hr_root)
+    for name in (f"{rel.stem}x{scale}{rel.suffix}", rel.name):
+        candidate = lr_root / rel.parent / name
+        if candidate.exists():
+            return candidate
+    raise UserError(f"no LR image for {rel} (looked for {rel.stem}x{scale}{rel.suffix})", lr_root)
+
+
+def detect_lr_root(hr_root: Path, scale: int) -> Path | None:
+    """DIV2K layout: `X_HR/` beside `X_LR_bicubic/X{s}/`."""
+    hr_root = Path(hr_root)
+    if hr_root.name.endswith("_HR"):
+        candidate = hr_root.parent / f"{hr_root.name[:-3]}_LR_bicubic" / f"X{scale}"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@dataclass
+class LoadReport:
+    used: int
+    unreadable: list[str]
+    too_small: int
+
+
+def load_pairs(
+    root: Path,
+    scale: int,
+    min_lr_side: int = 1,
+    max_side: int | None = None,
+    lr_root: Path | None = None,
+    warn=None,
+) -> tuple[list[Pair], LoadReport]:
+    """All usable pairs below `root`; unreadable images are skipped and reported, not fatal."""
+    root = Path(root)
+    if not root.exists():
+        raise UserError("data folder not found", root)
+    paths = find_images(root)
+    if not paths:
+        raise UserError("no images found (png, jpg, bmp, webp, tiff)", root)
+    lr_root = lr_root or detect_lr_root(root, scale)
+    pairs, bad, small = [], [], 0
+    for p in paths:
+        try:
+            lr_path = find_lr_partner(p, root, lr_root, scale) if lr_root else None
+            pair = load_pair(p, scale, max_side, lr_path)
+        except UserError as exc:
+            if lr_root is not None and "LR size" in str(exc):
+                raise
+            bad.append(str(exc))
+            if warn:
+                warn(str(exc))
+            continue
+        if min(pair.lr.shape[:2]) < min_lr_side:
+            small += 1
+            continue
+        pairs.append(pair)
+    return pairs, LoadReport(len(pairs), bad, small)
+
+
+def _augment(lr: np.ndarray, hr: np.ndarray, code: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 8 symmetries of the square: bit 0 flips rows, bit 1 flips columns, bit 2 transposes."""
+    if code & 1:
+        lr, hr = lr[::-1], hr[::-1]
+    if code & 2:
+        lr, hr = lr[:, ::-1], hr[:, ::-1]
+    if code & 4:
+        lr, hr = lr.transpose(1, 0, 2), hr.transpose(1, 0, 2)
+    return lr, hr
+
+
+class PatchSampler:
+    """Random aligned LR/HR patches; every pixel of the training set is equally likely to be drawn."""
+
+    def __init__(self, pairs: list[Pair], scale: int, patch: int, batch: int, seed: int, rank: int = 0) -> None:
+        self.pairs = [p for p in pairs if min(p.lr.shape[:2]) >= patch]
+        if not self.pairs:
+            raise UserError(f"every training image is smaller than the LR patch size {patch}")
+        self.scale, self.patch, self.batch, self.seed, self.rank = scale, patch, batch, seed, rank
+        areas = np.array([(p.lr.shape[0] - patch + 1) * (p.lr.shape[1] - patch + 1) for p in self.pairs], float)
+        self.weights = areas / areas.sum()
+
+    def batch_at(self, iteration: int, stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch for `iteration`: a pure function of (seed, stream, rank, iteration)."""
+        rng = np.random.default_rng([self.seed, stream, self.rank, iteration])
+        picks = rng.choice(len(self.pairs), size=self.batch, p=self.weights)
+        p, s = self.patch, self.scale
+        lrs, hrs = [], []
+        for idx in picks:
+            pair = self.pairs[idx]
+            y = int(rng.integers(pair.lr.shape[0] - p + 1))
+            x = int(rng.integers(pair.lr.shape[1] - p + 1))
+            lr = pair.lr[y : y + p, x : x + p]
+            hr = pair.hr[y * s : (y + p) * s, x * s : (x + p) * s]
+            lr, hr = _augment(lr, hr, int(rng.integers(8)))
+            lrs.append(lr)
+            hrs.append(hr)
+        return to_tensor(np.stack(lrs)), to_tensor(np.stack(hrs))

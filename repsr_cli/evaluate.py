@@ -1,0 +1,61 @@
+"""Benchmark evaluation with the standard SR protocol (see metrics.py): one loop for `eval` and validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data.dataset import Pair, load_pairs
+from .data.resize import imresize
+from .imaging import to_array, to_tensor
+from .metrics import psnr_y, ssim_y
+
+Upscale = Callable[[np.ndarray], np.ndarray]  # LR uint8 HxWx3 -> SR uint8 HxWx3
+
+
+@dataclass
+class EvalResult:
+    psnr: float
+    ssim: float
+    per_image: list[dict[str, object]] = field(default_factory=list)
+
+
+def benchmark_root(path: Path) -> Path:
+    """Accept a benchmark folder (`Set5/`) or its HR folder (`Set5/HR/`)."""
+    path = Path(path)
+    return path / "HR" if (path / "HR").is_dir() else path
+
+
+def load_benchmark(path: Path, scale: int) -> list[Pair]:
+    pairs, _ = load_pairs(benchmark_root(path), scale)
+    return pairs
+
+
+def bicubic(scale: int) -> Upscale:
+    return lambda lr: imresize(lr, size=(lr.shape[0] * scale, lr.shape[1] * scale))
+
+
+def network(net: torch.nn.Module, device: str = "cpu") -> Upscale:
+    @torch.no_grad()
+    def run(lr: np.ndarray) -> np.ndarray:
+        return to_array(net(to_tensor(lr).to(device)))
+
+    return run
+
+
+def evaluate(upscale: Upscale, pairs: list[Pair], scale: int) -> EvalResult:
+    rows = []
+    for pair in pairs:
+        sr = upscale(pair.lr)
+        if sr.shape != pair.hr.shape:
+            raise ValueError(f"{pair.name}: output {sr.shape} does not match HR {pair.hr.shape}")
+        rows.append({"image": pair.name, "psnr": psnr_y(sr, pair.hr, scale), "ssim": ssim_y(sr, pair.hr, scale)})
+    return EvalResult(
+        psnr=float(np.mean([r["psnr"] for r in rows])),
+        ssim=float(np.mean([r["ssim"] for r in rows])),
+        per_image=rows,
+    )

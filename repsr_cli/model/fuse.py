@@ -1,0 +1,45 @@
+"""Kernel algebra for folding training-time branches into one 3x3 convolution.
+
+Every helper returns a (weight, bias) pair of a convolution; composing them in float64 keeps the fold
+exact to rounding, which the tests check at 1e-10.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+Kernel = tuple[torch.Tensor, torch.Tensor]
+
+
+def conv_kernel(conv: nn.Conv2d) -> Kernel:
+    bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels, dtype=conv.weight.dtype)
+    return conv.weight.detach().clone(), bias.detach().clone()
+
+
+def fold_bn(kernel: Kernel, bn: nn.BatchNorm2d) -> Kernel:
+    """BN(conv(x)) with running statistics is one conv: scale each output filter, shift its bias."""
+    weight, bias = kernel
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    return weight * scale.reshape(-1, 1, 1, 1), (bias - bn.running_mean) * scale + bn.bias.detach()
+
+
+def compose_pointwise(inner: Kernel, outer: Kernel) -> Kernel:
+    """A 1x1 conv applied after a kxk conv is one kxk conv (the 1x1 mixes the inner filters)."""
+    w_in, b_in = inner
+    w_out, b_out = outer
+    mix = w_out[:, :, 0, 0]
+    return torch.einsum("om,mikl->oikl", mix, w_in), mix @ b_in + b_out
+
+
+def identity_kernel(channels: int, size: int = 3, like: torch.Tensor | None = None) -> Kernel:
+    """The identity map as a conv: a one at the centre tap of each channel's own filter."""
+    opts = {"dtype": like.dtype, "device": like.device} if like is not None else {}
+    weight = torch.zeros(channels, channels, size, size, **opts)
+    weight[torch.arange(channels), torch.arange(channels), size // 2, size // 2] = 1
+    return weight, torch.zeros(channels, **opts)
+
+
+def add_kernels(*kernels: Kernel) -> Kernel:
+    """Parallel branches summed at the output are one conv: add weights and biases."""
+    return sum(k[0] for k in kernels), sum(k[1] for k in kernels)

@@ -1,0 +1,120 @@
+"""RepSRNet (training time) and the plain deploy network it fuses into.
+
+Both keep one `body` list in the layout of Real-ESRGAN's SRVGGNetCompact: conv, PReLU, then per block
+(block-or-conv, PReLU), then a conv to 3*s*s channels, PixelShuffle, plus the nearest-neighbour
+upsampled input. Because the indices match, the fused state dict has exactly SRVGGNetCompact's keys
+(`body.0.weight`, `body.1.weight`, ...) and loads unchanged in spandrel, chaiNNer and Real-ESRGAN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import BLOCKS
+
+SCALES = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    scale: int = 4
+    channels: int = 16
+    blocks: int = 4
+    expand: int = 2
+    block: str = "repsr"
+    bn: bool = True
+
+    def __post_init__(self) -> None:
+        if self.block not in BLOCKS:
+            raise ValueError(f"unknown block type {self.block!r}; known: {', '.join(BLOCKS)}")
+        if self.scale < 1 or self.channels < 1 or self.blocks < 0 or self.expand < 1:
+            raise ValueError(f"invalid network configuration: {self}")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> NetConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# Model sizes as data: name -> (blocks, channels).
+PRESETS: dict[str, tuple[int, int]] = {"tiny": (4, 16), "small": (10, 32), "base": (16, 64)}
+
+
+def preset_config(name: str, scale: int, **overrides: object) -> NetConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    blocks, channels = PRESETS[name]
+    return NetConfig(scale=scale, channels=channels, blocks=blocks, **overrides)
+
+
+def preset_name(channels: int, blocks: int) -> str | None:
+    return next((n for n, (b, c) in PRESETS.items() if (b, c) == (blocks, channels)), None)
+
+
+class _PlainVGG(nn.Module):
+    """Shared forward of both networks: run `body`, shuffle pixels, add the nearest-upsampled input."""
+
+    body: nn.ModuleList
+    scale: int
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        for layer in self.body:
+            out = layer(out)
+        out = F.pixel_shuffle(out, self.scale)
+        return out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
+
+
+def _body(cfg: NetConfig, make_middle) -> nn.ModuleList:
+    layers: list[nn.Module] = [nn.Conv2d(3, cfg.channels, 3, padding=1), nn.PReLU(cfg.channels)]
+    for _ in range(cfg.blocks):
+        layers += [make_middle(), nn.PReLU(cfg.channels)]
+    layers.append(nn.Conv2d(cfg.channels, 3 * cfg.scale * cfg.scale, 3, padding=1))
+    return nn.ModuleList(layers)
+
+
+class RepSRNet(_PlainVGG):
+    """The training-time network: plain VGG whose middle 3x3 convs are multi-branch blocks."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.scale = cfg.scale
+        block = BLOCKS[cfg.block]
+        self.body = _body(cfg, lambda: block(cfg.channels, expand=cfg.expand, bn=cfg.bn))
+
+
+class DeployNet(_PlainVGG):
+    """SRVGGNetCompact with PReLU: what users run. Same keys, shapes and forward."""
+
+    def __init__(self, cfg: NetConfig) -> None:
+        super().__init__()
+        self.cfg = NetConfig(scale=cfg.scale, channels=cfg.channels, blocks=cfg.blocks)
+        self.scale = cfg.scale
+        self.body = _body(cfg, lambda: nn.Conv2d(cfg.channels, cfg.channels, 3, padding=1))
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels of context each output pixel depends on, per side (one per 3x3 conv)."""
+        return self.cfg.blocks + 2
+
+
+@torch.no_grad()
+def fuse(net: RepSRNet) -> DeployNet:
+    """Fold every training-time block into its 3x3 conv; the result computes the same function."""
+    deploy = DeployNet(net.cfg).to(dtype=next(net.parameters()).dtype, device=next(net.parameters()).device)
+    for src, dst in zip(net.body, deploy.body, strict=True):
+        if hasattr(src, "fuse"):
+            weight, bias = src.fuse()
+            dst.weight.copy_(weight)
+            dst.bias.copy_(bias)
+        else:
+            dst.load_state_dict(src.state_dict())
+    return deploy.eval()

@@ -1,0 +1,68 @@
+"""Training configuration: one dataclass with defaults, saved as RUN_DIR/config.json."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from ..model import NetConfig, preset_config
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    scale: int = 4
+    preset: str = "tiny"
+    block: str = "repsr"
+    bn: str = "switch"  # switch | batch | none
+    expand: int = 2
+    iters: int = 100_000
+    batch: int = 16
+    patch: int = 48  # LR patch side
+    lr: float = 5e-4
+    min_lr: float = 1e-6
+    schedule: str = "cosine"  # cosine | multistep
+    milestones: list[float] = field(default_factory=lambda: [0.5, 0.75, 0.9])  # fractions of iters
+    gamma: float = 0.5
+    warmup: int = 0
+    bn_switch: float = 0.8  # fraction of iters (<= 1) or an iteration (> 1)
+    bn_batches: int = 100
+    seed: int = 0
+    lr_data: str | None = None
+    max_hr_side: int | None = None
+    val: str | None = None
+    val_every: int = 1000
+    ckpt_every: int = 500
+    log_every: int = 50
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    init_from: str | None = None  # checkpoint whose body initialises this run (all but the last conv)
+
+    def net_config(self) -> NetConfig:
+        return preset_config(self.preset, self.scale, block=self.block, bn=self.bn != "none", expand=self.expand)
+
+    @property
+    def switch_iter(self) -> int | None:
+        """Iteration at which BN switches to population statistics, or None when it never does."""
+        if self.bn != "switch":
+            return None
+        at = self.bn_switch * self.iters if self.bn_switch <= 1 else self.bn_switch
+        return min(self.iters, int(round(at)))
+
+    def lr_at(self, it: int) -> float:
+        """Learning rate for iteration `it` (0-based): a pure function, so resume needs no scheduler state."""
+        if it < self.warmup:
+            return self.lr * (it + 1) / self.warmup
+        if self.schedule == "cosine":
+            t = (it - self.warmup) / max(1, self.iters - self.warmup)
+            return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+        passed = sum(it >= m * self.iters for m in self.milestones)
+        return self.lr * self.gamma**passed
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

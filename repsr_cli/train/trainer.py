@@ -1,0 +1,288 @@
+"""The training loop: L1 + Adam, lr schedule, the BN switch, validation, checkpoints and exact resume.
+
+Exact resume rests on three things: batches are a pure function of the iteration (data/dataset.py),
+the learning rate is a pure function of the iteration (config.py), and the checkpoint holds model,
+optimizer and BN phase. A run stopped at k and resumed is bit-identical on CPU to one that never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from .. import evaluate
+from ..data.dataset import PatchSampler, load_pairs
+from ..errors import UserError
+from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
+from . import distributed
+from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from .config import TrainConfig
+
+BN_STREAM = 1  # sampler stream for population statistics, apart from the training batches
+
+
+def resolve_precision(precision: str, device: str) -> torch.dtype | None:
+    """Autocast dtype, or None for fp32. On CPU, bf16 only where oneDNN has native bf16 (AVX512-BF16/AMX):
+    on AVX2-only CPUs bf16 training measured several times slower (benchmarks/train_speed.py)."""
+    if precision == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+@dataclass
+class TrainResult:
+    iteration: int
+    finished: bool
+    reason: str
+    best_psnr: float | None
+    last_checkpoint: Path
+
+
+Callback = Callable[[dict[str, Any]], None]
+
+
+class Trainer:
+    """Owns one run directory. `run()` trains until done, `stop_at`, the time limit, or a signal."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        resume: bool = False,
+        device: str = "cpu",
+        on_log: Callback | None = None,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
+        self.device = device
+        self.env = distributed.init(device)
+        self.on_log = on_log or (lambda rec: None)
+        self.say = on_message or (lambda msg: None)
+        self.out = Path(cfg.out)
+        self.ckpt_dir = self.out / "checkpoints"
+        ckpt = self._resume_state(resume)
+        if ckpt is not None:
+            cfg = TrainConfig.from_dict({**ckpt["train"], "out": cfg.out, "data": cfg.data or ckpt["train"]["data"]})
+        self.cfg = cfg
+        self._check_out_dir()
+        self.amp_dtype = resolve_precision(cfg.precision, device)
+        self.sampler, self.val_pairs = self._load_data()
+        torch.manual_seed(cfg.seed)
+        self.net = RepSRNet(cfg.net_config())
+        self.iteration, self.best_psnr = 0, None
+        if ckpt is not None:
+            self.net = model_from_checkpoint(ckpt, self.ckpt_dir / "last.pth")
+            self.iteration, self.best_psnr = int(ckpt["iter"]), ckpt.get("best_psnr")
+        elif cfg.init_from:
+            self._init_body(Path(cfg.init_from))
+        self.net = self.net.to(device, memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+        if ckpt is not None:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["torch_rng"])
+        self.model = DistributedDataParallel(self.net) if self.env.active else self.net
+        self._stop_signal = False
+
+    # ---- setup -------------------------------------------------------------------------------------
+
+    def _resume_state(self, resume: bool) -> dict[str, Any] | None:
+        last = self.ckpt_dir / "last.pth"
+        if not resume:
+            if last.exists():
+                raise UserError("holds a run already: pass --resume to continue it, or choose another --out", self.out)
+            return None
+        if not last.exists():
+            raise UserError("nothing to resume: no checkpoints/last.pth", self.out)
+        return load_checkpoint(last)
+
+    def _check_out_dir(self) -> None:
+        if not self.env.main:
+            return
+        try:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.ckpt_dir / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UserError(f"cannot write the run folder ({exc.strerror or exc})", self.out) from None
+
+    def _load_data(self) -> tuple[PatchSampler, list]:
+        cfg = self.cfg
+        pairs, report = load_pairs(
+            Path(cfg.data),
+            cfg.scale,
+            max_side=cfg.max_hr_side,
+            lr_root=Path(cfg.lr_data) if cfg.lr_data else None,
+            warn=lambda msg: self.say(f"skipped: {msg}"),
+        )
+        if report.unreadable:
+            self.say(f"{len(report.unreadable)} unreadable image(s) skipped")
+        usable = [p for p in pairs if min(p.lr.shape[:2]) >= cfg.patch]
+        if not usable:
+            raise UserError(f"every image is smaller than the patch ({cfg.patch} LR pixels at x{cfg.scale})", cfg.data)
+        if len(usable) < len(pairs):
+            self.say(f"{len(pairs) - len(usable)} image(s) smaller than the patch skipped")
+        self.say(f"training on {len(usable)} images")
+        sampler = PatchSampler(usable, cfg.scale, cfg.patch, cfg.batch, cfg.seed, self.env.rank)
+        val = evaluate.load_benchmark(Path(cfg.val), cfg.scale) if cfg.val and self.env.main else []
+        return sampler, val
+
+    def _init_body(self, path: Path) -> None:
+        """Start from another run's weights; the last conv is kept only when its shape fits (same scale)."""
+        src = model_from_checkpoint(load_checkpoint(path), path).state_dict()
+        own = self.net.state_dict()
+        taken = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        if len(taken) < len(own) - 2:
+            raise UserError("its network does not match this run's preset and block", path)
+        self.net.load_state_dict({**own, **taken})
+        self.say(f"initialised {len(taken)}/{len(own)} tensors from {path}")
+
+    # ---- loop --------------------------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.split(":")[0], dtype=self.amp_dtype)
+
+    def _switch_bn(self) -> None:
+        cfg = self.cfg
+        batches = (
+            self.sampler.batch_at(i, stream=BN_STREAM)[0].to(self.device, memory_format=torch.channels_last)
+            for i in range(cfg.bn_batches)
+        )
+        n = estimate_population_stats(self.net, batches, reduce=self.env.sum)
+        set_bn_phase(self.net, BNPhase.POPULATION)
+        self.say(f"iteration {self.iteration}: population statistics from {n} batches; BN phase -> population")
+
+    def _step(self, it: int) -> tuple[float, float]:
+        """One optimisation step; returns the loss and the seconds spent waiting for the batch."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.cfg.lr_at(it)
+        t0 = time.perf_counter()
+        lr, hr = self.sampler.batch_at(it)
+        data_seconds = time.perf_counter() - t0
+        lr = lr.to(self.device, memory_format=torch.channels_last)
+        hr = hr.to(self.device)
+        with self._autocast():
+            sr = self.model(lr)
+        loss = F.l1_loss(sr.float(), hr)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach()), data_seconds
+
+    def validate(self) -> evaluate.EvalResult | None:
+        if not self.val_pairs:
+            return None
+        deploy = fuse(self.net.eval())
+        self.net.train()
+        return evaluate.evaluate(evaluate.network(deploy, self.device), self.val_pairs, self.cfg.scale)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "config": self.net.cfg.to_dict(),
+            "train": self.cfg.to_dict(),
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "iter": self.iteration,
+            "best_psnr": self.best_psnr,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, name: str = "last.pth") -> Path:
+        path = self.ckpt_dir / name
+        if self.env.main:
+            save_checkpoint(path, self._state())
+        return path
+
+    def _prepare_log(self) -> Path:
+        """Write config.json; on resume drop log records newer than the checkpoint (they will be redone)."""
+        log = self.out / "log.jsonl"
+        if not self.env.main:
+            return log
+        (self.out / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+        if log.exists():
+            kept = [
+                ln for ln in log.read_text().splitlines() if ln.strip() and json.loads(ln)["iter"] <= self.iteration
+            ]
+            log.write_text("".join(ln + "\n" for ln in kept))
+        return log
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stop_signal = True
+
+    def run(self, stop_at: int | None = None, time_limit: float | None = None) -> TrainResult:
+        cfg = self.cfg
+        log_path = self._prepare_log()
+        end = min(cfg.iters, stop_at) if stop_at is not None else cfg.iters
+        start_time = time.monotonic()
+        previous = signal.signal(signal.SIGTERM, self._on_signal)
+        self.net.train()
+        losses: list[float] = []
+        data_time, tick = 0.0, time.monotonic()
+        reason = "finished"
+        try:
+            while self.iteration < end:
+                if self.iteration == cfg.switch_iter and bn_phase(self.net) == BNPhase.BATCH:
+                    self._switch_bn()
+                loss, waited = self._step(self.iteration)
+                losses.append(loss)
+                data_time += waited
+                self.iteration += 1
+                record = self._maybe_log(losses, tick, data_time)
+                if record is not None:
+                    losses, tick, data_time = [], time.monotonic(), 0.0
+                    if self.env.main:
+                        with log_path.open("a") as fh:
+                            fh.write(json.dumps(record) + "\n")
+                    self.on_log(record)
+                if self.iteration % cfg.ckpt_every == 0 or self.iteration == end:
+                    self.save()
+                timed_out = time_limit is not None and time.monotonic() - start_time > time_limit
+                if self.env.any(self._stop_signal or timed_out) and self.iteration < end:
+                    reason = "signal" if self._stop_signal else "time limit"
+                    self.save()
+                    break
+            else:
+                reason = "finished" if end == cfg.iters else f"stopped at {end}"
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            self.save()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        return TrainResult(
+            self.iteration, self.iteration >= cfg.iters, reason, self.best_psnr, self.ckpt_dir / "last.pth"
+        )
+
+    def _maybe_log(self, losses: list[float], tick: float, data_time: float) -> dict[str, Any] | None:
+        it, cfg = self.iteration, self.cfg
+        validate = cfg.val_every > 0 and (it % cfg.val_every == 0 or it == cfg.iters)
+        if not (it % cfg.log_every == 0 or validate or it == cfg.iters):
+            return None
+        elapsed = time.monotonic() - tick
+        phase = bn_phase(self.net)
+        record: dict[str, Any] = {
+            "iter": it,
+            "loss": sum(losses) / len(losses),
+            "lr": cfg.lr_at(it - 1),
+            "bn": phase.label if phase is not None else "none",
+            "it_s": len(losses) / elapsed if elapsed > 0 else None,
+            "data_share": data_time / elapsed if elapsed > 0 else None,
+        }
+        result = self.validate() if validate else None
+        if result is not None:
+            record.update(psnr=result.psnr, ssim=result.ssim)
+            if self.best_psnr is None or result.psnr > self.best_psnr:
+                self.best_psnr = result.psnr
+                self.save("best.pth")
+        return record

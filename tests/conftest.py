@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A folder of ../shared/data, or skip the test where it is absent (users do not have it)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+def synthetic_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Smooth random colour blobs plus edges: enough structure to train on for a few steps."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.zeros((h, w, 3))
+    for c in range(3):
+        for _ in range(3):
+            fx, fy, ph = rng.uniform(1, 12, 2).tolist() + [rng.uniform(0, 6)]
+            img[..., c] += np.sin(2 * np.pi * (fx * x + fy * y) + ph)
+    img += (x > rng.uniform(0.2, 0.8))[..., None]
+    img = (img - img.min()) / (np.ptp(img) + 1e-9)
+    return (img * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("hr")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(synthetic_image(rng, 96 + 8 * i, 112)).save(root / f"img{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, image_folder) -> Path:
+    """A tiny x2 run trained a few steps through the BN switch, so its BN statistics are real."""
+    from repsr_cli.train.config import TrainConfig
+    from repsr_cli.train.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(
+        data=str(image_folder),
+        out=str(out),
+        scale=2,
+        preset="tiny",
+        iters=6,
+        batch=4,
+        patch=16,
+        bn_switch=0.5,
+        bn_batches=2,
+        log_every=2,
+        ckpt_every=3,
+    )
+    Trainer(cfg).run()
+    return out / "checkpoints" / "last.pth"
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "repsr_cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
