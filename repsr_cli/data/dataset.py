@@ -68,13 +68,18 @@ def prepare_hr(path: Path, max_side: int | None) -> tuple[np.ndarray, str]:
 def load_pair(path: Path, scale: int, max_side: int | None = None, lr_path: Path | None = None) -> Pair:
     hr, key = prepare_hr(path, max_side)
     hr = mod_crop(hr, scale)
-    if lr_path is not None:
-        lr = read_rgb8(lr_path)
-        if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
-            raise UserError(f"LR size {lr.shape[1]}x{lr.shape[0]} is not HR / {scale}", lr_path)
-    else:
-        lr = _cached(f"{key}_x{scale}", lambda: downscale(hr, scale))
+    lr = read_rgb8(lr_path) if lr_path is not None else _cached(f"{key}_x{scale}", lambda: downscale(hr, scale))
     return Pair(Path(path).stem, hr, lr)
+
+
+def check_pair(pair: Pair, scale: int, lr_path: Path) -> None:
+    """Given LR images must be the HR size divided by the scale: anything else is the wrong scale's data."""
+    if pair.lr.shape[0] * scale != pair.hr.shape[0] or pair.lr.shape[1] * scale != pair.hr.shape[1]:
+        raise UserError(
+            f"LR size {pair.lr.shape[1]}x{pair.lr.shape[0]} is not HR {pair.hr.shape[1]}x{pair.hr.shape[0]} / {scale}"
+            " (data for another scale?)",
+            lr_path,
+        )
 
 
 def find_lr_partner(hr_path: Path, hr_root: Path, lr_root: Path, scale: int) -> Path:
@@ -122,16 +127,16 @@ def load_pairs(
     lr_root = lr_root or detect_lr_root(root, scale)
     pairs, bad, small = [], [], 0
     for p in paths:
+        lr_path = find_lr_partner(p, root, lr_root, scale) if lr_root else None
         try:
-            lr_path = find_lr_partner(p, root, lr_root, scale) if lr_root else None
             pair = load_pair(p, scale, max_side, lr_path)
-        except UserError as exc:
-            if lr_root is not None and "LR size" in str(exc):
-                raise
+        except UserError as exc:  # an undecodable file is skipped and reported, not fatal
             bad.append(str(exc))
             if warn:
                 warn(str(exc))
             continue
+        if lr_path is not None:
+            check_pair(pair, scale, lr_path)
         if min(pair.lr.shape[:2]) < min_lr_side:
             small += 1
             continue

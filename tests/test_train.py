@@ -1,0 +1,186 @@
+"""Training: exact resume, schedule, data checks before training, eval/plot outputs, DDP on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from repsr_cli.data.dataset import load_pairs
+from repsr_cli.data.resize import downscale
+from repsr_cli.errors import UserError
+from repsr_cli.train.config import TrainConfig
+from repsr_cli.train.trainer import Trainer
+
+from .conftest import run_cli, shared_path, synthetic_image
+
+
+def config(data: Path, out: Path, **overrides) -> TrainConfig:
+    base = dict(
+        data=str(data),
+        out=str(out),
+        scale=2,
+        preset="tiny",
+        iters=10,
+        batch=3,
+        patch=12,
+        bn_switch=0.5,
+        bn_batches=2,
+        log_every=1,
+        ckpt_every=4,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_resume_is_bit_identical(tmp_path: Path, image_folder: Path) -> None:
+    Trainer(config(image_folder, tmp_path / "a")).run()
+    first = Trainer(config(image_folder, tmp_path / "b")).run(stop_at=5)
+    assert first.iteration == 5 and not first.finished
+    second = Trainer(config(image_folder, tmp_path / "b"), resume=True).run()
+    assert second.finished
+    a = torch.load(tmp_path / "a" / "checkpoints" / "last.pth", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoints" / "last.pth", weights_only=True)
+    assert a["iter"] == b["iter"] == 10
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
+    log_a = [json.loads(x)["loss"] for x in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    log_b = [json.loads(x)["loss"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert log_a == log_b
+    # A different seed is a different run: the comparison above can fail.
+    Trainer(config(image_folder, tmp_path / "c", seed=1)).run()
+    c = torch.load(tmp_path / "c" / "checkpoints" / "last.pth", weights_only=True)
+    assert not torch.equal(a["model"]["body.0.weight"], c["model"]["body.0.weight"])
+
+
+def test_bn_switch_happens_at_the_planned_iteration(tmp_path: Path, image_folder: Path) -> None:
+    Trainer(config(image_folder, tmp_path, bn_switch=7)).run()
+    phases = [json.loads(x)["bn"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert phases == ["batch"] * 7 + ["population"] * 3
+
+
+def test_learning_rate_schedules() -> None:
+    cosine = TrainConfig(data="", out="", iters=100, lr=1e-3, min_lr=0, warmup=10)
+    assert cosine.lr_at(0) == pytest.approx(1e-4)
+    assert cosine.lr_at(9) == pytest.approx(1e-3)
+    assert cosine.lr_at(55) == pytest.approx(5e-4)
+    assert cosine.lr_at(100) == pytest.approx(0, abs=1e-12)
+    steps = TrainConfig(data="", out="", iters=100, lr=1e-3, schedule="multistep", milestones=[0.5, 0.8], gamma=0.1)
+    assert [steps.lr_at(i) for i in (0, 49, 50, 79, 80)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+
+
+def test_paired_div2k_layout_is_detected(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    hr_dir = tmp_path / "DIV2K_train_HR"
+    lr_dir = tmp_path / "DIV2K_train_LR_bicubic" / "X2"
+    hr_dir.mkdir()
+    lr_dir.mkdir(parents=True)
+    for i in range(2):
+        hr = synthetic_image(rng, 40, 48)
+        Image.fromarray(hr).save(hr_dir / f"000{i}.png")
+        lr = 255 - downscale(hr, 2)  # visibly not our own downscale: proves the given LR is used
+        Image.fromarray(lr).save(lr_dir / f"000{i}x2.png")
+    pairs, report = load_pairs(hr_dir, 2)
+    assert report.used == 2
+    assert np.array_equal(pairs[0].lr, 255 - downscale(pairs[0].hr, 2))
+    with pytest.raises(UserError, match="no LR image"):
+        load_pairs(hr_dir, 3, lr_root=lr_dir)
+    plain = tmp_path / "plain_lr"
+    plain.mkdir()
+    for f in lr_dir.iterdir():
+        (plain / f.name.replace("x2", "")).write_bytes(f.read_bytes())
+    with pytest.raises(UserError, match="another scale"):
+        load_pairs(hr_dir, 4, lr_root=plain)
+
+
+def test_data_problems_are_reported_before_training(tmp_path: Path, image_folder: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="no images"):
+        Trainer(config(empty, tmp_path / "r1"))
+    with pytest.raises(UserError, match="smaller than the patch"):
+        Trainer(config(image_folder, tmp_path / "r2", patch=500))
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for p in image_folder.iterdir():
+        (mixed / p.name).write_bytes(p.read_bytes())
+    (mixed / "broken.png").write_bytes(b"garbage")
+    messages: list[str] = []
+    Trainer(config(mixed, tmp_path / "r3", iters=1), on_message=messages.append)
+    assert any("broken.png" in m for m in messages) and any("1 unreadable" in m for m in messages)
+
+
+def test_out_folder_that_is_a_file(tmp_path: Path, image_folder: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="cannot write"):
+        Trainer(config(image_folder, blocker / "run"))
+
+
+def test_eval_json_and_plot(tmp_path: Path, tiny_checkpoint: Path, image_folder: Path) -> None:
+    result = run_cli("eval", "--model", tiny_checkpoint, "--data", image_folder, "-s", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) >= {"psnr", "ssim", "per_image"} and len(report["per_image"]) == 6
+    bicubic = json.loads(run_cli("eval", "--model", "bicubic", "--data", image_folder, "-s", "2", "--json").stdout)
+    assert bicubic["psnr"] != report["psnr"]
+    pytest.importorskip("matplotlib")
+    run_dir = tiny_checkpoint.parent.parent
+    result = run_cli("plot", run_dir, "-o", tmp_path / "curves.png")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "curves.png").size[0] > 100
+
+
+def test_validation_on_benchmark_writes_psnr_and_best(tmp_path: Path) -> None:
+    set5 = shared_path("benchmark", "Set5")
+    Trainer(config(set5, tmp_path, scale=4, iters=2, val=str(set5), val_every=2)).run()
+    last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert last["iter"] == 2 and 10 < last["psnr"] < 40 and 0 < last["ssim"] < 1
+    assert (tmp_path / "checkpoints" / "best.pth").exists()
+
+
+def test_distributed_training_on_cpu_with_gloo(tmp_path: Path, image_folder: Path) -> None:
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "repsr_cli",
+        "train",
+        "--data",
+        str(image_folder),
+        "--out",
+        str(out),
+        "--scale",
+        "2",
+        "--iters",
+        "4",
+        "--batch",
+        "2",
+        "--patch",
+        "12",
+        "--bn-switch",
+        "0.5",
+        "--bn-batches",
+        "2",
+        "--log-every",
+        "1",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = (out / "log.jsonl").read_text().splitlines()
+    assert [json.loads(r)["iter"] for r in records] == [1, 2, 3, 4]  # rank 0 alone writes
+    ckpt = torch.load(out / "checkpoints" / "last.pth", weights_only=True)
+    assert ckpt["iter"] == 4 and not any(k.startswith("module.") for k in ckpt["model"])
