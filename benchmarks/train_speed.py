@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from repsr_cli.data.dataset import PatchSampler, Pair, load_pairs
+from repsr_cli.data.dataset import Pair, PatchSampler, load_pairs
 from repsr_cli.model import RepSRNet, preset_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, {torch.backends.cpu.get_cpu_capability()}"
+    isa = torch.backends.cpu.get_cpu_capability()
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, {isa}"
 
 
 def sampler(data: Path | None, scale: int, patch: int, batch: int) -> PatchSampler:
