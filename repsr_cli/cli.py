@@ -44,27 +44,51 @@ def _root(
 
 @app.command()
 def upscale(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files to upscale.", show_default=False)],
-    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor (2, 3 or 4).")] = 4,
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
+    scale: Annotated[
+        float, typer.Option("--scale", "-s", help="Factor: 2, 3, 4 run a model; others finish with a Lanczos resize.")
+    ] = 4,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name or file (default: repsr-x{s}).")
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (one input) or folder.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "cpu",
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Descend into folders; -o keeps the tree.")
+    ] = False,
+    fmt: Annotated[str | None, typer.Option("--format", help="png, jpg, webp or tiff (default: as input).")] = None,
+    quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
+    suffix: Annotated[str | None, typer.Option(help="Output name suffix (default: _x{scale}).")] = None,
+    width: Annotated[int | None, typer.Option(help="Output width (keeps aspect unless --height too).")] = None,
+    height: Annotated[int | None, typer.Option(help="Output height.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
-    tile: Annotated[int, typer.Option(help="Tile size in input pixels; 0 = whole image.")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    tile: Annotated[
+        int | None, typer.Option(help="Tile size in input pixels; 0 = whole image; default: from free memory.")
+    ] = None,
+    alpha: Annotated[str, typer.Option(help="Alpha channel: bicubic or model.")] = "bicubic",
+    max_pixels: Annotated[int | None, typer.Option(help="Raise Pillow's decompression-bomb limit.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs (never the input).")] = False,
 ) -> None:
-    """Upscale images with a bundled model, deploy weights or a training checkpoint."""
-    from .infer.files import plan_outputs, upscale_files
+    """Upscale images: bundled models, deploy weights, Real-ESRGAN compact .pth or training checkpoints."""
+    from PIL import Image
+
+    from .infer.files import OutputPlan, collect_inputs, my_share, plan_jobs, scale_suffix, upscale_files
+    from .infer.progress import BatchProgress, summary
     from .infer.upscaler import Upscaler
     from .weights import default_model_name
 
-    upscaler = Upscaler(model or default_model_name(scale), device=device, precision=precision, tile=tile)
-    if model is not None and upscaler.scale != scale:
-        err.print(f"note: {model} is a x{upscaler.scale} model; upscaling by {upscaler.scale}")
-    jobs = plan_outputs(inputs, output, upscaler.scale)
-    report = upscale_files(upscaler, jobs, overwrite=overwrite, say=out.print, warn=err.print)
+    if scale <= 0:
+        raise UserError(f"scale must be positive, got {scale:g}")
+    if fmt is not None and fmt.lower().lstrip(".") not in ("png", "jpg", "jpeg", "webp", "tif", "tiff"):
+        raise UserError(f"unknown --format {fmt!r} (use png, jpg, webp or tiff)")
+    if max_pixels is not None:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+    upscaler = Upscaler(model or default_model_name(scale), device=device, precision=precision, tile=tile, alpha=alpha)
+    plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
+    jobs = my_share(plan_jobs(collect_inputs(inputs, recursive), plan))
+    with BatchProgress(out, err, len(jobs)) as progress:
+        report = upscale_files(upscaler, jobs, scale, width, height, overwrite, quality, progress.callbacks())
+    out.print(summary(report))
     if report.failed:
         raise typer.Exit(1)
 

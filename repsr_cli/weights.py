@@ -38,20 +38,21 @@ def bundled_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "weights"
 
 
-def default_model_name(scale: int) -> str:
-    """`repsr-x{s}`, or until that ships, the bundled model of that scale with the most channels."""
-    name = f"repsr-x{scale}"
+def default_model_name(scale: float) -> str:
+    """The bundled model for a scale: `repsr-x{s}` when it ships; otherwise the bundled model with the
+    smallest scale >= `scale` (finished by a downscale), else the largest (finished by an upscale);
+    among equals, the biggest network."""
+    exact = f"repsr-x{scale:g}"
     bundled = [e for e in available_models() if e.source == "bundled"]
-    if any(e.name == name for e in bundled):
-        return name
-    fits = []
+    if any(e.name == exact for e in bundled):
+        return exact
+    if not bundled:
+        raise UserError("no bundled models installed; pass -m with a model file")
+    ranked = []
     for entry in bundled:
         cfg = load_model(entry.path).cfg
-        if cfg.scale == scale:
-            fits.append((cfg.channels * cfg.blocks, entry.name))
-    if not fits:
-        raise UserError(f"no bundled model for x{scale}; pass -m with a model file or name")
-    return max(fits)[1]
+        ranked.append((cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name))
+    return min(ranked)[3]
 
 
 def deploy_metadata(net: DeployNet, **extra: str) -> dict[str, str]:

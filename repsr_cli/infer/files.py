@@ -1,22 +1,37 @@
-"""Batch upscaling of files: where each output goes, and a loop in which one bad file stops nothing."""
+"""Batch upscaling of files: which files, where each output goes, and a loop that one bad file cannot stop.
+
+Outputs are written atomically (image_io), so an interrupted run leaves no truncated image, and a rerun
+skips what exists and continues where it stopped.
+"""
 
 from __future__ import annotations
 
+import glob
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..distributed import from_env
 from ..errors import UserError
 from ..imaging import IMAGE_SUFFIXES
-from .image_io import read_image, write_image
+from .image_io import FORMATS, read_image, write_image
 from .upscaler import Upscaler
+
+GLOB_CHARS = set("*?[")
 
 
 @dataclass(frozen=True)
 class Job:
     source: Path
     target: Path
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    output: Path | None = None  # a file (one input) or a folder
+    fmt: str | None = None  # png, jpg, webp, tiff; default: the input's own
+    suffix: str = "_x4"
 
 
 @dataclass
@@ -27,68 +42,131 @@ class Report:
     megapixels: float = 0.0
     seconds: float = 0.0
 
+    @property
+    def mp_per_s(self) -> float:
+        return self.megapixels / self.seconds if self.seconds > 0 else 0.0
 
-def default_target(source: Path, scale: int) -> Path:
-    return source.with_name(f"{source.stem}_x{scale}{source.suffix}")
+
+def scale_suffix(scale: float) -> str:
+    return f"_x{scale:g}"
 
 
-def expand_inputs(inputs: list[Path]) -> list[Path]:
-    """Files as given; folders contribute their images (not recursing)."""
-    files: list[Path] = []
-    for p in inputs:
-        if p.is_dir():
-            files += sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in IMAGE_SUFFIXES)
+def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tuple[Path, Path | None]]:
+    """(file, folder it was found under) for every input: files as given, folders' images, glob patterns.
+
+    A path that does not exist is kept, so the batch reports it as a failure and goes on.
+    """
+    found: list[tuple[Path, Path | None]] = []
+    for item in inputs:
+        text = str(item)
+        path = Path(text)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found += [
+                (p, path) for p in sorted(path.glob(pattern)) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            ]
+        elif not path.exists() and GLOB_CHARS & set(text):
+            found += [(Path(p), None) for p in sorted(glob.glob(text, recursive=True)) if Path(p).is_file()]
         else:
-            files.append(p)
-    return files
+            found.append((path, None))
+    seen: set[Path] = set()
+    unique = []
+    for src, base in found:
+        key = src.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append((src, base))
+    return unique
 
 
-def plan_outputs(inputs: list[Path], output: Path | None, scale: int) -> list[Job]:
-    files = expand_inputs(inputs)
-    if not files:
-        raise UserError("no images to upscale", " ".join(map(str, inputs)))
-    single_file_out = output is not None and len(files) == 1 and not output.is_dir() and output.suffix != ""
-    if output is not None and len(files) > 1 and output.exists() and not output.is_dir():
-        raise UserError("is a file, but several inputs need an output folder", output)
+def _target_name(src: Path, plan: OutputPlan) -> str:
+    ext = f".{plan.fmt}" if plan.fmt else src.suffix.lower()
+    if ext not in FORMATS:
+        ext = ".png"
+    return f"{src.stem}{plan.suffix}{ext}"
+
+
+def plan_jobs(found: list[tuple[Path, Path | None]], plan: OutputPlan) -> list[Job]:
+    if not found:
+        raise UserError("no images to upscale")
+    out = plan.output
+    one_file = out is not None and len(found) == 1 and found[0][1] is None and out.suffix != "" and not out.is_dir()
+    if out is not None and not one_file and out.exists() and not out.is_dir():
+        raise UserError("is a file, but these inputs need an output folder", out)
     jobs = []
-    for src in files:
-        if output is None:
-            target = default_target(src, scale)
-        elif single_file_out:
-            target = output
+    for src, base in found:
+        if out is None:
+            target = src.with_name(_target_name(src, plan))
+        elif one_file:
+            target = out
         else:
-            target = output / default_target(src, scale).name
+            rel = src.parent.relative_to(base) if base is not None else Path()
+            target = out / rel / _target_name(src, plan)
         jobs.append(Job(src, target))
     return jobs
+
+
+def my_share(jobs: list[Job]) -> list[Job]:
+    """Under torchrun each rank takes every world-th file, so a folder spreads over GPUs and nodes."""
+    env = from_env()
+    return jobs[env.rank :: env.world]
+
+
+@dataclass
+class Callbacks:
+    file_started: Callable[[Job, int], None] = lambda job, tiles: None
+    tile_done: Callable[[], None] = lambda: None
+    file_done: Callable[[Job, str, str], None] = lambda job, status, detail: None  # status: done|skipped|failed
+
+
+def target_size(shape: tuple[int, ...], scale: float, width: int | None, height: int | None) -> tuple[int, int]:
+    h, w = shape[:2]
+    if width and height:
+        return height, width
+    if width:
+        return max(1, round(h * width / w)), width
+    if height:
+        return height, max(1, round(w * height / h))
+    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def upscale_files(
     upscaler: Upscaler,
     jobs: list[Job],
+    scale: float,
+    width: int | None = None,
+    height: int | None = None,
     overwrite: bool = False,
-    say: Callable[[str], None] = print,
-    warn: Callable[[str], None] = print,
+    quality: int = 95,
+    events: Callbacks | None = None,
 ) -> Report:
+    events = events or Callbacks()
     report = Report()
     start = time.perf_counter()
+    planned: dict[Path, Path] = {}
     for job in jobs:
         try:
-            if job.target.resolve() == job.source.resolve():
-                raise UserError("output would overwrite the input; choose another -o", job.target)
+            target = job.target.resolve()
+            if target == job.source.resolve():
+                raise UserError("output would overwrite the input; choose another -o or --suffix", job.target)
+            if target in planned:
+                raise UserError(f"same output as {planned[target]}; use --suffix or --format", job.source)
+            planned[target] = job.source
             if job.target.exists() and not overwrite:
-                say(f"skipped {job.source}: {job.target} exists (--overwrite replaces it)")
                 report.skipped += 1
+                events.file_done(job, "skipped", f"{job.target} exists (--overwrite replaces it)")
                 continue
             image = read_image(job.source)
-            result = upscaler.upscale(image)
-            write_image(result, job.target)
+            size = target_size(image.pixels.shape, scale, width, height)
+            events.file_started(job, upscaler.count_tiles(*image.pixels.shape[:2]))
+            image.pixels = upscaler.upscale_array(image.pixels, size, on_tile=events.tile_done)
+            write_image(image, job.target, quality)
         except UserError as exc:
-            warn(f"failed: {exc}")
             report.failed.append(str(job.source))
+            events.file_done(job, "failed", str(exc))
             continue
         report.done += 1
-        report.megapixels += result.shape[0] * result.shape[1] / 1e6
-        say(f"{job.source} -> {job.target} ({result.shape[1]}x{result.shape[0]})")
+        report.megapixels += size[0] * size[1] / 1e6
+        events.file_done(job, "done", f"{size[1]}x{size[0]}")
     report.seconds = time.perf_counter() - start
-    say(f"{report.done} upscaled, {report.skipped} skipped, {len(report.failed)} failed in {report.seconds:.1f} s")
     return report

@@ -7,10 +7,8 @@ image would, so cropping the margin leaves no seams at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-
-import torch
 
 
 @dataclass(frozen=True)
@@ -46,28 +44,3 @@ def count_tiles(height: int, width: int, tile: int) -> int:
     if tile <= 0:
         return 1
     return -(-height // tile) * -(-width // tile)
-
-
-def run_tiled(
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    image: torch.Tensor,
-    scale: int,
-    tile: int,
-    radius: int,
-    out: torch.Tensor,
-    on_tile: Callable[[], None] | None = None,
-) -> torch.Tensor:
-    """Upscale a 1xCxHxW host tensor tile by tile into `out` (1xCx(sH)x(sW), any dtype, on the host)."""
-    _, _, h, w = image.shape
-    for t in tiles(h, w, tile, radius):
-        sr = forward(image[:, :, t.py0 : t.py1, t.px0 : t.px1])
-        core = sr[
-            :,
-            :,
-            (t.y0 - t.py0) * scale : (t.y1 - t.py0) * scale,
-            (t.x0 - t.px0) * scale : (t.x1 - t.px0) * scale,
-        ]
-        out[:, :, t.y0 * scale : t.y1 * scale, t.x0 * scale : t.x1 * scale] = core.to(out.device, out.dtype)
-        if on_tile is not None:
-            on_tile()
-    return out

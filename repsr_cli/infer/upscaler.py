@@ -1,20 +1,29 @@
-"""The Upscaler: a deploy network bound to a device and precision, upscaling arrays and PIL images."""
+"""The Upscaler: a deploy network bound to a device and precision, upscaling arrays and PIL images.
+
+Images are processed tile by tile and assembled on the host in their own dtype (uint8 or uint16),
+so device memory does not grow with the image and host memory stays near input + output size.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..data.resize import imresize
 from ..errors import UserError
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
 from ..weights import load_model
-from .tiles import run_tiled
+from .image_io import array_to_pil, pil_to_array
+from .tiles import count_tiles, tiles
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+ALPHA_MODES = ("bicubic", "model")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -29,56 +38,177 @@ def resolve_device(device: str) -> torch.device:
     except RuntimeError:
         raise UserError(f"unknown device {device!r} (use auto, cpu, cuda, cuda:N or mps)") from None
     if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        raise UserError(
-            f"device {device!r} is not available on this machine (CUDA devices: "
-            f"{torch.cuda.device_count() if torch.cuda.is_available() else 0})"
-        )
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise UserError(f"device {device!r} is not available on this machine ({found} CUDA devices found)")
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise UserError("device 'mps' is not available on this machine")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unsupported device {device!r} (use auto, cpu, cuda, cuda:N or mps)")
     return dev
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """auto: fp16 on CUDA, fp32 elsewhere (bf16 on AVX2 CPUs measured slower; see docs/performance.md)."""
+    """auto: fp16 on CUDA, fp32 elsewhere. bf16 on CPUs without native bf16 (AVX2) measured several times
+    slower than fp32 (docs/performance.md), so auto never picks it there."""
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            return torch.float16
+        if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r} (use auto, fp32, fp16 or bf16)")
+    if precision == "fp16" and device.type == "cpu":
+        raise UserError("fp16 is not supported on the CPU; use fp32 or bf16")
     return PRECISIONS[precision]
 
 
+def available_memory(device: torch.device) -> int:
+    """Bytes free for activations on the device (host: MemAvailable from /proc/meminfo, else 4 GiB)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def finish_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """High-quality resize (Lanczos, antialiased when shrinking) for scales the model does not do itself."""
+    h, w = size
+    channels = [
+        Image.fromarray(arr[..., c].astype(np.float32), "F").resize((w, h), Image.Resampling.LANCZOS)
+        for c in range(arr.shape[2])
+    ]
+    peak = 65535 if arr.dtype == np.uint16 else 255
+    out = np.stack([np.asarray(c) for c in channels], axis=2)
+    return np.clip(np.rint(out), 0, peak).astype(arr.dtype)
+
+
 class Upscaler:
-    """`Upscaler("repsr-x4").upscale(image)` for a PIL image or an HxWxC uint8/uint16 array."""
+    """`Upscaler("repsr-x4").upscale(image)` for a PIL image or an HxW[xC] uint8/uint16 array.
+
+    Grey images stay grey, alpha is upscaled separately (bicubic, or through the model with
+    alpha="model"), 16-bit stays 16-bit. `tile=None` picks a tile size from free memory; 0 = whole image.
+    """
 
     def __init__(
         self,
         model: str | Path | DeployNet = "repsr-x4",
         device: str = "cpu",
         precision: str = "auto",
-        tile: int = 0,
+        tile: int | None = None,
+        alpha: str = "bicubic",
+        tiles_per_batch: int | None = None,
     ) -> None:
         net = model if isinstance(model, DeployNet) else load_model(model)
+        if alpha not in ALPHA_MODES:
+            raise UserError(f"unknown alpha mode {alpha!r} (use {' or '.join(ALPHA_MODES)})")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
         self.scale = net.cfg.scale
-        self.tile = tile
+        self.radius = net.receptive_radius
+        self.tile = self.auto_tile() if tile is None else tile
+        self.alpha = alpha
+        # Several tiles per forward keep a GPU busy; on a CPU one tile already fills the cores.
+        self.tiles_per_batch = tiles_per_batch or (4 if self.device.type == "cuda" else 1)
+
+    def auto_tile(self) -> int:
+        """Largest square tile whose activations fit in a quarter of the free memory."""
+        c, s = self.net.cfg.channels, self.scale
+        bytes_per_px = torch.finfo(self.dtype).bits // 8 * (3 * c + 2 * 3 * s * s) * 2
+        side = int(math.sqrt(available_memory(self.device) / 4 / bytes_per_px)) - 2 * self.radius
+        return max(64, min(side, 2048))
 
     @torch.inference_mode()
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        return self.net(x).float()
 
-    def upscale_tensor(self, x: torch.Tensor, out_dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """1x3xHxW float in [0, 1] on the host -> 1x3x(sH)x(sW), assembled on the host."""
-        _, c, h, w = x.shape
-        out = torch.empty(1, c, h * self.scale, w * self.scale, dtype=out_dtype)
-        return run_tiled(self._forward, x, self.scale, self.tile, self.net.receptive_radius, out)
+    def count_tiles(self, height: int, width: int) -> int:
+        return count_tiles(height, width, self.tile)
 
-    def upscale(self, image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
+    def upscale_rgb(self, rgb: np.ndarray, on_tile: Callable[[], None] | None = None) -> np.ndarray:
+        """HxWx3 uint8/uint16 -> (sH)x(sW)x3 of the same dtype, tile by tile, exact at tile borders."""
+        h, w, _ = rgb.shape
+        s = self.scale
+        out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
+        pending: list = []
+
+        def flush() -> None:
+            batch = torch.cat([to_tensor(rgb[t.py0 : t.py1, t.px0 : t.px1]) for t in pending])
+            if self.device.type == "cuda":
+                batch = batch.pin_memory()
+            result = self._forward(batch)
+            for i, t in enumerate(pending):
+                core = result[
+                    i : i + 1, :, (t.y0 - t.py0) * s : (t.y1 - t.py0) * s, (t.x0 - t.px0) * s : (t.x1 - t.px0) * s
+                ]
+                out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = to_array(core, rgb.dtype.type)
+                if on_tile is not None:
+                    on_tile()
+            pending.clear()
+
+        for t in tiles(h, w, self.tile, self.radius):
+            shape = (t.py1 - t.py0, t.px1 - t.px0)
+            if pending and (
+                len(pending) == self.tiles_per_batch
+                or shape != (pending[0].py1 - pending[0].py0, pending[0].px1 - pending[0].px0)
+            ):
+                flush()
+            pending.append(t)
+        if pending:
+            flush()
+        return out
+
+    def _upscale_alpha(self, alpha: np.ndarray, on_tile: Callable[[], None] | None) -> np.ndarray:
+        if self.alpha == "model":
+            return (
+                self.upscale_rgb(np.repeat(alpha[..., None], 3, axis=2), on_tile)
+                .mean(axis=2, dtype=np.float64)
+                .round()
+                .astype(alpha.dtype)
+            )
+        h, w = alpha.shape
+        peak = 65535 if alpha.dtype == np.uint16 else 255
+        up = imresize(alpha.astype(np.float64), size=(h * self.scale, w * self.scale))
+        return np.clip(np.rint(up), 0, peak).astype(alpha.dtype)
+
+    def upscale_array(
+        self,
+        arr: np.ndarray,
+        size: tuple[int, int] | None = None,
+        on_tile: Callable[[], None] | None = None,
+    ) -> np.ndarray:
+        """HxW or HxWxC (C = 1, 2, 3, 4) uint8/uint16 -> same layout; `size` = (height, width) to finish at."""
+        arr = np.asarray(arr)
+        if (
+            arr.dtype not in (np.uint8, np.uint16)
+            or arr.ndim not in (2, 3)
+            or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4))
+        ):
+            raise UserError(f"expected an HxW or HxWxC (C = 1..4) uint8/uint16 array, got {arr.dtype} {arr.shape}")
+        squeeze = arr.ndim == 2
+        if squeeze:
+            arr = arr[..., None]
+        colour = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr[..., :1], 3, axis=2)
+        rgb = self.upscale_rgb(np.ascontiguousarray(colour), on_tile)
+        planes = (
+            [rgb] if arr.shape[2] >= 3 else [rgb.mean(axis=2, dtype=np.float64).round().astype(arr.dtype)[..., None]]
+        )
+        if arr.shape[2] in (2, 4):
+            planes.append(self._upscale_alpha(np.ascontiguousarray(arr[..., -1]), on_tile)[..., None])
+        out = np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0]
+        if size is not None and size != out.shape[:2]:
+            out = finish_resize(out, size)
+        return out[..., 0] if squeeze else out
+
+    def upscale(self, image: Image.Image | np.ndarray, size: tuple[int, int] | None = None):
+        """PIL image in, PIL image out (8-bit modes); arrays in, arrays out (see upscale_array)."""
         if isinstance(image, Image.Image):
-            return Image.fromarray(self.upscale(np.asarray(image.convert("RGB"))))
-        arr = np.asarray(image)
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype not in (np.uint8, np.uint16):
-            raise UserError(f"expected an HxWx3 uint8 or uint16 array, got {arr.dtype} {arr.shape}")
-        return to_array(self.upscale_tensor(to_tensor(arr)), arr.dtype.type)
+            return array_to_pil(self.upscale_array(pil_to_array(image), size))
+        return self.upscale_array(image, size)

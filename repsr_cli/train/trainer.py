@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from .. import evaluate
+from .. import distributed, evaluate
 from ..data.dataset import PatchSampler, load_pairs
 from ..errors import UserError
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
-from . import distributed
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import TrainConfig
 

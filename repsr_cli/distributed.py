@@ -1,4 +1,6 @@
-"""torchrun integration: rank and world size from the environment, process group, cross-rank sums."""
+"""torchrun integration: rank and world size from the environment, process group, cross-rank sums.
+
+Shared by training (DDP) and batch upscaling (each rank takes its share of the files)."""
 
 from __future__ import annotations
 
