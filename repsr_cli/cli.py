@@ -284,6 +284,38 @@ def models() -> None:
     out.print(table)
 
 
+@app.command("bench")
+def bench_(
+    preset: Annotated[list[str] | None, typer.Option(help="Preset(s) to measure (default: tiny, small, base).")] = None,
+    scale: Annotated[list[int] | None, typer.Option("--scale", "-s", help="Scale(s) (default: 4).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    size: Annotated[int, typer.Option(help="Side of the square LR input.")] = 128,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the fused network.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Measure fused vs unfused vs bicubic throughput and the machine's 3x3-conv peak."""
+    from rich.table import Table
+
+    from .bench import bench
+
+    report = bench(preset or ["tiny", "small", "base"], scale or [4], device, (size, size), compile_model)
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(title=f"repsr bench on {report['machine']}, LR input {size}x{size}")
+    for col in ("preset", "scale", "precision", "variant", "output MP/s", "GFLOP/s", "% of peak"):
+        table.add_column(col, justify="right")
+    peak = report["peak_gflops"]
+    for r in report["results"]:
+        share = f"{100 * r['gflops'] / peak[r['precision']]:.0f}%" if r["gflops"] else ""
+        gflops = f"{r['gflops']:.1f}" if r["gflops"] else ""
+        table.add_row(
+            r["preset"], f"x{r['scale']}", r["precision"], r["variant"], f"{r['mp_per_s']:.2f}", gflops, share
+        )
+    out.print(table)
+    out.print("peak (one wide 3x3 conv): " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peak.items()))
+
+
 def main() -> None:
     try:
         app()

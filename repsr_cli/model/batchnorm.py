@@ -33,8 +33,9 @@ class PhasedBatchNorm2d(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         use_batch_stats = self.training and int(self.phase) == BNPhase.BATCH
-        low = x.dtype in (torch.float16, torch.bfloat16)
-        # Statistics in fp32 even under bf16/fp16 autocast: low-precision variances are unreliable.
+        # Under autocast (fp32 parameters, low-precision activations) statistics are computed in fp32:
+        # low-precision variances are unreliable. A module cast to low precision as a whole runs as it is.
+        low = x.dtype in (torch.float16, torch.bfloat16) and self.weight.dtype == torch.float32
         out = F.batch_norm(
             x.float() if low else x,
             self.running_mean,

@@ -1,0 +1,188 @@
+"""Inference speed and memory: writes docs/performance.md.
+
+1. `repsr bench`: fused vs training-time (unfused) network vs Pillow bicubic, per preset and precision.
+2. The cost of tiling: output MP/s with tile 128 / 256 / 512 against the whole image.
+3. End to end: decode PNG + model + encode PNG against the model alone, on the same image.
+4. Peak host memory (RSS) against image size, each size in a fresh process.
+
+Run: python benchmarks/upscale_speed.py [--presets tiny small base] [--rss-sizes 1000 2000 4000 8000 16000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from repsr_cli.bench import bench, machine_name, networks, tile_cost, timed
+from repsr_cli.infer.files import Job, upscale_files
+from repsr_cli.infer.upscaler import Upscaler
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_table(report: dict) -> list[str]:
+    peak = report["peak_gflops"]
+    lines = [
+        "| preset | precision | fused MP/s | unfused MP/s | fused / unfused | fused GFLOP/s | % of conv peak |"
+        " bicubic MP/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = report["results"]
+    for preset in dict.fromkeys(r["preset"] for r in rows):
+        bicubic = next(r for r in rows if r["preset"] == preset and r["variant"] == "bicubic")
+        for precision in peak:
+            fused = next(r for r in rows if (r["preset"], r["precision"], r["variant"]) == (preset, precision, "fused"))
+            unfused = next(
+                r for r in rows if (r["preset"], r["precision"], r["variant"]) == (preset, precision, "unfused")
+            )
+            lines.append(
+                f"| {preset} | {precision} | {fused['mp_per_s']:.2f} | {unfused['mp_per_s']:.2f} | "
+                f"{fused['mp_per_s'] / unfused['mp_per_s']:.1f}x | {fused['gflops']:.1f} | "
+                f"{100 * fused['gflops'] / peak[precision]:.0f}% | {bicubic['mp_per_s']:.1f} |"
+            )
+    lines.append("")
+    lines.append(
+        "Conv peak (one 128-channel 3x3 conv, same dtype): "
+        + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peak.items())
+        + "."
+    )
+    return lines
+
+
+def end_to_end(preset: str, side: int) -> tuple[float, float]:
+    """(end-to-end MP/s, model-only MP/s) for one PNG of side x side, x4."""
+    _, deploy = networks(preset, 4)
+    upscaler = Upscaler(deploy, tile=0)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:side, 0:side]
+    img = ((np.sin(x / 7.0) + np.cos(y / 5.0) + 2) * 60 + rng.integers(0, 10, (side, side))).astype(np.uint8)
+    img = np.repeat(img[..., None], 3, axis=2)
+    out_mp = side * side * 16 / 1e6
+    model_only = out_mp / timed(lambda: upscaler.upscale_array(img), upscaler.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.png"
+        Image.fromarray(img).save(src)
+        job = Job(src, Path(tmp) / "out.png")
+        seconds = timed(lambda: upscale_files(upscaler, [job], 4, overwrite=True), upscaler.device, min_runs=2)
+    return out_mp / seconds, model_only
+
+
+def rss_child(side: int, preset: str) -> None:
+    """Run in a fresh process: upscale a side x side image x2 and print peak RSS (MiB) and seconds."""
+    _, deploy = networks(preset, 2)
+    upscaler = Upscaler(deploy)  # automatic tile size
+    img = np.full((side, side, 3), 128, np.uint8)
+    img[::7] = 40
+    t0 = time.perf_counter()
+    out = upscaler.upscale_array(img)
+    seconds = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "side": side,
+                "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "seconds": seconds,
+                "out_bytes": out.nbytes,
+                "in_bytes": img.nbytes,
+                "tile": upscaler.tile,
+            }
+        )
+    )
+
+
+def rss_table(sizes: list[int], preset: str) -> list[str]:
+    lines = ["| input | output | input + output arrays | peak RSS | tile | time |", "|---|---|---|---|---|---|"]
+    for side in sizes:
+        res = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(side), "--rss-preset", preset],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        arrays = (r["in_bytes"] + r["out_bytes"]) / 2**20
+        lines.append(
+            f"| {side}x{side} | {2 * side}x{2 * side} | {arrays:.0f} MiB | {r['rss_mib']:.0f} MiB | "
+            f"{r['tile']} | {r['seconds']:.1f} s |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
+    ap.add_argument("--size", type=int, default=128, help="LR side for the bench table")
+    ap.add_argument("--tile-preset", default="small")
+    ap.add_argument("--e2e-side", type=int, default=512)
+    ap.add_argument("--rss-sizes", nargs="+", type=int, default=[1000, 2000, 4000])
+    ap.add_argument("--rss-preset", default="tiny")
+    ap.add_argument("--rss-child", type=int)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    args = ap.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child, args.rss_preset)
+        return
+    device = torch.device("cpu")
+    report = bench(args.presets, [4], "cpu", (args.size, args.size))
+    lines = [
+        f"Machine: {machine_name(device)}. LR input {args.size}x{args.size}, x4, channels_last.",
+        "",
+        "## Fused vs unfused vs bicubic",
+        "",
+        *bench_table(report),
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+    _, deploy = networks(args.tile_preset, 4)
+    img = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    costs = tile_cost(Upscaler(deploy), img, [0, 512, 256, 128])
+    lines += [
+        "## Cost of tiling",
+        "",
+        f"{args.tile_preset} x4, 512x512 input, whole `upscale_array` path.",
+        "",
+        "| tile | output MP/s | vs whole image |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {t or 'whole'} | {v:.2f} | {v / costs[0]:.2f} |" for t, v in costs.items()]
+    e2e, model_only = end_to_end(args.tile_preset, args.e2e_side)
+    lines += [
+        "",
+        "## End to end",
+        "",
+        f"{args.tile_preset} x4 on a {args.e2e_side}x{args.e2e_side} PNG: decode + model + PNG encode "
+        f"{e2e:.2f} MP/s, model alone {model_only:.2f} MP/s: **{100 * e2e / model_only:.0f}%** of model-only.",
+        "",
+        "## Host memory against image size",
+        "",
+        f"{args.rss_preset} x2, automatic tile size, peak RSS of a fresh process (torch itself takes ~300 MiB).",
+        "",
+    ]
+    print("\n".join(lines[-12:]), flush=True)
+    lines += rss_table(args.rss_sizes, args.rss_preset)
+    header = [
+        "# Performance",
+        "",
+        "Produced by `python benchmarks/upscale_speed.py` "
+        f"(`{' '.join(sys.argv[1:]) or 'default arguments'}`); rerun it to get your machine's numbers.",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(header + lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

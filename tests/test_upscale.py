@@ -1,0 +1,235 @@
+"""`repsr upscale`: exact tiling, every kind of image, batches that survive bad files, output rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+
+from repsr_cli import Upscaler
+from repsr_cli.errors import UserError
+from repsr_cli.infer.files import Callbacks, Job, OutputPlan, collect_inputs, my_share, plan_jobs, upscale_files
+from repsr_cli.infer.image_io import ImageFile, read_image, write_image
+from repsr_cli.model import RepSRNet, fuse, preset_config
+
+from .conftest import run_cli
+
+
+def deploy(scale: int, seed: int = 0):
+    torch.manual_seed(seed)
+    return fuse(RepSRNet(preset_config("tiny", scale)).eval())
+
+
+@pytest.fixture(scope="module")
+def x2() -> Upscaler:
+    return Upscaler(deploy(2), tile=0)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("tile", [8, 17, 32])
+def test_tiled_output_is_bit_identical_to_whole_image(scale: int, tile: int) -> None:
+    net = deploy(scale, seed=scale)
+    rng = np.random.default_rng(scale)
+    img = rng.integers(0, 65536, (53, 71, 3), dtype=np.uint16)  # 16-bit output shows float differences
+    whole = Upscaler(net, tile=0).upscale_array(img)
+    tiled = Upscaler(net, tile=tile).upscale_array(img)
+    assert np.array_equal(whole, tiled)
+    # Without the receptive-field overlap the seams are visible: the test can fail.
+    short = Upscaler(net, tile=tile)
+    short.radius = 1
+    assert not np.array_equal(whole, short.upscale_array(img))
+
+
+def test_tiles_per_batch_changes_nothing() -> None:
+    net = deploy(2)
+    img = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    one = Upscaler(net, tile=16, tiles_per_batch=1).upscale_array(img)
+    four = Upscaler(net, tile=16, tiles_per_batch=4).upscale_array(img)
+    assert np.array_equal(one, four)
+
+
+def test_api_accepts_pil_and_numpy(x2: Upscaler) -> None:
+    arr = np.random.default_rng(1).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    assert x2.upscale(arr).shape == (20, 24, 3)
+    out = x2.upscale(Image.fromarray(arr))
+    assert isinstance(out, Image.Image) and out.size == (24, 20) and out.mode == "RGB"
+    assert np.array_equal(np.asarray(out), x2.upscale(arr))
+    with pytest.raises(UserError):
+        x2.upscale(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_grey_stays_grey_and_alpha_is_kept(x2: Upscaler) -> None:
+    rng = np.random.default_rng(2)
+    grey = rng.integers(0, 256, (10, 12), dtype=np.uint8)
+    assert x2.upscale_array(grey).shape == (20, 24)
+    rgba = rng.integers(0, 256, (10, 12, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[:5, :, 3] = 0
+    out = x2.upscale_array(rgba)
+    assert out.shape == (20, 24, 4)
+    assert np.array_equal(out[..., :3], x2.upscale_array(np.ascontiguousarray(rgba[..., :3])))
+    assert (out[:8, :, 3] == 0).all() and (out[12:, :, 3] == 255).all()
+    through_model = Upscaler(x2.net, tile=0, alpha="model").upscale_array(rgba)
+    assert through_model.shape == (20, 24, 4)
+
+
+def roundtrip(tmp_path: Path, name: str, save, upscaler: Upscaler) -> ImageFile:
+    src = tmp_path / name
+    save(src)
+    image = read_image(src)
+    image.pixels = upscaler.upscale_array(image.pixels)
+    out = tmp_path / f"out_{name}"
+    write_image(image, out)
+    return read_image(out)
+
+
+def test_image_kinds_survive_a_round_trip(tmp_path: Path, x2: Upscaler) -> None:
+    rng = np.random.default_rng(3)
+    rgb16 = rng.integers(0, 65536, (9, 11, 3), dtype=np.uint16)
+
+    def png16(path: Path) -> None:
+        write_image(ImageFile(rgb16), path)
+
+    out = roundtrip(tmp_path, "deep.png", png16, x2)
+    assert out.pixels.dtype == np.uint16 and out.pixels.shape == (18, 22, 3)
+    assert read_image(tmp_path / "deep.png").pixels.tolist() == rgb16.tolist()  # 16 bits really stored
+
+    out = roundtrip(tmp_path, "deep.tif", lambda p: write_image(ImageFile(rgb16), p), x2)
+    assert out.pixels.dtype == np.uint16 and out.pixels.shape == (18, 22, 3)
+
+    grey16 = rng.integers(0, 65536, (9, 11), dtype=np.uint16)
+    out = roundtrip(tmp_path, "grey16.png", lambda p: Image.fromarray(grey16).save(p), x2)
+    assert out.pixels.dtype == np.uint16 and out.pixels.shape == (18, 22, 1)
+
+    out = roundtrip(tmp_path, "grey.png", Image.fromarray((grey16 // 257).astype(np.uint8)).save, x2)
+    assert out.pixels.shape == (18, 22, 1) and Image.open(tmp_path / "out_grey.png").mode == "L"
+
+    la = Image.fromarray(rng.integers(0, 256, (9, 11, 2), dtype=np.uint8), "LA")
+    out = roundtrip(tmp_path, "la.png", la.save, x2)
+    assert out.pixels.shape == (18, 22, 2)
+
+    palette = Image.fromarray(rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)).quantize(16)
+    palette.info["transparency"] = 0
+    out = roundtrip(tmp_path, "pal.png", lambda p: palette.save(p, transparency=0), x2)
+    assert out.pixels.shape == (18, 22, 4)
+
+    cmyk = Image.fromarray(rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)).convert("CMYK")
+    out = roundtrip(tmp_path, "cmyk.jpg", cmyk.save, x2)
+    assert out.pixels.shape == (18, 22, 3)
+
+
+def test_exif_orientation_applied_and_metadata_carried(tmp_path: Path, x2: Upscaler) -> None:
+    arr = np.zeros((10, 16, 3), np.uint8)
+    arr[:, :4] = 255  # a white band on the left
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    exif[0x010F] = "repsr-test-camera"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "photo.jpg"
+    im.save(src, exif=exif.tobytes(), icc_profile=icc, quality=95)
+    image = read_image(src)
+    assert image.pixels.shape == (16, 10, 3)  # upright
+    image.pixels = x2.upscale_array(image.pixels)
+    write_image(image, tmp_path / "photo_x2.jpg")
+    with Image.open(tmp_path / "photo_x2.jpg") as out:
+        assert out.size == (20, 32)
+        assert out.info.get("icc_profile") == icc
+        assert out.getexif().get(0x0112) == 1
+        assert out.getexif().get(0x010F) == "repsr-test-camera"
+
+
+def make_tree(root: Path) -> list[Path]:
+    rng = np.random.default_rng(4)
+    paths = [root / "a.png", root / "sub" / "b.jpg", root / "sub" / "deeper" / "c.png"]
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)).save(p)
+    return paths
+
+
+def test_output_planning(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    a, b, c = make_tree(root)
+    flat = plan_jobs(collect_inputs([root]), OutputPlan(suffix="_x2"))
+    assert [j.target for j in flat] == [root / "a_x2.png"]
+    deep = plan_jobs(collect_inputs([root], recursive=True), OutputPlan(tmp_path / "out", "webp", "_up"))
+    assert sorted(j.target.relative_to(tmp_path / "out").as_posix() for j in deep) == [
+        "a_up.webp",
+        "sub/b_up.webp",
+        "sub/deeper/c_up.webp",
+    ]
+    globbed = collect_inputs([str(root / "sub" / "**" / "*.png")])
+    assert [p for p, _ in globbed] == [c]
+    single = plan_jobs(collect_inputs([a]), OutputPlan(tmp_path / "one.tiff"))
+    assert single == [Job(a, tmp_path / "one.tiff")]
+    (tmp_path / "file.png").write_bytes(b"")
+    with pytest.raises(UserError, match="output folder"):
+        plan_jobs(collect_inputs([a, b]), OutputPlan(tmp_path / "file.png"))
+
+
+def test_ranks_split_the_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = [Job(Path(f"{i}.png"), Path(f"{i}_x2.png")) for i in range(5)]
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert [j.source.name for j in my_share(jobs)] == ["1.png", "3.png"]
+
+
+def test_batch_survives_bad_files(tmp_path: Path, x2: Upscaler) -> None:
+    good = tmp_path / "good.png"
+    Image.fromarray(np.full((6, 6, 3), 100, np.uint8)).save(good)
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello")
+    truncated = tmp_path / "truncated.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    found = collect_inputs([tmp_path / "empty.png", tmp_path / "text.png", truncated, good, tmp_path / "gone.png"])
+    jobs = plan_jobs(found, OutputPlan(tmp_path / "out", suffix="_x2"))
+    failures: list[str] = []
+    events = Callbacks(file_done=lambda job, status, detail: failures.append(detail) if status == "failed" else None)
+    report = upscale_files(x2, jobs, 2, events=events)
+    assert report.done == 1 and len(report.failed) == 4
+    assert (tmp_path / "out" / "good_x2.png").exists()
+    assert not any(p.name.startswith(("empty", "text", "truncated")) for p in (tmp_path / "out").iterdir())
+    for name, detail in zip(["empty.png", "text.png", "truncated.png", "gone.png"], failures, strict=True):
+        assert name in detail and "\n" not in detail
+
+
+def test_cli_batch_rules(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    root = tmp_path / "in"
+    a, _, _ = make_tree(root)
+    (root / "broken.png").write_bytes(b"\x89PNG garbage")
+    result = run_cli("upscale", root, "-r", "-s", "2", "-m", tiny_checkpoint, "-o", tmp_path / "out", "--format", "png")
+    assert result.returncode == 1  # one failure
+    assert "broken.png" in result.stderr and "Traceback" not in result.stderr
+    made = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png"))
+    assert made == ["a_x2.png", "sub/b_x2.png", "sub/deeper/c_x2.png"]
+    assert "summary" in result.stdout
+    os.remove(root / "broken.png")
+    stamp = (tmp_path / "out" / "a_x2.png").stat().st_mtime_ns
+    again = run_cli("upscale", root, "-r", "-s", "2", "-m", tiny_checkpoint, "-o", tmp_path / "out", "--format", "png")
+    assert again.returncode == 0 and again.stdout.count("skipped") >= 3
+    assert (tmp_path / "out" / "a_x2.png").stat().st_mtime_ns == stamp
+    # Arbitrary factors and sizes finish with a resize.
+    assert run_cli("upscale", a, "-s", "1.5", "-m", tiny_checkpoint, "-o", tmp_path / "a15.png").returncode == 0
+    assert Image.open(tmp_path / "a15.png").size == (15, 12)
+    assert run_cli("upscale", a, "--width", "33", "-m", tiny_checkpoint, "-o", tmp_path / "w.png").returncode == 0
+    assert Image.open(tmp_path / "w.png").size == (33, 26)
+
+
+def test_decompression_bomb_guard(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    src = tmp_path / "big.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(src)
+    result = run_cli("upscale", src, "-s", "2", "-m", tiny_checkpoint, "--max-pixels", "100")
+    assert result.returncode == 1 and "too large" in result.stderr and "--max-pixels" in result.stderr
+    result = run_cli("upscale", src, "-s", "2", "-m", tiny_checkpoint, "--max-pixels", "10000")
+    assert result.returncode == 0, result.stderr
+
+
+def test_models_command_lists_bundled() -> None:
+    result = run_cli("models")
+    assert result.returncode == 0 and "repsr-tiny-x4" in result.stdout
