@@ -1,0 +1,149 @@
+"""`repsr upscale-video`: frame count, rate, duration and audio survive; bad input leaves nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from repsr_cli.errors import UserError
+from repsr_cli.infer.video import exact_rate, ffmpeg, probe
+
+from .conftest import run_cli
+
+
+def make_clip(path: Path, rate: str, seconds: float = 2, subtitles: Path | None = None) -> Path:
+    cmd = [
+        ffmpeg(),
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size=48x32:rate={rate}",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=22050",
+    ]
+    if subtitles is not None:
+        cmd += ["-i", str(subtitles), "-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:s", "srt"]
+    cmd += [
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "libvorbis" if path.suffix == ".mkv" else "aac",
+        str(path),
+    ]
+    subprocess.run(cmd, check=True, timeout=60)
+    return path
+
+
+def count_frames(path: Path) -> int:
+    res = subprocess.run(
+        [ffmpeg(), "-i", str(path), "-map", "0:v:0", "-f", "null", "-"], capture_output=True, text=True
+    )
+    return int(
+        [ln for ln in res.stderr.replace("\r", "\n").splitlines() if ln.startswith("frame=")][-1]
+        .split("=")[1]
+        .split()[0]
+    )
+
+
+def audio_seconds(path: Path) -> float:
+    res = subprocess.run(
+        [ffmpeg(), "-i", str(path), "-map", "0:a:0", "-f", "null", "-"], capture_output=True, text=True
+    )
+    stamp = [ln for ln in res.stderr.replace("\r", "\n").splitlines() if "time=" in ln][-1]
+    h, m, s = stamp.split("time=")[1].split()[0].split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def test_exact_rates() -> None:
+    assert exact_rate(29.97) == Fraction(30000, 1001)
+    assert exact_rate(23.98) == Fraction(24000, 1001)
+    assert exact_rate(25.0) == 25
+    assert exact_rate(12.5) == Fraction(25, 2)
+
+
+@pytest.mark.parametrize(("rate", "ext"), [("25", ".mp4"), ("30000/1001", ".mp4"), ("25", ".mkv")])
+def test_upscale_keeps_timing_and_audio(tmp_path: Path, tiny_checkpoint: Path, rate: str, ext: str) -> None:
+    src = make_clip(tmp_path / f"clip{ext}", rate)
+    before = probe(src)
+    out = tmp_path / f"up{ext}"
+    result = run_cli("upscale-video", src, "-o", out, "-m", tiny_checkpoint, "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    after = probe(out)
+    assert (after.width, after.height) == (96, 64)
+    assert after.fps == before.fps == exact_rate(float(Fraction(rate)))
+    assert count_frames(out) == count_frames(src)
+    assert abs(after.duration - before.duration) <= 1 / float(after.fps)
+    assert [s.kind for s in after.streams].count("audio") == 1
+    assert abs(audio_seconds(out) - audio_seconds(src)) < 0.05
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary left
+
+
+def test_subtitles_and_preview_window(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    srt = tmp_path / "subs.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nhello\n")
+    src = make_clip(tmp_path / "clip.mkv", "25", seconds=3, subtitles=srt)
+    out = tmp_path / "preview.mp4"  # srt -> mov_text for mp4
+    result = run_cli(
+        "upscale-video",
+        src,
+        "-o",
+        out,
+        "-m",
+        tiny_checkpoint,
+        "--start",
+        "0.5",
+        "--duration",
+        "1",
+        "--preset",
+        "ultrafast",
+    )
+    assert result.returncode == 0, result.stderr
+    assert count_frames(out) == 25
+    kinds = [s.kind for s in probe(out).streams]
+    assert kinds.count("audio") == 1 and kinds.count("subtitle") == 1
+
+
+def test_bad_videos_give_one_line_errors(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"not a video at all")
+    audio_only = tmp_path / "tone.m4a"
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "sine", "-t", "1", str(audio_only)], check=True)
+    src = make_clip(tmp_path / "ok.mp4", "25", seconds=0.5)
+    existing = tmp_path / "exists.mp4"
+    existing.write_bytes(b"keep me")
+    cases = [
+        (fake, [], "not a video"),
+        (audio_only, [], "no video stream"),
+        (tmp_path / "missing.mp4", [], "not found"),
+        (src, ["-o", existing], "exists"),
+        (src, ["-o", tmp_path / "out.avi"], "unsupported container"),
+    ]
+    for source, extra, message in cases:
+        result = run_cli("upscale-video", source, "-m", tiny_checkpoint, *extra)
+        assert result.returncode != 0
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and message in lines[0], result.stderr
+    assert existing.read_bytes() == b"keep me"
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(src.read_bytes()[: len(src.read_bytes()) // 3])
+    result = run_cli("upscale-video", truncated, "-m", tiny_checkpoint, "-o", tmp_path / "t_out.mp4")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert not (tmp_path / "t_out.mp4").exists()
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_probe_rejects_folders(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="folder"):
+        probe(tmp_path)
