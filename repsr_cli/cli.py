@@ -67,6 +67,9 @@ def upscale(
         int | None, typer.Option(help="Tile size in input pixels; 0 = whole image; default: from free memory.")
     ] = None,
     alpha: Annotated[str, typer.Option(help="Alpha channel: bicubic or model.")] = "bicubic",
+    compile_model: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the network (faster, slow to start).")
+    ] = False,
     max_pixels: Annotated[int | None, typer.Option(help="Raise Pillow's decompression-bomb limit.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs (never the input).")] = False,
 ) -> None:
@@ -84,7 +87,8 @@ def upscale(
         raise UserError(f"unknown --format {fmt!r} (use png, jpg, webp or tiff)")
     if max_pixels is not None:
         Image.MAX_IMAGE_PIXELS = max_pixels
-    upscaler = Upscaler(model or default_model_name(scale), device=device, precision=precision, tile=tile, alpha=alpha)
+    name = model or default_model_name(scale)
+    upscaler = Upscaler(name, device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
     plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
     jobs = my_share(plan_jobs(collect_inputs(inputs, recursive), plan))
     with BatchProgress(out, err, len(jobs)) as progress:
