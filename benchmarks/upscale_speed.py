@@ -52,7 +52,7 @@ def bench_table(report: dict) -> list[str]:
             )
     lines.append("")
     lines.append(
-        "Conv peak (one 128-channel 3x3 conv, same dtype): "
+        "Conv peak (best single 3x3 conv of 64-256 channels, same dtype): "
         + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peak.items())
         + "."
     )

@@ -58,6 +58,7 @@ def upscale(
     ] = False,
     fmt: Annotated[str | None, typer.Option("--format", help="png, jpg, webp or tiff (default: as input).")] = None,
     quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
+    png_compression: Annotated[int, typer.Option(help="PNG zlib level 0-9 (1: fast, slightly larger).")] = 1,
     suffix: Annotated[str | None, typer.Option(help="Output name suffix (default: _x{scale}).")] = None,
     width: Annotated[int | None, typer.Option(help="Output width (keeps aspect unless --height too).")] = None,
     height: Annotated[int | None, typer.Option(help="Output height.")] = None,
@@ -77,6 +78,7 @@ def upscale(
     from PIL import Image
 
     from .infer.files import OutputPlan, collect_inputs, my_share, plan_jobs, scale_suffix, upscale_files
+    from .infer.image_io import EncodeOptions
     from .infer.progress import BatchProgress, summary
     from .infer.upscaler import Upscaler
     from .weights import default_model_name
@@ -92,7 +94,8 @@ def upscale(
     plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
     jobs = my_share(plan_jobs(collect_inputs(inputs, recursive), plan))
     with BatchProgress(out, err, len(jobs)) as progress:
-        report = upscale_files(upscaler, jobs, scale, width, height, overwrite, quality, progress.callbacks())
+        encode = EncodeOptions(quality, png_compression)
+        report = upscale_files(upscaler, jobs, scale, width, height, overwrite, encode, progress.callbacks())
     out.print(summary(report))
     if report.failed:
         raise typer.Exit(1)
@@ -249,6 +252,8 @@ def train(
     ),
     scale: Annotated[int, typer.Option("--scale", "-s")] = 4,
     preset: Annotated[str, typer.Option(help="tiny, small or base.")] = "tiny",
+    block: Annotated[str, typer.Option(help="Training-time block: repsr, ecb, acb, repvgg, dbb or plain.")] = "repsr",
+    bn: Annotated[str, typer.Option(help="RepSR BN: switch (batch, then population), batch, or none.")] = "switch",
     iters: Annotated[int, typer.Option(help="Planned iterations.")] = 100_000,
     batch: Annotated[int, typer.Option()] = 16,
     patch: Annotated[int, typer.Option(help="LR patch side.")] = 48,
@@ -278,9 +283,13 @@ def train(
 
     if data is None and not resume:
         raise UserError("--data is required (a folder of HR images)")
+    if bn not in ("switch", "batch", "none"):
+        raise UserError(f"unknown --bn {bn!r} (use switch, batch or none)")
     limit = parse_duration(time_limit)
     cfg = TrainConfig(
         data=str(data) if data else "",
+        block=block,
+        bn=bn,
         out=str(out_dir),
         scale=scale,
         preset=preset,

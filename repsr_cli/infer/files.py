@@ -15,7 +15,7 @@ from pathlib import Path
 from ..distributed import from_env
 from ..errors import UserError
 from ..imaging import IMAGE_SUFFIXES
-from .image_io import FORMATS, read_image, write_image
+from .image_io import FORMATS, EncodeOptions, read_image, write_image
 from .upscaler import Upscaler
 
 GLOB_CHARS = set("*?[")
@@ -137,10 +137,11 @@ def upscale_files(
     width: int | None = None,
     height: int | None = None,
     overwrite: bool = False,
-    quality: int = 95,
+    encode: EncodeOptions | None = None,
     events: Callbacks | None = None,
 ) -> Report:
     events = events or Callbacks()
+    encode = encode or EncodeOptions()
     report = Report()
     start = time.perf_counter()
     planned: dict[Path, Path] = {}
@@ -160,7 +161,7 @@ def upscale_files(
             size = target_size(image.pixels.shape, scale, width, height)
             events.file_started(job, upscaler.count_tiles(*image.pixels.shape[:2]))
             image.pixels = upscaler.upscale_array(image.pixels, size, on_tile=events.tile_done)
-            write_image(image, job.target, quality)
+            write_image(image, job.target, encode)
         except UserError as exc:
             report.failed.append(str(job.source))
             events.file_done(job, "failed", str(exc))

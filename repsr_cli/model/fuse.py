@@ -43,3 +43,28 @@ def identity_kernel(channels: int, size: int = 3, like: torch.Tensor | None = No
 def add_kernels(*kernels: Kernel) -> Kernel:
     """Parallel branches summed at the output are one conv: add weights and biases."""
     return sum(k[0] for k in kernels), sum(k[1] for k in kernels)
+
+
+def pointwise_then(inner: Kernel, outer: Kernel) -> Kernel:
+    """A 1x1 conv followed by a kxk conv (no padding between them) is one kxk conv."""
+    w_in, b_in = inner
+    w_out, b_out = outer
+    weight = torch.einsum("omkl,mi->oikl", w_out, w_in[:, :, 0, 0])
+    return weight, w_out.sum(dim=(2, 3)) @ b_in + b_out
+
+
+def pad_kernel(kernel: Kernel, size: int = 3) -> Kernel:
+    """Centre a smaller (k_h x k_w) kernel inside size x size: same output with `size // 2` padding."""
+    weight, bias = kernel
+    kh, kw = weight.shape[2:]
+    top, left = (size - kh) // 2, (size - kw) // 2
+    padded = torch.nn.functional.pad(weight, (left, size - kw - left, top, size - kh - top))
+    return padded, bias
+
+
+def depthwise_to_dense(weight: torch.Tensor) -> torch.Tensor:
+    """A depthwise (groups = channels) kernel C x 1 x k x k as the equivalent dense C x C x k x k kernel."""
+    channels = weight.shape[0]
+    dense = torch.zeros(channels, channels, *weight.shape[2:], dtype=weight.dtype, device=weight.device)
+    dense[torch.arange(channels), torch.arange(channels)] = weight[:, 0]
+    return dense
