@@ -9,30 +9,17 @@ output).
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from repsr_cli.bench import machine_name
 from repsr_cli.data.dataset import Pair, PatchSampler, load_pairs
 from repsr_cli.model import RepSRNet, preset_config
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    isa = torch.backends.cpu.get_cpu_capability()
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, {isa}"
 
 
 def sampler(data: Path | None, scale: int, patch: int, batch: int) -> PatchSampler:
@@ -95,7 +82,7 @@ def main() -> None:
         [
             "# Training speed",
             "",
-            f"Machine: {machine()}.",
+            f"Machine: {machine_name(torch.device('cpu'))}.",
             f"x{args.scale}, batch {args.batch}, LR patch {args.patch}, {args.steps} timed steps after one warm-up,"
             " channels_last; bf16 is autocast with fp32 master weights and BN statistics in fp32.",
             "",

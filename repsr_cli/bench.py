@@ -125,7 +125,8 @@ def conv_gflops(device: torch.device, precision: str, channels: int, side: int) 
 def conv_peak_gflops(device: torch.device, precision: str) -> float:
     """The practical ceiling for a plain 3x3 network here: the best achieved GFLOP/s of single wide 3x3 convs
     over a few channel counts and sizes (one shape alone can hit a slow kernel choice)."""
-    return max(conv_gflops(device, precision, c, side) for c in (64, 128, 256) for side in (64, 128))
+    shapes = ((64, 128), (128, 64), (128, 128), (256, 64))  # (channels, side)
+    return max(conv_gflops(device, precision, c, side) for c, side in shapes)
 
 
 def precisions_for(device: torch.device) -> list[str]:

@@ -41,26 +41,33 @@ def image_folder(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, image_folder) -> Path:
-    """A tiny x2 run trained a few steps through the BN switch, so its BN statistics are real."""
+def tiny_config(data: Path, out: Path, **overrides):
+    """A tiny x2 training configuration that runs in about a second."""
     from repsr_cli.train.config import TrainConfig
-    from repsr_cli.train.trainer import Trainer
 
-    out = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(
-        data=str(image_folder),
+    base = dict(
+        data=str(data),
         out=str(out),
         scale=2,
         preset="tiny",
-        iters=6,
-        batch=4,
-        patch=16,
+        iters=10,
+        batch=3,
+        patch=12,
         bn_switch=0.5,
         bn_batches=2,
-        log_every=2,
-        ckpt_every=3,
+        log_every=1,
+        ckpt_every=4,
     )
+    return TrainConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, image_folder) -> Path:
+    """A tiny x2 run trained a few steps through the BN switch, so its BN statistics are real."""
+    from repsr_cli.train.trainer import Trainer
+
+    out = tmp_path_factory.mktemp("run")
+    cfg = tiny_config(image_folder, out, iters=6, batch=4, patch=16, log_every=2, ckpt_every=3)
     Trainer(cfg).run()
     return out / "checkpoints" / "last.pth"
 

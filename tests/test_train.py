@@ -19,24 +19,9 @@ from repsr_cli.errors import UserError
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.trainer import Trainer
 
-from .conftest import run_cli, shared_path, synthetic_image
+from .conftest import run_cli, shared_path, synthetic_image, tiny_config
 
-
-def config(data: Path, out: Path, **overrides) -> TrainConfig:
-    base = dict(
-        data=str(data),
-        out=str(out),
-        scale=2,
-        preset="tiny",
-        iters=10,
-        batch=3,
-        patch=12,
-        bn_switch=0.5,
-        bn_batches=2,
-        log_every=1,
-        ckpt_every=4,
-    )
-    return TrainConfig(**{**base, **overrides})
+config = tiny_config
 
 
 def test_resume_is_bit_identical(tmp_path: Path, image_folder: Path) -> None:
