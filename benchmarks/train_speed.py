@@ -9,6 +9,7 @@ output).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def main() -> None:
             "|---|---|---|---|---|---|",
             *rows,
             "",
-            "Reproduce: `python benchmarks/train_speed.py`.",
+            f"Reproduce: `python benchmarks/train_speed.py {' '.join(sys.argv[1:])}`.",
             "",
         ]
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +171,43 @@ def test_distributed_training_on_cpu_with_gloo(tmp_path: Path, image_folder: Pat
     assert [json.loads(r)["iter"] for r in records] == [1, 2, 3, 4]  # rank 0 alone writes
     ckpt = torch.load(out / "checkpoints" / "last.pth", weights_only=True)
     assert ckpt["iter"] == 4 and not any(k.startswith("module.") for k in ckpt["model"])
+
+
+def test_ctrl_c_checkpoints_at_an_iteration_boundary(tmp_path: Path, image_folder: Path) -> None:
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "repsr_cli",
+        "train",
+        "--data",
+        str(image_folder),
+        "--out",
+        str(out),
+        "--scale",
+        "2",
+        "--iters",
+        "100000",
+        "--batch",
+        "2",
+        "--patch",
+        "12",
+        "--log-every",
+        "1",
+        "--ckpt-every",
+        "100000",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-1000:]
+    assert "Traceback" not in stderr
+    ckpt = torch.load(out / "checkpoints" / "last.pth", weights_only=True)
+    assert ckpt["iter"] >= 3
+    resumed = run_cli("train", "--out", out, "--resume", "--stop-at", str(ckpt["iter"] + 2))
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(out / "checkpoints" / "last.pth", weights_only=True)["iter"] == ckpt["iter"] + 2

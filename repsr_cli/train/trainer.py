@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ class Trainer:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             torch.set_rng_state(ckpt["torch_rng"])
         self.model = DistributedDataParallel(self.net) if self.env.active else self.net
-        self._stop_signal = False
+        self._stop_signal: str | None = None
 
     # ---- setup -------------------------------------------------------------------------------------
 
@@ -218,14 +219,22 @@ class Trainer:
         return log
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        self._stop_signal = True
+        """Stop at the next iteration boundary, so the checkpoint never holds a half-applied step.
+        A second Ctrl-C falls through to the default handler and stops at once."""
+        self._stop_signal = signal.Signals(signum).name
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _install_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def run(self, stop_at: int | None = None, time_limit: float | None = None) -> TrainResult:
         cfg = self.cfg
         log_path = self._prepare_log()
         end = min(cfg.iters, stop_at) if stop_at is not None else cfg.iters
         start_time = time.monotonic()
-        previous = signal.signal(signal.SIGTERM, self._on_signal)
+        previous = self._install_handlers()
         self.net.train()
         losses: list[float] = []
         data_time, tick = 0.0, time.monotonic()
@@ -248,17 +257,15 @@ class Trainer:
                 if self.iteration % cfg.ckpt_every == 0 or self.iteration == end:
                     self.save()
                 timed_out = time_limit is not None and time.monotonic() - start_time > time_limit
-                if self.env.any(self._stop_signal or timed_out) and self.iteration < end:
-                    reason = "signal" if self._stop_signal else "time limit"
+                if self.env.any(bool(self._stop_signal) or timed_out) and self.iteration < end:
+                    reason = {"SIGINT": "interrupted", "SIGTERM": "terminated"}.get(self._stop_signal, "time limit")
                     self.save()
                     break
             else:
                 reason = "finished" if end == cfg.iters else f"stopped at {end}"
-        except KeyboardInterrupt:
-            reason = "interrupted"
-            self.save()
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return TrainResult(
             self.iteration, self.iteration >= cfg.iters, reason, self.best_psnr, self.ckpt_dir / "last.pth"
         )
