@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,34 +141,56 @@ def upscale_files(
     encode: EncodeOptions | None = None,
     events: Callbacks | None = None,
 ) -> Report:
+    """Upscale each job; the encoder writes file k in a thread while the model works on file k + 1
+    (one write in flight, so at most two outputs are held in memory)."""
     events = events or Callbacks()
     encode = encode or EncodeOptions()
     report = Report()
     start = time.perf_counter()
     planned: dict[Path, Path] = {}
-    for job in jobs:
+    writing: tuple[Job, Future, tuple[int, int]] | None = None
+
+    def failed(job: Job, exc: UserError) -> None:
+        report.failed.append(str(job.source))
+        events.file_done(job, "failed", str(exc))
+
+    def finish_write() -> None:
+        nonlocal writing
+        if writing is None:
+            return
+        job, future, size = writing
+        writing = None
         try:
-            target = job.target.resolve()
-            if target == job.source.resolve():
-                raise UserError("output would overwrite the input; choose another -o or --suffix", job.target)
-            if target in planned:
-                raise UserError(f"same output as {planned[target]}; use --suffix or --format", job.source)
-            planned[target] = job.source
-            if job.target.exists() and not overwrite:
-                report.skipped += 1
-                events.file_done(job, "skipped", f"{job.target} exists (--overwrite replaces it)")
-                continue
-            image = read_image(job.source)
-            size = target_size(image.pixels.shape, scale, width, height)
-            events.file_started(job, upscaler.count_tiles(*image.pixels.shape[:2]))
-            image.pixels = upscaler.upscale_array(image.pixels, size, on_tile=events.tile_done)
-            write_image(image, job.target, encode)
+            future.result()
         except UserError as exc:
-            report.failed.append(str(job.source))
-            events.file_done(job, "failed", str(exc))
-            continue
+            failed(job, exc)
+            return
         report.done += 1
         report.megapixels += size[0] * size[1] / 1e6
         events.file_done(job, "done", f"{size[1]}x{size[0]}")
+
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for job in jobs:
+            try:
+                target = job.target.resolve()
+                if target == job.source.resolve():
+                    raise UserError("output would overwrite the input; choose another -o or --suffix", job.target)
+                if target in planned:
+                    raise UserError(f"same output as {planned[target]}; use --suffix or --format", job.source)
+                planned[target] = job.source
+                if job.target.exists() and not overwrite:
+                    report.skipped += 1
+                    events.file_done(job, "skipped", f"{job.target} exists (--overwrite replaces it)")
+                    continue
+                image = read_image(job.source)
+                size = target_size(image.pixels.shape, scale, width, height)
+                events.file_started(job, upscaler.count_tiles(*image.pixels.shape[:2]))
+                image.pixels = upscaler.upscale_array(image.pixels, size, on_tile=events.tile_done)
+            except UserError as exc:
+                failed(job, exc)
+                continue
+            finish_write()
+            writing = (job, writer.submit(write_image, image, job.target, encode), size)
+        finish_write()
     report.seconds = time.perf_counter() - start
     return report

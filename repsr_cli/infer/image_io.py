@@ -1,7 +1,7 @@
 """Image files in and out: every common kind of image, metadata carried, atomic writes, one-line errors.
 
-Pillow decodes most files but reads 16-bit RGB(A) PNG and TIFF as 8 bits; those go through pypng and
-tifffile, so 16-bit images stay 16-bit end to end.
+Pillow decodes most files but reads 16-bit RGB(A) PNG and TIFF as 8 bits; those are read through pypng and
+tifffile, and PNG is written by png.py, so 16-bit images stay 16-bit end to end.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import UserError
 from ..train.checkpoint import atomic_write
+from .png import write_png
 
 FORMATS = {
     ".png": "PNG",
@@ -145,15 +146,6 @@ def array_to_pil(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
 
 
-def _save_png16(pixels: np.ndarray, tmp: str, level: int) -> None:
-    import png
-
-    h, w, c = pixels.shape
-    writer = png.Writer(w, h, greyscale=c in (1, 2), alpha=c in (2, 4), bitdepth=16, compression=level)
-    with open(tmp, "wb") as fh:
-        writer.write(fh, pixels.reshape(h, w * c))
-
-
 def _save_tiff16(pixels: np.ndarray, tmp: str, icc: bytes | None) -> None:
     import tifffile
 
@@ -172,8 +164,7 @@ def _save_tiff16(pixels: np.ndarray, tmp: str, icc: bytes | None) -> None:
 @dataclass(frozen=True)
 class EncodeOptions:
     quality: int = 95  # JPEG and WebP
-    # PNG zlib level. 1 (OpenCV's default too) encodes several times faster than Pillow's 6 for files
-    # ~10 % larger; encoding at 6 cost a quarter of end-to-end time in benchmarks/upscale_speed.py.
+    # PNG zlib level. 1 (OpenCV's default too) encodes several times faster than 6 for files ~10 % larger.
     png_compression: int = 1
 
 
@@ -198,12 +189,11 @@ def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOpti
         options["exif"] = image.exif
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = encode.quality
-    if fmt == "PNG":
-        options["compress_level"] = encode.png_compression
 
     def save(tmp: str) -> None:
-        if wide and fmt == "PNG" and pixels.shape[2] != 1:
-            _save_png16(pixels, tmp, encode.png_compression)
+        if fmt == "PNG":
+            with open(tmp, "wb") as fh:
+                write_png(fh, pixels, encode.png_compression, image.icc, image.exif)
         elif wide and fmt == "TIFF" and pixels.shape[2] != 1:
             _save_tiff16(pixels, tmp, image.icc)
         else:
