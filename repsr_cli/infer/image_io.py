@@ -6,7 +6,9 @@ tifffile, and PNG is written by png.py, so 16-bit images stay 16-bit end to end.
 
 from __future__ import annotations
 
+import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,8 +194,8 @@ def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOpti
 
     def save(tmp: str) -> None:
         if fmt == "PNG":
-            with open(tmp, "wb") as fh:
-                write_png(fh, pixels, encode.png_compression, image.icc, image.exif)
+            with open(tmp, "wb") as fh, ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+                write_png(fh, pixels, encode.png_compression, image.icc, image.exif, pool)
         elif wide and fmt == "TIFF" and pixels.shape[2] != 1:
             _save_tiff16(pixels, tmp, image.icc)
         else:
