@@ -31,6 +31,8 @@ from repsr_cli.infer.upscaler import Upscaler
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDS = """## What bounds each number
 
+(Shared VMs vary from run to run: compare rows within one run, which share a process, not across runs.)
+
 - **Fused vs unfused.** A RepSR block at expand ratio 2 costs 2 x (18 + 2) C^2 multiply-adds per pixel
   against 9 C^2 for the fused 3x3 conv (4.4x), plus BatchNorm passes and branch additions; the measured ratio
   approaches that as the channel count grows and the convs dominate.
