@@ -339,17 +339,19 @@ def models() -> None:
     """List bundled and user models."""
     from rich.table import Table
 
+    from .model.net import preset_name
     from .weights import available_models, load_model, user_model_dir
 
     table = Table(title=f"models (user folder: {user_model_dir()})")
-    for col in ("name", "source", "scale", "blocks x channels", "size"):
+    for col in ("name", "source", "scale", "preset", "blocks x channels", "size"):
         table.add_column(col)
     for entry in available_models():
         try:
             cfg = load_model(entry.path).cfg
-            shape = (f"x{cfg.scale}", f"{cfg.blocks} x {cfg.channels}")
+            preset = preset_name(cfg.channels, cfg.blocks) or "custom"
+            shape = (f"x{cfg.scale}", preset, f"{cfg.blocks} x {cfg.channels}")
         except UserError as exc:
-            shape = ("?", f"unreadable: {exc}")
+            shape = ("?", "?", f"unreadable: {exc}")
         table.add_row(entry.name, entry.source, *shape, f"{entry.path.stat().st_size / 1024:.0f} KiB")
     out.print(table)
 
