@@ -26,6 +26,26 @@ from .conftest import run_cli, shared_path, synthetic_image, tiny_config
 config = tiny_config
 
 
+def train_args(data: Path, out: Path, iters: int, *extra: str) -> list[str]:
+    """`repsr train` arguments for a tiny x2 run on the synthetic images."""
+    return [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--scale",
+        "2",
+        "--iters",
+        str(iters),
+        "--batch",
+        "2",
+        "--patch",
+        "12",
+        *extra,
+    ]
+
+
 def test_resume_is_bit_identical(tmp_path: Path, image_folder: Path) -> None:
     Trainer(config(image_folder, tmp_path / "a")).run()
     first = Trainer(config(image_folder, tmp_path / "b")).run(stop_at=5)
@@ -144,25 +164,7 @@ def test_distributed_training_on_cpu_with_gloo(tmp_path: Path, image_folder: Pat
         "2",
         "-m",
         "repsr_cli",
-        "train",
-        "--data",
-        str(image_folder),
-        "--out",
-        str(out),
-        "--scale",
-        "2",
-        "--iters",
-        "4",
-        "--batch",
-        "2",
-        "--patch",
-        "12",
-        "--bn-switch",
-        "0.5",
-        "--bn-batches",
-        "2",
-        "--log-every",
-        "1",
+        *train_args(image_folder, out, 4, "--bn-switch", "0.5", "--bn-batches", "2", "--log-every", "1"),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
@@ -179,23 +181,7 @@ def test_ctrl_c_checkpoints_at_an_iteration_boundary(tmp_path: Path, image_folde
         sys.executable,
         "-m",
         "repsr_cli",
-        "train",
-        "--data",
-        str(image_folder),
-        "--out",
-        str(out),
-        "--scale",
-        "2",
-        "--iters",
-        "100000",
-        "--batch",
-        "2",
-        "--patch",
-        "12",
-        "--log-every",
-        "1",
-        "--ckpt-every",
-        "100000",
+        *train_args(image_folder, out, 100000, "--log-every", "1", "--ckpt-every", "100000"),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = out / "log.jsonl"
