@@ -50,7 +50,7 @@ BOUNDS = """## What bounds each number
 - **End to end.** PNG decode and zlib encode run on one core in Pillow beside the model's two; the default
   PNG level 1 keeps encoding small.
 - **Host memory.** Input and output arrays in their own dtype plus one tile's activations (tile side^2 x
-  channels x 4 bytes, a few at a time) plus the torch runtime (about 300 MiB); the automatic tile side is
+  channels x 4 bytes, a few at a time) plus the torch runtime; the automatic tile side is
   capped at 256 on a CPU (cache-friendly, see the tiling table) and 2048 on a GPU.
 """
 
@@ -208,7 +208,7 @@ def main() -> None:
         "",
         "## Host memory against image size",
         "",
-        f"{args.rss_preset} x2, automatic tile size, peak RSS of a fresh process (torch itself takes ~300 MiB).",
+        f"{args.rss_preset} x2, automatic tile size, peak RSS of a fresh process (torch included).",
         "",
     ]
     print("\n".join(lines[-12:]), flush=True)

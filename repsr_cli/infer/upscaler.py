@@ -111,7 +111,7 @@ class Upscaler:
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
-        # torch.compile fuses each PReLU into its conv's epilogue: about 1.2x on the CPU (docs/performance.md),
+        # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
         # paid for with a compile per distinct tile shape.
         self._run = torch.compile(self.net) if compile_model else self.net
         self.scale = net.cfg.scale
@@ -123,8 +123,7 @@ class Upscaler:
 
     def auto_tile(self) -> int:
         """Largest square tile whose activations fit in a quarter of the free memory; on a CPU at most
-        256, where activations stay in cache (256 ran 1.5x faster than the whole 512x512 image for `small`
-        x4 in benchmarks/upscale_speed.py)."""
+        256, where activations stay in cache (see the tiling table of docs/performance.md)."""
         c, s = self.net.cfg.channels, self.scale
         bytes_per_px = torch.finfo(self.dtype).bits // 8 * (3 * c + 2 * 3 * s * s) * 2
         side = int(math.sqrt(available_memory(self.device) / 4 / bytes_per_px)) - 2 * self.radius
