@@ -59,7 +59,7 @@ def preset_name(channels: int, blocks: int) -> str | None:
 
 
 class _PlainVGG(nn.Module):
-    """Shared forward of both networks: run `body`, shuffle pixels, add the nearest-upsampled input."""
+    """Shared forward of both networks: run `body`, add the nearest-upsampled input, shuffle pixels."""
 
     body: nn.ModuleList
     scale: int
@@ -68,8 +68,12 @@ class _PlainVGG(nn.Module):
         out = x
         for layer in self.body:
             out = layer(out)
-        out = F.pixel_shuffle(out, self.scale)
-        return out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
+        # The nearest-upsampled input lands on each pixel's s*s sub-pixels, which PixelShuffle takes from s*s
+        # consecutive channels: adding the input to those channels before the shuffle gives the same sums as
+        # upsampling and adding after it, at 1/s^2 of the memory traffic and without the upsampled copy.
+        s = self.scale
+        out = out.unflatten(1, (3, s * s)) + x.unsqueeze(2)
+        return F.pixel_shuffle(out.flatten(1, 2), s)
 
 
 def _body(cfg: NetConfig, make_middle) -> nn.ModuleList:
