@@ -5,11 +5,13 @@ Every figure is measured in the calling process, so ratios between rows compare 
 
 from __future__ import annotations
 
+import copy
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +20,7 @@ from PIL import Image
 from .infer.upscaler import Upscaler, resolve_device
 from .model import DeployNet, RepSRNet, fuse, preset_config
 
+Key = TypeVar("Key")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -36,21 +39,32 @@ def machine_name(device: torch.device) -> str:
     return f"{cpu} ({isa}), {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
-def timed(fn: Callable[[], object], device: torch.device, min_time: float = 1.0, min_runs: int = 3) -> float:
-    """Median seconds per call after one warm-up call."""
+def timed_together(
+    fns: dict[Key, Callable[[], object]], device: torch.device, rounds: int = 5, min_time: float = 0.2
+) -> dict[Key, float]:
+    """Median seconds per call of each function, after one warm-up call each.
+
+    The functions take turns, round after round, so a slow spell on a shared machine falls on all of them
+    alike and the ratios between them hold even when the absolute figures drift.
+    """
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    fn()
-    sync()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
+    for fn in fns.values():
         fn()
         sync()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 50:
-            break
-    return float(np.median(times))
+    samples: dict[Key, list[float]] = {key: [] for key in fns}
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            calls, start = 0, time.perf_counter()
+            while calls == 0 or time.perf_counter() - start < min_time:
+                fn()
+                sync()
+                calls += 1
+            samples[key].append((time.perf_counter() - start) / calls)
+    return {key: float(np.median(times)) for key, times in samples.items()}
+
+
+def timed(fn: Callable[[], object], device: torch.device, rounds: int = 5, min_time: float = 0.2) -> float:
+    return timed_together({0: fn}, device, rounds, min_time)[0]
 
 
 def deploy_flops(net: DeployNet, height: int, width: int) -> float:
@@ -76,57 +90,46 @@ class Row:
     gflops: float | None
 
 
-def model_row(
-    net: torch.nn.Module,
-    variant: str,
-    preset: str,
-    scale: int,
-    device: torch.device,
-    precision: str,
-    size: tuple[int, int],
-    flops: float | None,
-    compile_model: bool = False,
-) -> Row:
+def forward_fn(
+    net: torch.nn.Module, device: torch.device, precision: str, size: tuple[int, int], compile_model: bool = False
+) -> Callable[[], torch.Tensor]:
+    """One forward of a private copy of `net` in `precision`, on a random channels_last input."""
     dtype = DTYPES[precision]
-    net = net.to(device, dtype, memory_format=torch.channels_last).eval()
-    if compile_model:
-        net = torch.compile(net)
+    net = copy.deepcopy(net).to(device, dtype, memory_format=torch.channels_last).eval()
+    run = torch.compile(net) if compile_model else net
     x = torch.rand(1, 3, *size, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def run() -> torch.Tensor:
-        return net(x)
+    def forward() -> torch.Tensor:
+        return run(x)
 
-    seconds = timed(run, device)
-    out_mp = size[0] * size[1] * scale * scale / 1e6
-    gflops = flops / seconds / 1e9 if flops is not None else None
-    return Row(preset, scale, str(device), precision, variant, out_mp / seconds, gflops)
+    return forward
 
 
-def bicubic_row(preset: str, scale: int, size: tuple[int, int]) -> Row:
+def bicubic_fn(size: tuple[int, int], scale: int) -> Callable[[], Image.Image]:
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8))
     target = (size[1] * scale, size[0] * scale)
-    seconds = timed(lambda: img.resize(target, Image.Resampling.BICUBIC), torch.device("cpu"))
-    return Row(preset, scale, "cpu", "uint8", "bicubic", size[0] * size[1] * scale * scale / 1e6 / seconds, None)
+    return lambda: img.resize(target, Image.Resampling.BICUBIC)
 
 
-def conv_gflops(device: torch.device, precision: str, channels: int, side: int) -> float:
+# The practical ceiling for a plain 3x3 network: the best of single wide 3x3 convs over a few channel counts
+# and sizes (one shape alone can hit a slow kernel choice). (channels, side)
+PEAK_SHAPES = ((64, 128), (128, 64), (128, 128), (256, 64))
+
+
+def conv_fn(device: torch.device, precision: str, channels: int, side: int) -> tuple[Callable[[], object], float]:
+    """A wide 3x3 conv and its FLOPs."""
+    conv = torch.nn.Conv2d(channels, channels, 3, padding=1)
+    flops = 2.0 * conv.weight.numel() * side * side
     dtype = DTYPES[precision]
-    conv = torch.nn.Conv2d(channels, channels, 3, padding=1).to(device, dtype, memory_format=torch.channels_last)
+    conv = conv.to(device, dtype, memory_format=torch.channels_last)
     x = torch.rand(1, channels, side, side, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def run() -> torch.Tensor:
+    def forward() -> torch.Tensor:
         return conv(x)
 
-    return 2.0 * conv.weight.numel() * side * side / timed(run, device, min_time=0.5) / 1e9
-
-
-def conv_peak_gflops(device: torch.device, precision: str) -> float:
-    """The practical ceiling for a plain 3x3 network here: the best achieved GFLOP/s of single wide 3x3 convs
-    over a few channel counts and sizes (one shape alone can hit a slow kernel choice)."""
-    shapes = ((64, 128), (128, 64), (128, 128), (256, 64))  # (channels, side)
-    return max(conv_gflops(device, precision, c, side) for c, side in shapes)
+    return forward, flops
 
 
 def precisions_for(device: torch.device) -> list[str]:
@@ -141,18 +144,38 @@ def bench(
     compile_model: bool = False,
     precisions: list[str] | None = None,
 ) -> dict[str, object]:
+    """Every row and the conv peak, measured together (timed_together) so their ratios compare like with like."""
     device = resolve_device(device_name)
     precisions = precisions or precisions_for(device)
-    rows: list[Row] = []
+    out_mp = size[0] * size[1] / 1e6
+    fns: dict[tuple, Callable[[], object]] = {}
+    flops: dict[tuple, float] = {}
     for scale in scales:
         for preset in presets:
             train_net, deploy = networks(preset, scale)
-            flops = deploy_flops(deploy, *size)
             for precision in precisions:
-                rows.append(model_row(deploy, "fused", preset, scale, device, precision, size, flops, compile_model))
-                rows.append(model_row(train_net, "unfused", preset, scale, device, precision, size, None))
-            rows.append(bicubic_row(preset, scale, size))
-    peak = {p: conv_peak_gflops(device, p) for p in precisions}
+                fused = (preset, scale, precision, "fused")
+                fns[fused] = forward_fn(deploy, device, precision, size, compile_model)
+                flops[fused] = deploy_flops(deploy, *size)
+                fns[(preset, scale, precision, "unfused")] = forward_fn(train_net, device, precision, size)
+            fns[(preset, scale, "uint8", "bicubic")] = bicubic_fn(size, scale)
+    for precision in precisions:
+        for channels, side in PEAK_SHAPES:
+            fns[("peak", precision, channels, side)], flops[("peak", precision, channels, side)] = conv_fn(
+                device, precision, channels, side
+            )
+    seconds = timed_together(fns, device)
+    rows = []
+    for key in fns:
+        if key[0] == "peak":
+            continue
+        preset, scale, precision, variant = key
+        gflops = flops[key] / seconds[key] / 1e9 if key in flops else None
+        device_used = "cpu" if variant == "bicubic" else str(device)
+        rows.append(Row(preset, scale, device_used, precision, variant, out_mp * scale**2 / seconds[key], gflops))
+    peak = {
+        p: max(flops[key] / seconds[key] / 1e9 for key in fns if key[0] == "peak" and key[1] == p) for p in precisions
+    }
     return {
         "machine": machine_name(device),
         "input_size": list(size),
@@ -161,11 +184,10 @@ def bench(
     }
 
 
-def tile_cost(upscaler: Upscaler, image: np.ndarray, tiles: list[int]) -> dict[int, float]:
-    """Output MP/s of the whole upscale_array path per tile size (0 = whole image)."""
-    out_mp = image.shape[0] * image.shape[1] * upscaler.scale**2 / 1e6
-    result = {}
-    for tile in tiles:
-        upscaler.tile = tile
-        result[tile] = out_mp / timed(lambda: upscaler.upscale_array(image), upscaler.device)
-    return result
+def tile_cost(net: DeployNet, image: np.ndarray, tiles: list[int]) -> dict[int, float]:
+    """Output MP/s of the whole upscale_array path per tile size (0 = whole image), measured together."""
+    upscalers = {tile: Upscaler(net, tile=tile) for tile in tiles}
+    fns = {tile: (lambda up=up: up.upscale_array(image)) for tile, up in upscalers.items()}
+    seconds = timed_together(fns, upscalers[tiles[0]].device)
+    out_mp = image.shape[0] * image.shape[1] * net.cfg.scale**2 / 1e6
+    return {tile: out_mp / seconds[tile] for tile in tiles}
