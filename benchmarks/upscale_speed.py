@@ -50,9 +50,8 @@ BOUNDS = """## What bounds each number
   costs about ((t + 2r) / t)^2 of its area; small tiles also run the convs on small images.
 - **End to end.** After the model, the PNG encoder is the largest cost: rows are Up-filtered in numpy and
   deflated in bands on all cores with ISA-L (levels 1-3; about 4x zlib's level 1), then written atomically.
-  The model and the encoder do not overlap within one file (on two cores an encoder thread beside the
-  model's threads slowed the model more than it saved); across files the next image is upscaled while the
-  previous one is encoded.
+  The model and the encoder do not overlap within one file (the model already keeps every core busy);
+  across files the next image is upscaled while the previous one is encoded.
 - **Host memory.** Input and output arrays in their own dtype plus one tile's activations (tile side^2 x
   channels x 4 bytes, a few at a time) plus the torch runtime; the automatic tile side is
   capped at 256 on a CPU (cache-friendly, see the tiling table) and 2048 on a GPU.
