@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import torch
+
+from repsr_cli.bench import timed_together
+
 from .conftest import run_cli
 
 
@@ -24,3 +28,12 @@ def test_bench_json_shape() -> None:
         assert r["mp_per_s"] > 0 and r["preset"] == "tiny" and r["scale"] == 2
     assert all(r["gflops"] > 0 for r in rows if r["variant"] == "fused")
     assert set(report["peak_gflops"]) == {"fp32", "bf16"}
+
+
+def test_timed_together_takes_turns() -> None:
+    """Round-robin is what keeps ratios fair on a drifting machine: a, b, a, b... never a, a, a, b, b, b."""
+    calls: list[str] = []
+    fns = {key: (lambda key=key: calls.append(key)) for key in ("a", "b")}
+    seconds = timed_together(fns, torch.device("cpu"), rounds=3, min_time=0.0)
+    assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds
+    assert set(seconds) == {"a", "b"} and all(s >= 0 for s in seconds.values())
