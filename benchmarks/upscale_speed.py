@@ -32,11 +32,15 @@ from repsr_cli.infer.upscaler import Upscaler
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDS = """## What bounds each number
 
-(Shared VMs vary from run to run: compare rows within one run, which share a process, not across runs.)
+Rows that are compared (fused, unfused, bicubic and the conv peak; the tile sizes; model-only and end to
+end) are timed round-robin in one process (`repsr_cli.bench.timed_together`), so their ratios hold when a
+shared VM slows down for a while; absolute figures still differ between runs.
 
 - **Fused vs unfused.** A RepSR block at expand ratio 2 costs 2 x (18 + 2) C^2 multiply-adds per pixel
   against 9 C^2 for the fused 3x3 conv (4.4x), plus BatchNorm passes and branch additions; the measured ratio
   approaches that as the channel count grows and the convs dominate.
+- **After the convs.** The nearest-upsampled input is added to the last conv's output before PixelShuffle
+  (the same sums, bit for bit), so the only full-resolution pass is the shuffle itself.
 - **Fused GFLOP/s against the conv peak.** The peak is the best single wide 3x3 conv (64-256 channels) in
   the same dtype. Narrow layers (16-32 channels) fill oneDNN's kernels less well, and PReLU, PixelShuffle and
   the residual add are memory-bound passes with no FLOPs counted, so `tiny` sits well below the peak; wider
@@ -106,6 +110,14 @@ def end_to_end(preset: str, side: int) -> tuple[float, float]:
         }
         seconds = timed_together(fns, upscaler.device)
     return out_mp / seconds["files"], out_mp / seconds["model"]
+
+
+def gpu_section(presets: list[str], size: int) -> list[str]:
+    """The same table on the first CUDA GPU, when there is one."""
+    if not torch.cuda.is_available():
+        return ["No CUDA GPU on this machine: no GPU table. `repsr bench --device cuda` makes one.", ""]
+    report = bench(presets, [4], "cuda", (size, size))
+    return [f"## GPU: {report['machine']}", "", *bench_table(report), ""]
 
 
 def bf16_quality(model: str = "repsr-x4") -> str:
@@ -189,6 +201,7 @@ def main() -> None:
         "",
         *bench_table(report),
         "",
+        *gpu_section(args.presets, args.size),
         "## bf16 against fp32",
         "",
         bf16_quality(),
@@ -228,6 +241,7 @@ def main() -> None:
         "",
         "Produced by `python benchmarks/upscale_speed.py` "
         f"(`{' '.join(sys.argv[1:]) or 'default arguments'}`); rerun it to get your machine's numbers.",
+        "`repsr bench` prints the first table alone (`--device cuda` for a GPU, with fp16 rows).",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
