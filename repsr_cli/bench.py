@@ -63,10 +63,6 @@ def timed_together(
     return {key: float(np.median(times)) for key, times in samples.items()}
 
 
-def timed(fn: Callable[[], object], device: torch.device, rounds: int = 5, min_time: float = 0.2) -> float:
-    return timed_together({0: fn}, device, rounds, min_time)[0]
-
-
 def deploy_flops(net: DeployNet, height: int, width: int) -> float:
     """Multiply-adds x 2 of the plain conv stack on an LR input of height x width."""
     macs = sum(m.weight.numel() for m in net.body if isinstance(m, torch.nn.Conv2d)) * height * width
