@@ -115,7 +115,9 @@ def upscale_video(
     ] = None,
     crf: Annotated[int, typer.Option(help="Constant rate factor (quality; lower is better).")] = 18,
     preset: Annotated[str, typer.Option(help="x264/x265 speed preset.")] = "medium",
-    pix_fmt: Annotated[str, typer.Option(help="Output pixel format.")] = "yuv420p",
+    pix_fmt: Annotated[
+        str | None, typer.Option(help="Output pixel format (default: yuv420p; yuv420p10le for sources over 8 bits).")
+    ] = None,
     start: Annotated[float | None, typer.Option(help="Start at this second (preview).")] = None,
     duration: Annotated[float | None, typer.Option(help="Only this many seconds (preview).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",

@@ -6,15 +6,19 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from repsr_cli.errors import UserError
-from repsr_cli.infer.video import exact_rate, ffmpeg, probe
+from repsr_cli.infer.upscaler import Upscaler
+from repsr_cli.infer.video import VideoOptions, exact_rate, ffmpeg, probe, upscale_video
 
 from .conftest import run_cli
 
 
-def make_clip(path: Path, rate: str, seconds: float = 2, subtitles: Path | None = None) -> Path:
+def make_clip(
+    path: Path, rate: str, seconds: float = 2, subtitles: Path | None = None, pix_fmt: str = "yuv420p"
+) -> Path:
     cmd = [
         ffmpeg(),
         "-v",
@@ -37,7 +41,7 @@ def make_clip(path: Path, rate: str, seconds: float = 2, subtitles: Path | None 
         "-c:v",
         "libx264",
         "-pix_fmt",
-        "yuv420p",
+        pix_fmt,
         "-c:a",
         "libvorbis" if path.suffix == ".mkv" else "aac",
         str(path),
@@ -147,3 +151,23 @@ def test_bad_videos_give_one_line_errors(tmp_path: Path, tiny_checkpoint: Path) 
 def test_probe_rejects_folders(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="folder"):
         probe(tmp_path)
+
+
+@pytest.mark.parametrize(("source_fmt", "model_dtype"), [("yuv420p", np.uint8), ("yuv420p10le", np.uint16)])
+def test_bit_depth_is_kept(tmp_path: Path, tiny_checkpoint: Path, source_fmt: str, model_dtype: type) -> None:
+    """A 10-bit source reaches the model as 16-bit frames and leaves as 10-bit video; 8-bit stays 8-bit."""
+    src = make_clip(tmp_path / "clip.mp4", "25", seconds=0.4, pix_fmt=source_fmt)
+    assert probe(src).pix_fmt == source_fmt
+    upscaler = Upscaler(str(tiny_checkpoint))
+    seen: set = set()
+    model = upscaler.upscale_array
+
+    def spy(frame: np.ndarray, *args, **kwargs) -> np.ndarray:
+        seen.add(frame.dtype)
+        return model(frame, *args, **kwargs)
+
+    upscaler.upscale_array = spy  # type: ignore[method-assign]
+    out = tmp_path / "up.mp4"
+    upscale_video(upscaler, src, out, VideoOptions(preset="ultrafast"))
+    assert seen == {np.dtype(model_dtype)}
+    assert probe(out).pix_fmt == source_fmt

@@ -53,7 +53,14 @@ class Probe:
     fps: Fraction
     duration: float | None
     video_codec: str
+    pix_fmt: str = "yuv420p"
     streams: list[Stream] = field(default_factory=list)
+
+    @property
+    def high_depth(self) -> bool:
+        """More than 8 bits per sample: in ffmpeg's names those formats, and only those (but the packed
+        5/6-bit RGB ones), carry an endianness suffix: yuv420p10le, p010le, gbrp12le, rgb48le, gray16be."""
+        return self.pix_fmt.endswith(("le", "be")) and not self.pix_fmt.startswith(("rgb5", "bgr5", "rgb4", "bgr4"))
 
     def of_kind(self, kind: str) -> list[Stream]:
         return [s for s in self.streams if s.kind == kind]
@@ -76,6 +83,7 @@ _STREAM = re.compile(r"Stream #0:(\d+)[^:]*: (Video|Audio|Subtitle|Data): (\w+)"
 _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})[ ,]")
 _FPS = re.compile(r", ([\d.]+) (?:fps|tbr)")
 _DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+_PIX_FMT = re.compile(r"Video: [^,]+, (\w+)")
 
 
 def probe(path: Path) -> Probe:
@@ -109,7 +117,9 @@ def probe(path: Path) -> Probe:
     dur = _DURATION.search(text)
     duration = int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)) if dur else None
     codec = _STREAM.search(video).group(3)
-    return Probe(width, height, exact_rate(float(fps.group(1))), duration, codec, streams)
+    pix = _PIX_FMT.search(video)
+    rate = exact_rate(float(fps.group(1)))
+    return Probe(width, height, rate, duration, codec, pix.group(1) if pix else "yuv420p", streams)
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,7 @@ class VideoOptions:
     codec: str | None = None  # default: libx264 (libvpx-vp9 for webm)
     crf: int = 18
     preset: str = "medium"
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str | None = None  # default: yuv420p, or yuv420p10le when the source has more than 8 bits
     start: float | None = None
     duration: float | None = None
     queue_frames: int = 8
@@ -132,9 +142,15 @@ def _window(opts: VideoOptions) -> list[str]:
     return args
 
 
+def raw_format(info: Probe) -> tuple[str, np.dtype]:
+    """The raw RGB frames between ffmpeg and the model: 16 bits per sample for sources over 8 bits."""
+    return ("rgb48le", np.dtype("<u2")) if info.high_depth else ("rgb24", np.dtype(np.uint8))
+
+
 def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts: VideoOptions) -> list[str]:
     ext = out.suffix.lower()
     codec = opts.codec or DEFAULT_CODEC.get(ext, "libx264")
+    pix_fmt = opts.pix_fmt or ("yuv420p10le" if info.high_depth else "yuv420p")
     w, h = size
     args = [
         ffmpeg(),
@@ -145,7 +161,7 @@ def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts:
         "-f",
         "rawvideo",
         "-pix_fmt",
-        "rgb24",
+        raw_format(info)[0],
         "-s",
         f"{w}x{h}",
         "-r",
@@ -167,7 +183,7 @@ def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts:
     text_subs = [i for i, s in enumerate(info.of_kind("subtitle")) if s.codec in TEXT_SUBS or sub_codec == "copy"]
     for n, i in enumerate(text_subs):
         args += ["-map", f"1:s:{i}", f"-c:s:{n}", sub_codec]
-    args += ["-c:v", codec, "-pix_fmt", opts.pix_fmt]
+    args += ["-c:v", codec, "-pix_fmt", pix_fmt]
     if codec in ("libx264", "libx265", "libvpx-vp9"):
         args += ["-crf", str(opts.crf)]
     if codec in ("libx264", "libx265"):
@@ -232,6 +248,7 @@ def upscale_video(
     info = probe(src)
     w, h = info.width, info.height
     s = upscaler.scale
+    raw, dtype = raw_format(info)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     decoder = subprocess.Popen(
         [
@@ -248,7 +265,7 @@ def upscale_video(
             "-f",
             "rawvideo",
             "-pix_fmt",
-            "rgb24",
+            raw,
             "-fps_mode",
             "passthrough",
             "-",
@@ -262,14 +279,14 @@ def upscale_video(
     frames_in: queue.Queue = queue.Queue(maxsize=opts.queue_frames)
     frames_out: queue.Queue = queue.Queue(maxsize=opts.queue_frames)
     stop = threading.Event()
-    frame_bytes = w * h * 3
+    frame_bytes = w * h * 3 * dtype.itemsize
 
     def read() -> None:
         while not stop.is_set():
             buf = _read_exactly(decoder.stdout, frame_bytes)
             if len(buf) < frame_bytes:
                 break
-            frame = np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            frame = np.frombuffer(buf, dtype).reshape(h, w, 3).astype(dtype.newbyteorder("="), copy=False)
             while not stop.is_set() and not _put(frames_in, frame):
                 pass
         while not stop.is_set() and not _put(frames_in, None):
@@ -280,7 +297,7 @@ def upscale_video(
             frame = frames_out.get()
             if frame is None:
                 break
-            encoder.stdin.write(frame.tobytes())
+            encoder.stdin.write(frame.astype(dtype, copy=False).tobytes())
         encoder.stdin.close()
 
     reader, writer = _Stage(read), _Stage(write)
