@@ -172,3 +172,9 @@ def test_unknown_architecture_state_dict(tmp_path: Path) -> None:
     torch.save({"params": {"conv_first.weight": torch.zeros(4, 3, 3, 3)}}, odd)
     with pytest.raises(UserError, match="unknown architecture"):
         load_model(odd)
+
+
+def test_train_errors_are_one_line_and_nothing_else(tmp_path: Path) -> None:
+    result = run_cli("train", "--data", tmp_path / "missing", "--out", tmp_path / "run")
+    assert_one_line_error(result, "missing")
+    assert result.stdout == ""  # no empty progress bar before the error

@@ -28,13 +28,15 @@ class TrainProgress:
         self.task: Any = None
 
     def __enter__(self) -> TrainProgress:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.task is not None:  # rich prints a blank line on stop, started or not
+            self.progress.stop()
 
     def start(self, total: int, done: int, stop_at: int | None) -> None:
+        """Show the bar only once training starts, so an early error prints alone, not under an empty bar."""
+        self.progress.start()
         self.task = self.progress.add_task(
             "train",
             total=min(total, stop_at) if stop_at else total,
