@@ -53,7 +53,7 @@ shared VM slows down for a while; absolute figures still differ between runs.
 - **Tiling.** Each tile recomputes a margin of `blocks + 2` input pixels on every side, so a tile of side t
   costs about ((t + 2r) / t)^2 of its area; small tiles also run the convs on small images.
 - **End to end.** After the model, the PNG encoder is the largest cost: rows are Up-filtered in numpy and
-  deflated in bands on all cores with ISA-L (levels 1-3; about 4x zlib's level 1), then written atomically.
+  deflated in bands on all cores with ISA-L (levels 1-3; several times faster than zlib), then written atomically.
   The model and the encoder do not overlap within one file (the model already keeps every core busy);
   across files the next image is upscaled while the previous one is encoded.
 - **Host memory.** Input and output arrays in their own dtype plus one tile's activations (tile side^2 x
