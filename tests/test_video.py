@@ -11,7 +11,7 @@ import pytest
 
 from repsr_cli.errors import UserError
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.infer.video import VideoOptions, exact_rate, ffmpeg, probe, upscale_video
+from repsr_cli.infer.video import Probe, VideoOptions, exact_rate, ffmpeg, probe, upscale_video
 
 from .conftest import run_cli
 
@@ -171,3 +171,21 @@ def test_bit_depth_is_kept(tmp_path: Path, tiny_checkpoint: Path, source_fmt: st
     upscale_video(upscaler, src, out, VideoOptions(preset="ultrafast"))
     assert seen == {np.dtype(model_dtype)}
     assert probe(out).pix_fmt == source_fmt
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "deep"),
+    [
+        ("yuv420p", False),
+        ("nv12", False),
+        ("rgb24", False),
+        ("rgb565le", False),
+        ("yuv420p10le", True),
+        ("p010le", True),
+        ("rgb48le", True),
+        ("gbrp12le", True),
+        ("gray16be", True),
+    ],
+)
+def test_high_depth_formats(pix_fmt: str, deep: bool) -> None:
+    assert Probe(8, 8, Fraction(25), None, "h264", pix_fmt).high_depth is deep

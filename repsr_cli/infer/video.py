@@ -37,6 +37,7 @@ TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 SUBTITLE_CODEC = {".mp4": "mov_text", ".mov": "mov_text", ".mkv": "copy", ".webm": "webvtt"}
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}
 CONTAINERS = tuple(AUDIO_OK)
+LOW_DEPTH_PACKED = ("rgb565", "bgr565", "rgb555", "bgr555", "rgb444", "bgr444")  # endian-suffixed, yet <= 8 bits
 
 
 @dataclass
@@ -59,8 +60,8 @@ class Probe:
     @property
     def high_depth(self) -> bool:
         """More than 8 bits per sample: in ffmpeg's names those formats, and only those (but the packed
-        5/6-bit RGB ones), carry an endianness suffix: yuv420p10le, p010le, gbrp12le, rgb48le, gray16be."""
-        return self.pix_fmt.endswith(("le", "be")) and not self.pix_fmt.startswith(("rgb5", "bgr5", "rgb4", "bgr4"))
+        4/5/6-bit RGB ones), carry an endianness suffix: yuv420p10le, p010le, gbrp12le, rgb48le, gray16be."""
+        return self.pix_fmt.endswith(("le", "be")) and not self.pix_fmt.startswith(LOW_DEPTH_PACKED)
 
     def of_kind(self, kind: str) -> list[Stream]:
         return [s for s in self.streams if s.kind == kind]
