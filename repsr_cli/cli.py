@@ -274,6 +274,7 @@ def train(
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (autocast).")] = "auto",
     device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
     init_from: Annotated[Path | None, typer.Option(help="Checkpoint to start from (e.g. x4 body for x2).")] = None,
+    loss: Annotated[str, typer.Option(help="l1, or l2 for a last fine-tune.")] = "l1",
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     stop_at: Annotated[int | None, typer.Option(help="Stop after this iteration (checkpoint written).")] = None,
     time_limit: Annotated[str | None, typer.Option(help="Stop cleanly after this long, e.g. 2h.")] = None,
@@ -285,8 +286,6 @@ def train(
 
     if data is None and not resume:
         raise UserError("--data is required (a folder of HR images)")
-    if bn not in ("switch", "batch", "none"):
-        raise UserError(f"unknown --bn {bn!r} (use switch, batch or none)")
     limit = parse_duration(time_limit)
     cfg = TrainConfig(
         data=str(data) if data else "",
@@ -312,6 +311,7 @@ def train(
         log_every=log_every,
         precision=precision,
         init_from=str(init_from) if init_from else None,
+        loss=loss,
     )
     with TrainProgress(out) as progress:
         trainer = Trainer(cfg, resume=resume, device=device, on_log=progress.update, on_message=progress.say)

@@ -73,6 +73,37 @@ def test_bn_switch_happens_at_the_planned_iteration(tmp_path: Path, image_folder
     assert phases == ["batch"] * 7 + ["population"] * 3
 
 
+def test_init_from_takes_the_body_and_starts_its_own_bn_switch(tmp_path: Path, image_folder: Path) -> None:
+    Trainer(config(image_folder, tmp_path / "x2")).run()
+    source = tmp_path / "x2" / "checkpoints" / "last.pth"
+    src = torch.load(source, weights_only=True)["model"]
+    run = Trainer(config(image_folder, tmp_path / "x3", scale=3, init_from=str(source)))
+    own = run.net.state_dict()
+    moved = [k for k in own if own[k].shape == src[k].shape and not k.endswith("phase")]
+    assert all(torch.equal(own[k], src[k]) for k in moved)
+    assert len(moved) == len(own) - 2 - sum(k.endswith("phase") for k in own)  # all but the last conv
+    run.run()
+    # The source ended in its population phase; this run has its own batch phase and switch (at 5 of 10).
+    phases = [json.loads(x)["bn"] for x in (tmp_path / "x3" / "log.jsonl").read_text().splitlines()]
+    assert phases == ["batch"] * 5 + ["population"] * 5
+    with pytest.raises(UserError, match="does not match"):
+        Trainer(config(image_folder, tmp_path / "small", preset="small", init_from=str(source)))
+
+
+@pytest.mark.parametrize("loss", ["l1", "l2"])
+def test_loss_choice_is_the_loss_trained_on(tmp_path: Path, image_folder: Path, loss: str) -> None:
+    run = Trainer(config(image_folder, tmp_path, loss=loss, precision="fp32"))
+    lr, hr = run.sampler.batch_at(0)
+    with torch.no_grad():
+        sr = run.net(lr.contiguous(memory_format=torch.channels_last))
+    expected = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}[loss](sr, hr)
+    other = {"l1": torch.nn.functional.mse_loss, "l2": torch.nn.functional.l1_loss}[loss](sr, hr)
+    run.run(stop_at=1)
+    logged = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[0])["loss"]
+    assert logged == pytest.approx(float(expected), rel=1e-5)
+    assert logged != pytest.approx(float(other), rel=1e-2)
+
+
 def test_learning_rate_schedules() -> None:
     cosine = TrainConfig(data="", out="", iters=100, lr=1e-3, min_lr=0, warmup=10)
     assert cosine.lr_at(0) == pytest.approx(1e-4)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from ..errors import UserError
 from ..model import NetConfig, preset_config
+
+CHOICES = {"bn": ("switch", "batch", "none"), "schedule": ("cosine", "multistep"), "loss": ("l1", "l2")}
 
 
 @dataclass
@@ -37,6 +40,16 @@ class TrainConfig:
     log_every: int = 50
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     init_from: str | None = None  # checkpoint whose body initialises this run (all but the last conv)
+    # l1 | l2: L1 trains; a last stretch with L2 (mean squared error, what PSNR measures) is the fine-tune
+    # step of RLFN (Kong et al., NTIRE 2022 efficient SR, arXiv 2205.07514)
+    loss: str = "l1"
+
+    def check(self) -> None:
+        """Reject a misspelt choice before any data is read, rather than silently training something else."""
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise UserError(f"unknown --{name} {value!r} (use {', '.join(allowed)})")
 
     def net_config(self) -> NetConfig:
         return preset_config(self.preset, self.scale, block=self.block, bn=self.bn != "none", expand=self.expand)

@@ -1,4 +1,4 @@
-"""The training loop: L1 + Adam, lr schedule, the BN switch, validation, checkpoints and exact resume.
+"""The training loop: L1 (or L2) + Adam, lr schedule, the BN switch, validation, checkpoints and exact resume.
 
 Exact resume rests on three things: batches are a pure function of the iteration (data/dataset.py),
 the learning rate is a pure function of the iteration (config.py), and the checkpoint holds model,
@@ -28,6 +28,7 @@ from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import TrainConfig
 
+LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
 BN_STREAM = 1  # sampler stream for population statistics, apart from the training batches
 
 
@@ -73,6 +74,7 @@ class Trainer:
         ckpt = self._resume_state(resume)
         if ckpt is not None:
             cfg = TrainConfig.from_dict({**ckpt["train"], "out": cfg.out, "data": cfg.data or ckpt["train"]["data"]})
+        cfg.check()
         self.cfg = cfg
         self._check_out_dir()
         self.amp_dtype = resolve_precision(cfg.precision, device)
@@ -145,6 +147,9 @@ class Trainer:
         if len(taken) < len(own) - 2:
             raise UserError("its network does not match this run's preset and block", path)
         self.net.load_state_dict({**own, **taken})
+        if bn_phase(self.net) is not None:
+            # a finished source run is in its population phase; this run has its own BN switch to reach
+            set_bn_phase(self.net, BNPhase.BATCH)
         self.say(f"initialised {len(taken)}/{len(own)} tensors from {path}")
 
     # ---- loop --------------------------------------------------------------------------------------
@@ -175,7 +180,7 @@ class Trainer:
         hr = hr.to(self.device)
         with self._autocast():
             sr = self.model(lr)
-        loss = F.l1_loss(sr.float(), hr)
+        loss = LOSSES[self.cfg.loss](sr.float(), hr)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
