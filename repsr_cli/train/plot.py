@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from .config import TrainConfig
 
 
 def read_log(run_dir: Path) -> list[dict]:
@@ -16,6 +17,15 @@ def read_log(run_dir: Path) -> list[dict]:
         return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
         raise UserError(f"log.jsonl is not valid JSON lines ({exc.msg}, line {exc.lineno})", run_dir) from None
+
+
+def read_config(run_dir: Path) -> TrainConfig | None:
+    """The run's configuration, when config.json is there: it names the loss and the planned switch."""
+    path = Path(run_dir) / "config.json"
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, TypeError):
+        return None
 
 
 def plot_run(run_dir: Path, output: Path | None = None) -> Path:
@@ -32,14 +42,16 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     fig, ax_loss = plt.subplots(figsize=(8, 4.5))
     ax_loss.plot([r["iter"] for r in records], [r["loss"] for r in records], color="tab:blue", lw=1)
     ax_loss.set_xlabel("iteration")
-    ax_loss.set_ylabel("L1 loss", color="tab:blue")
+    cfg = read_config(run_dir)
+    ax_loss.set_ylabel(f"{(cfg.loss if cfg else 'l1').upper()} loss", color="tab:blue")
     ax_loss.set_yscale("log")
     val = [r for r in records if "psnr" in r]
     if val:
         ax_psnr = ax_loss.twinx()
         ax_psnr.plot([r["iter"] for r in val], [r["psnr"] for r in val], "o-", color="tab:red", ms=3)
         ax_psnr.set_ylabel("validation PSNR (dB, Y)", color="tab:red")
-    switch = next((r["iter"] for r in records if r.get("bn") == "population"), None)
+    logged_switch = next((r["iter"] for r in records if r.get("bn") == "population"), None)
+    switch = cfg.switch_iter if cfg and logged_switch is not None else logged_switch
     if switch is not None:
         ax_loss.axvline(switch, color="gray", ls="--", lw=1)
         ax_loss.text(switch, ax_loss.get_ylim()[1], " BN -> population", va="top", fontsize=8, color="gray")
