@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import distributed, evaluate
@@ -26,9 +25,8 @@ from ..data.dataset import PatchSampler, load_pairs
 from ..errors import UserError
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import LOSSES, TrainConfig
 
-LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
 BN_STREAM = 1  # sampler stream for population statistics, apart from the training batches
 
 
