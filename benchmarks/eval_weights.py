@@ -36,7 +36,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "weights" / "scores.md")
     args = ap.parse_args()
-    models = [(e.name, load_model(e.path)) for e in available_models() if e.source == "bundled"]
+    bundled = [e for e in available_models() if e.source == "bundled"]
+    for entry in bundled:  # an editable install may point at another checkout: say which files are scored
+        print(f"scoring {entry.name}: {entry.path}")
+    models = [(e.name, load_model(e.path)) for e in bundled]
     lines = [
         "# Scores of the bundled models",
         "",

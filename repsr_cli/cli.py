@@ -329,10 +329,12 @@ def plot(
     run_dir: Annotated[Path, typer.Argument(help="Run folder with log.jsonl.", show_default=False)],
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
 ) -> None:
-    """Plot loss and validation PSNR of a run, with the BN switch marked (needs matplotlib)."""
+    """Plot loss and validation PSNR of a run, with the BN switch marked (needs matplotlib); print its totals."""
     from .train.plot import plot_run
+    from .train.runlog import summarize
 
     path = plot_run(run_dir, output)
+    out.print(summarize(run_dir).line(), highlight=False)
     out.print(f"wrote {path}")
 
 

@@ -19,6 +19,7 @@ from repsr_cli.data.dataset import load_pairs
 from repsr_cli.data.resize import downscale
 from repsr_cli.errors import UserError
 from repsr_cli.train.config import TrainConfig
+from repsr_cli.train.runlog import summarize
 from repsr_cli.train.trainer import Trainer
 
 from .conftest import run_cli, shared_path, synthetic_image, tiny_config
@@ -174,6 +175,20 @@ def test_eval_json_and_plot(tmp_path: Path, tiny_checkpoint: Path, image_folder:
     result = run_cli("plot", run_dir, "-o", tmp_path / "curves.png")
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "curves.png").size[0] > 100
+    assert f"{run_dir.name}: 6 of 6 iterations" in result.stdout
+
+
+def test_run_summary_sums_step_time_from_the_log(tmp_path: Path) -> None:
+    records = [
+        {"iter": 50, "loss": 1.0, "it_s": 5.0},
+        {"iter": 100, "loss": 0.5, "it_s": 10.0, "psnr": 30.0},
+        {"iter": 120, "loss": 0.4, "it_s": 4.0, "psnr": 31.0},
+    ]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = summarize(tmp_path)
+    assert summary.iterations == 120 and summary.planned is None and summary.config is None
+    assert summary.step_seconds == pytest.approx(50 / 5 + 50 / 10 + 20 / 4)
+    assert summary.median_it_s == 5.0 and summary.last_psnr == 31.0
 
 
 def test_validation_on_benchmark_writes_psnr_and_best(tmp_path: Path) -> None:

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
-from .config import TrainConfig
-
-
-def read_log(run_dir: Path) -> list[dict]:
-    log = Path(run_dir) / "log.jsonl"
-    if not log.exists():
-        raise UserError("no log.jsonl: not a run folder", run_dir)
-    try:
-        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise UserError(f"log.jsonl is not valid JSON lines ({exc.msg}, line {exc.lineno})", run_dir) from None
-
-
-def read_config(run_dir: Path) -> TrainConfig | None:
-    """The run's configuration, when config.json is there: it names the loss and the planned switch."""
-    path = Path(run_dir) / "config.json"
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError, TypeError):
-        return None
+from .runlog import read_config, read_log
 
 
 def plot_run(run_dir: Path, output: Path | None = None) -> Path:

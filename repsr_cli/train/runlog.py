@@ -1,0 +1,82 @@
+"""A run folder's log.jsonl and config.json, read back: for `repsr plot` and the model card's training times."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from .config import TrainConfig
+
+
+def read_log(run_dir: Path) -> list[dict]:
+    log = Path(run_dir) / "log.jsonl"
+    if not log.exists():
+        raise UserError("no log.jsonl: not a run folder", run_dir)
+    try:
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise UserError(f"log.jsonl is not valid JSON lines ({exc.msg}, line {exc.lineno})", run_dir) from None
+
+
+def read_config(run_dir: Path) -> TrainConfig | None:
+    """The run's configuration, when config.json is there: it names the loss and the planned switch."""
+    path = Path(run_dir) / "config.json"
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did, from its own log: the source of every training time in the model card."""
+
+    name: str
+    iterations: int
+    planned: int | None
+    step_seconds: float
+    median_it_s: float | None
+    last_psnr: float | None
+    config: TrainConfig | None
+
+    @property
+    def init_from_run(self) -> str | None:
+        """Name of the run this one was initialised from (`.../<run>/checkpoints/last.pth`)."""
+        if self.config is None or not self.config.init_from:
+            return None
+        return Path(self.config.init_from).parent.parent.name
+
+    def line(self) -> str:
+        planned = f" of {self.planned:,}" if self.planned else ""
+        rate = f", median {self.median_it_s:.2f} it/s" if self.median_it_s else ""
+        psnr = f", last validation {self.last_psnr:.3f} dB" if self.last_psnr is not None else ""
+        hours = self.step_seconds / 3600
+        return f"{self.name}: {self.iterations:,}{planned} iterations, {hours:.2f} h of steps{rate}{psnr}"
+
+
+def summarize(run_dir: Path) -> RunSummary:
+    """Step time is the sum over records of (iterations since the previous record) / it_s.
+
+    That counts the optimiser steps and the BN re-estimation at the switch, not validation, which runs
+    between timed stretches (see Trainer._maybe_log)."""
+    records = read_log(run_dir)
+    seconds, previous, rates = 0.0, 0, []
+    for r in records:
+        if r.get("it_s"):
+            seconds += (r["iter"] - previous) / r["it_s"]
+            rates.append(r["it_s"])
+        previous = r["iter"]
+    cfg = read_config(run_dir)
+    val = [r["psnr"] for r in records if "psnr" in r]
+    return RunSummary(
+        name=Path(run_dir).resolve().name,
+        iterations=previous,
+        planned=cfg.iters if cfg else None,
+        step_seconds=seconds,
+        median_it_s=statistics.median(rates) if rates else None,
+        last_psnr=val[-1] if val else None,
+        config=cfg,
+    )
