@@ -189,3 +189,34 @@ def test_bit_depth_is_kept(tmp_path: Path, tiny_checkpoint: Path, source_fmt: st
 )
 def test_high_depth_formats(pix_fmt: str, deep: bool) -> None:
     assert Probe(8, 8, Fraction(25), None, "h264", pix_fmt).high_depth is deep
+
+
+def first_frame(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The first frame as a player shows it (ffmpeg applies the display rotation), optionally resized."""
+    scale = ["-vf", f"scale={size[0]}:{size[1]}:flags=area"] if size else []
+    raw = subprocess.run(
+        [ffmpeg(), "-v", "error", "-i", str(path), "-frames:v", "1", *scale, "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).astype(np.float64)
+
+
+@pytest.mark.parametrize("degrees", [90, 180])
+def test_rotated_phone_video_keeps_its_orientation(tmp_path: Path, degrees: int) -> None:
+    plain = make_clip(tmp_path / "plain.mp4", "25", seconds=0.4)
+    src = tmp_path / "rotated.mp4"
+    subprocess.run(
+        [ffmpeg(), "-v", "error", "-display_rotation", str(degrees), "-i", str(plain), "-c", "copy", str(src)],
+        check=True,
+    )
+    shown = (32, 48) if degrees == 90 else (48, 32)
+    assert (probe(src).width, probe(src).height) == shown
+    out = tmp_path / "up.mp4"
+    # a trained model, so the output looks like its input and the comparison below means something
+    result = run_cli("upscale-video", src, "-o", out, "-m", "repsr-tiny-x4", "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    assert (probe(out).width, probe(out).height) == (4 * shown[0], 4 * shown[1])
+    expected, got = first_frame(src), first_frame(out, shown)
+    assert np.abs(got - expected).mean() < 12  # the picture itself, not just the frame size, is upright
+    assert np.abs(got - expected[::-1]).mean() > 3 * np.abs(got - expected).mean()
