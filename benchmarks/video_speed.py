@@ -8,7 +8,6 @@ Writes docs/video-performance.md. Run: python benchmarks/video_speed.py [--prese
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 
 from repsr_cli.bench import machine_name, networks
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.infer.video import VideoOptions, ffmpeg, upscale_video
+from repsr_cli.infer.video import VideoOptions, synthetic_clip, upscale_video
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,32 +29,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "clip.mp4"
-        subprocess.run(
-            [
-                ffmpeg(),
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=640x360:rate=25",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine",
-                "-t",
-                str(args.seconds),
-                "-c:v",
-                "libx264",
-                "-pix_fmt",
-                "yuv420p",
-                "-c:a",
-                "aac",
-                str(src),
-            ],
-            check=True,
-        )
+        synthetic_clip(src, "640x360", "25", args.seconds)
         for scale in (2, 4):
             _, deploy = networks(args.preset, scale)
             upscaler = Upscaler(deploy, tile=0)

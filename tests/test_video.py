@@ -11,43 +11,11 @@ import pytest
 
 from repsr_cli.errors import UserError
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.infer.video import Probe, VideoOptions, exact_rate, ffmpeg, probe, upscale_video
+from repsr_cli.infer.video import Probe, VideoOptions, exact_rate, ffmpeg, probe, synthetic_clip, upscale_video
 
 from .conftest import run_cli
 
-
-def make_clip(
-    path: Path, rate: str, seconds: float = 2, subtitles: Path | None = None, pix_fmt: str = "yuv420p"
-) -> Path:
-    cmd = [
-        ffmpeg(),
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc=size=48x32:rate={rate}",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=22050",
-    ]
-    if subtitles is not None:
-        cmd += ["-i", str(subtitles), "-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:s", "srt"]
-    cmd += [
-        "-t",
-        str(seconds),
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        pix_fmt,
-        "-c:a",
-        "libvorbis" if path.suffix == ".mkv" else "aac",
-        str(path),
-    ]
-    subprocess.run(cmd, check=True, timeout=60)
-    return path
+SIZE = "48x32"  # small: the model runs on every frame
 
 
 def count_frames(path: Path) -> int:
@@ -79,7 +47,7 @@ def test_exact_rates() -> None:
 
 @pytest.mark.parametrize(("rate", "ext"), [("25", ".mp4"), ("30000/1001", ".mp4"), ("25", ".mkv")])
 def test_upscale_keeps_timing_and_audio(tmp_path: Path, tiny_checkpoint: Path, rate: str, ext: str) -> None:
-    src = make_clip(tmp_path / f"clip{ext}", rate)
+    src = synthetic_clip(tmp_path / f"clip{ext}", SIZE, rate, seconds=2)
     before = probe(src)
     out = tmp_path / f"up{ext}"
     result = run_cli("upscale-video", src, "-o", out, "-m", tiny_checkpoint, "--preset", "ultrafast")
@@ -97,7 +65,7 @@ def test_upscale_keeps_timing_and_audio(tmp_path: Path, tiny_checkpoint: Path, r
 def test_subtitles_and_preview_window(tmp_path: Path, tiny_checkpoint: Path) -> None:
     srt = tmp_path / "subs.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nhello\n")
-    src = make_clip(tmp_path / "clip.mkv", "25", seconds=3, subtitles=srt)
+    src = synthetic_clip(tmp_path / "clip.mkv", SIZE, "25", seconds=3, subtitles=srt)
     out = tmp_path / "preview.mp4"  # srt -> mov_text for mp4
     result = run_cli(
         "upscale-video",
@@ -124,7 +92,7 @@ def test_bad_videos_give_one_line_errors(tmp_path: Path, tiny_checkpoint: Path) 
     fake.write_bytes(b"not a video at all")
     audio_only = tmp_path / "tone.m4a"
     subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "sine", "-t", "1", str(audio_only)], check=True)
-    src = make_clip(tmp_path / "ok.mp4", "25", seconds=0.5)
+    src = synthetic_clip(tmp_path / "ok.mp4", SIZE, "25", seconds=0.5)
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")
     cases = [
@@ -156,7 +124,7 @@ def test_probe_rejects_folders(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("source_fmt", "model_dtype"), [("yuv420p", np.uint8), ("yuv420p10le", np.uint16)])
 def test_bit_depth_is_kept(tmp_path: Path, tiny_checkpoint: Path, source_fmt: str, model_dtype: type) -> None:
     """A 10-bit source reaches the model as 16-bit frames and leaves as 10-bit video; 8-bit stays 8-bit."""
-    src = make_clip(tmp_path / "clip.mp4", "25", seconds=0.4, pix_fmt=source_fmt)
+    src = synthetic_clip(tmp_path / "clip.mp4", SIZE, "25", seconds=0.4, pix_fmt=source_fmt)
     assert probe(src).pix_fmt == source_fmt
     upscaler = Upscaler(str(tiny_checkpoint))
     seen: set = set()
@@ -204,7 +172,7 @@ def first_frame(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
 
 @pytest.mark.parametrize("degrees", [90, 180])
 def test_rotated_phone_video_keeps_its_orientation(tmp_path: Path, degrees: int) -> None:
-    plain = make_clip(tmp_path / "plain.mp4", "25", seconds=0.4)
+    plain = synthetic_clip(tmp_path / "plain.mp4", SIZE, "25", seconds=0.4)
     src = tmp_path / "rotated.mp4"
     subprocess.run(
         [ffmpeg(), "-v", "error", "-display_rotation", str(degrees), "-i", str(plain), "-c", "copy", str(src)],

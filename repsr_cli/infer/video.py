@@ -71,6 +71,21 @@ def ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def synthetic_clip(
+    path: Path, size: str, rate: str, seconds: float, pix_fmt: str = "yuv420p", subtitles: Path | None = None
+) -> Path:
+    """A synthetic H.264 clip with a sine tone (ffmpeg's lavfi sources): the tests' and benchmarks' input,
+    so the repository carries no video files. `subtitles` (an .srt) adds a text track."""
+    cmd = [ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050"]
+    if subtitles is not None:
+        cmd += ["-i", str(subtitles), "-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:s", "srt"]
+    audio = "libvorbis" if path.suffix in (".mkv", ".webm") else "aac"
+    cmd += ["-t", str(seconds), "-c:v", "libx264", "-pix_fmt", pix_fmt, "-c:a", audio, str(path)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    return path
+
+
 def exact_rate(value: float) -> Fraction:
     """ffmpeg prints rates rounded (29.97); NTSC-style rates are k*1000/1001, anything else a short fraction."""
     for k in (24, 30, 48, 60, 120, 240):
