@@ -191,6 +191,22 @@ def test_run_summary_sums_step_time_from_the_log(tmp_path: Path) -> None:
     assert summary.median_it_s == 5.0 and summary.last_psnr == 31.0
 
 
+def test_a_stopped_run_logs_its_last_stretch(tmp_path: Path, image_folder: Path) -> None:
+    """The log must cover every step in the checkpoint, or the model card's step time and iterations fall short."""
+
+    def logged() -> list[int]:
+        return [json.loads(x)["iter"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+
+    cfg = config(image_folder, tmp_path, log_every=4, ckpt_every=100)
+    assert Trainer(cfg).run(time_limit=0).iteration == 1
+    assert logged() == [1]
+    assert Trainer(cfg, resume=True).run(stop_at=6).iteration == 6
+    assert logged() == [1, 4, 6]
+    Trainer(cfg, resume=True).run()
+    assert logged() == [1, 4, 6, 8, 10]
+    assert summarize(tmp_path).iterations == 10
+
+
 def test_validation_on_benchmark_writes_psnr_and_best(tmp_path: Path) -> None:
     set5 = shared_path("benchmark", "Set5")
     Trainer(config(set5, tmp_path, scale=4, iters=2, val=str(set5), val_every=2)).run()

@@ -250,19 +250,21 @@ class Trainer:
                 losses.append(loss)
                 data_time += waited
                 self.iteration += 1
-                record = self._maybe_log(losses, tick, data_time)
+                timed_out = time_limit is not None and time.monotonic() - start_time > time_limit
+                stopping = self.env.any(bool(self._stop_signal) or timed_out) and self.iteration < end
+                # A run that stops between log records still logs its last stretch, so the log's step time
+                # and iteration count cover every step the checkpoint holds.
+                record = self._maybe_log(losses, tick, data_time, last=stopping or self.iteration == end)
                 if record is not None:
                     losses, tick, data_time = [], time.monotonic(), 0.0
                     if self.env.main:
                         with log_path.open("a") as fh:
                             fh.write(json.dumps(record) + "\n")
                     self.on_log(record)
-                if self.iteration % cfg.ckpt_every == 0 or self.iteration == end:
+                if self.iteration % cfg.ckpt_every == 0 or self.iteration == end or stopping:
                     self.save()
-                timed_out = time_limit is not None and time.monotonic() - start_time > time_limit
-                if self.env.any(bool(self._stop_signal) or timed_out) and self.iteration < end:
+                if stopping:
                     reason = {"SIGINT": "interrupted", "SIGTERM": "terminated"}.get(self._stop_signal, "time limit")
-                    self.save()
                     break
             else:
                 reason = "finished" if end == cfg.iters else f"stopped at {end}"
@@ -273,10 +275,12 @@ class Trainer:
             self.iteration, self.iteration >= cfg.iters, reason, self.best_psnr, self.ckpt_dir / "last.pth"
         )
 
-    def _maybe_log(self, losses: list[float], tick: float, data_time: float) -> dict[str, Any] | None:
+    def _maybe_log(
+        self, losses: list[float], tick: float, data_time: float, last: bool = False
+    ) -> dict[str, Any] | None:
         it, cfg = self.iteration, self.cfg
         validate = cfg.val_every > 0 and (it % cfg.val_every == 0 or it == cfg.iters)
-        if not (it % cfg.log_every == 0 or validate or it == cfg.iters):
+        if not (it % cfg.log_every == 0 or validate or it == cfg.iters or last):
             return None
         elapsed = time.monotonic() - tick
         phase = bn_phase(self.net)
