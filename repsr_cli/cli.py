@@ -275,6 +275,9 @@ def train(
     device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
     init_from: Annotated[Path | None, typer.Option(help="Checkpoint to start from (e.g. x4 body for x2).")] = None,
     loss: Annotated[str, typer.Option(help="l1, or l2 for a last fine-tune.")] = "l1",
+    degradation: Annotated[
+        str, typer.Option(help="LR patches: bicubic (clean, MATLAB-exact), real, or realesrgan.")
+    ] = "bicubic",
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     stop_at: Annotated[int | None, typer.Option(help="Stop after this iteration (checkpoint written).")] = None,
     time_limit: Annotated[str | None, typer.Option(help="Stop cleanly after this long, e.g. 2h.")] = None,
@@ -312,6 +315,7 @@ def train(
         precision=precision,
         init_from=str(init_from) if init_from else None,
         loss=loss,
+        degradation=degradation,
     )
     with TrainProgress(out) as progress:
         trainer = Trainer(cfg, resume=resume, device=device, on_log=progress.update, on_message=progress.say)

@@ -47,9 +47,12 @@ def train_args(data: Path, out: Path, iters: int, *extra: str) -> list[str]:
     ]
 
 
-def test_resume_is_bit_identical(tmp_path: Path, image_folder: Path) -> None:
-    Trainer(config(image_folder, tmp_path / "a")).run()
-    first = Trainer(config(image_folder, tmp_path / "b")).run(stop_at=5)
+@pytest.mark.parametrize("degradation", ["bicubic", "real"])
+def test_resume_is_bit_identical(tmp_path: Path, image_folder: Path, degradation: str) -> None:
+    """Also with realistic degradations (blur, noise, JPEG, H.264/H.265 through ffmpeg): they draw only from
+    the batch's generator, so a resumed run sees the batches an uninterrupted one would."""
+    Trainer(config(image_folder, tmp_path / "a", degradation=degradation)).run()
+    first = Trainer(config(image_folder, tmp_path / "b", degradation=degradation)).run(stop_at=5)
     assert first.iteration == 5 and not first.finished
     second = Trainer(config(image_folder, tmp_path / "b"), resume=True).run()
     assert second.finished
@@ -63,7 +66,7 @@ def test_resume_is_bit_identical(tmp_path: Path, image_folder: Path) -> None:
     log_b = [json.loads(x)["loss"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     assert log_a == log_b
     # A different seed is a different run: the comparison above can fail.
-    Trainer(config(image_folder, tmp_path / "c", seed=1)).run()
+    Trainer(config(image_folder, tmp_path / "c", seed=1, degradation=degradation)).run()
     c = torch.load(tmp_path / "c" / "checkpoints" / "last.pth", weights_only=True)
     assert not torch.equal(a["model"]["body.0.weight"], c["model"]["body.0.weight"])
 

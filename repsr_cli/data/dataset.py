@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..errors import UserError
 from ..imaging import find_images, read_rgb8, to_tensor
+from .degradations import Degrader
 from .resize import downscale, mod_crop
 
 
@@ -156,13 +157,26 @@ def _augment(lr: np.ndarray, hr: np.ndarray, code: int) -> tuple[np.ndarray, np.
 
 
 class PatchSampler:
-    """Random aligned LR/HR patches; every pixel of the training set is equally likely to be drawn."""
+    """Random aligned LR/HR patches; every pixel of the training set is equally likely to be drawn.
 
-    def __init__(self, pairs: list[Pair], scale: int, patch: int, batch: int, seed: int, rank: int = 0) -> None:
+    With a `degrader`, the LR patch is made from the augmented HR patch by that pipeline, drawing from the
+    same generator, instead of being cut from the clean LR image."""
+
+    def __init__(
+        self,
+        pairs: list[Pair],
+        scale: int,
+        patch: int,
+        batch: int,
+        seed: int,
+        rank: int = 0,
+        degrader: Degrader | None = None,
+    ) -> None:
         self.pairs = [p for p in pairs if min(p.lr.shape[:2]) >= patch]
         if not self.pairs:
             raise UserError(f"every training image is smaller than the LR patch size {patch}")
         self.scale, self.patch, self.batch, self.seed, self.rank = scale, patch, batch, seed, rank
+        self.degrader = degrader
         areas = np.array([(p.lr.shape[0] - patch + 1) * (p.lr.shape[1] - patch + 1) for p in self.pairs], float)
         self.weights = areas / areas.sum()
 
@@ -181,4 +195,5 @@ class PatchSampler:
             lr, hr = _augment(lr, hr, int(rng.integers(8)))
             lrs.append(lr)
             hrs.append(hr)
-        return to_tensor(np.stack(lrs)), to_tensor(np.stack(hrs))
+        lr_batch = self.degrader(hrs, rng) if self.degrader is not None else np.stack(lrs)
+        return to_tensor(lr_batch), to_tensor(np.stack(hrs))

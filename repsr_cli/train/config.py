@@ -7,13 +7,19 @@ from dataclasses import asdict, dataclass, field, fields
 
 import torch.nn.functional as F
 
+from ..data.degradations import PRESETS as DEGRADATIONS
 from ..errors import UserError
 from ..model import NetConfig, preset_config
 
 # l1 trains; a last stretch with l2 (mean squared error, what PSNR measures) is the fine-tune step of RLFN
 # (Kong et al., NTIRE 2022 efficient SR, arXiv 2205.07514)
 LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
-CHOICES = {"bn": ("switch", "batch", "none"), "schedule": ("cosine", "multistep"), "loss": tuple(LOSSES)}
+CHOICES = {
+    "bn": ("switch", "batch", "none"),
+    "schedule": ("cosine", "multistep"),
+    "loss": tuple(LOSSES),
+    "degradation": tuple(DEGRADATIONS),
+}
 
 
 @dataclass
@@ -46,6 +52,7 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     init_from: str | None = None  # checkpoint whose body initialises this run (all but the last conv)
     loss: str = "l1"  # a key of LOSSES
+    degradation: str = "bicubic"  # a key of data.degradations.PRESETS: how LR patches are made
 
     def check(self) -> None:
         """Reject a misspelt choice before any data is read, rather than silently training something else."""

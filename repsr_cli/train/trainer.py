@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .. import distributed, evaluate
 from ..data.dataset import PatchSampler, load_pairs
+from ..data.degradations import make_degrader
 from ..errors import UserError
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
 from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
@@ -133,7 +134,8 @@ class Trainer:
         if len(usable) < len(pairs):
             self.say(f"{len(pairs) - len(usable)} image(s) smaller than the patch skipped")
         self.say(f"training on {len(usable)} images")
-        sampler = PatchSampler(usable, cfg.scale, cfg.patch, cfg.batch, cfg.seed, self.env.rank)
+        degrader = make_degrader(cfg.degradation, cfg.scale)
+        sampler = PatchSampler(usable, cfg.scale, cfg.patch, cfg.batch, cfg.seed, self.env.rank, degrader)
         val = evaluate.load_benchmark(Path(cfg.val), cfg.scale) if cfg.val and self.env.main else []
         return sampler, val
 

@@ -1,0 +1,430 @@
+"""Realistic LR images: blur, resize, noise, JPEG and video codecs, for training and for evaluation.
+
+Training follows the second-order degradation model of Real-ESRGAN (Wang et al., ICCV Workshops 2021,
+arXiv 2107.10833): an HR patch goes through blur -> random resize -> noise -> JPEG twice, is resized to the LR
+size, and ends with a sinc filter and compression in random order. We add H.264/H.265 round trips through
+the bundled ffmpeg as one of the final compressions, since every video users upscale has been through one.
+The ranges and probabilities are data: one `Preset` per name in `PRESETS`.
+
+Every random choice comes from the numpy Generator passed in, and every operation is deterministic on the
+CPU (x264/x265 run single-threaded), so a batch stays a pure function of (seed, rank, iteration) and resume
+stays exact.
+
+Evaluation uses `LRDegradation`: one fixed, documented setting (`jpeg:50`, `h264:26`) applied to the
+MATLAB-bicubic LR, sharing the JPEG and codec round trips with training.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+from dataclasses import dataclass, field
+
+import imageio_ffmpeg
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..errors import UserError
+from .resize import imresize
+
+Range = tuple[float, float]
+
+# ---- the presets -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One order of the degradation model: blur, resize, noise, JPEG, each with its probability."""
+
+    blur_prob: float
+    kernel_sizes: tuple[int, ...]  # odd sides, drawn uniformly
+    kernel_types: dict[str, float]  # name -> probability (see KERNELS)
+    sigma: Range  # Gaussian-family kernels, in HR pixels
+    resize_probs: tuple[float, float, float]  # up, down, keep
+    resize_range: Range  # factor relative to the stage's reference size
+    noise_prob: float
+    gaussian_share: float  # of the noise: Gaussian, the rest Poisson
+    gaussian_sigma: Range  # on the 0-255 scale
+    poisson_scale: Range
+    gray_noise_prob: float
+    jpeg_prob: float
+    jpeg_quality: Range
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A whole pipeline. `second_prob` runs the second stage; the final step resizes to the LR size with one
+    of `final_resize` (MATLAB bicubic among them, the clean downscale), then sinc and compression in random
+    order; compression is JPEG, a video codec, or none, by `final_compression`."""
+
+    first: Stage
+    second: Stage
+    second_prob: float
+    final_resize: dict[str, float]
+    final_sinc_prob: float
+    final_compression: dict[str, float]  # jpeg | h264 | h265 | none
+    final_jpeg_quality: Range
+    video_crf: Range
+    clean_prob: float = 0.0  # share of patches left as the plain MATLAB-bicubic LR
+    notes: str = ""
+
+
+_GAUSSIANS = {"iso": 0.45, "aniso": 0.25, "generalized_iso": 0.12, "generalized_aniso": 0.03}
+_PLATEAUS = {"plateau_iso": 0.12, "plateau_aniso": 0.03}
+
+# Real-ESRGAN's published ranges (their options file for x4 training, as described in the paper), kept for
+# comparison: heavy blur and noise aimed at a GAN-trained model of photographs of any origin.
+REALESRGAN = Preset(
+    first=Stage(
+        blur_prob=1.0,
+        kernel_sizes=tuple(range(7, 22, 2)),
+        kernel_types={**_GAUSSIANS, **_PLATEAUS, "sinc": 0.1},
+        sigma=(0.2, 3.0),
+        resize_probs=(0.2, 0.7, 0.1),
+        resize_range=(0.15, 1.5),
+        noise_prob=1.0,
+        gaussian_share=0.5,
+        gaussian_sigma=(1, 30),
+        poisson_scale=(0.05, 3.0),
+        gray_noise_prob=0.4,
+        jpeg_prob=1.0,
+        jpeg_quality=(30, 95),
+    ),
+    second=Stage(
+        blur_prob=0.8,
+        kernel_sizes=tuple(range(7, 22, 2)),
+        kernel_types={**_GAUSSIANS, **_PLATEAUS, "sinc": 0.1},
+        sigma=(0.2, 1.5),
+        resize_probs=(0.3, 0.4, 0.3),
+        resize_range=(0.3, 1.2),
+        noise_prob=1.0,
+        gaussian_share=0.5,
+        gaussian_sigma=(1, 25),
+        poisson_scale=(0.05, 2.5),
+        gray_noise_prob=0.4,
+        jpeg_prob=1.0,
+        jpeg_quality=(30, 95),
+    ),
+    second_prob=1.0,
+    final_resize={"area": 1 / 3, "bilinear": 1 / 3, "bicubic": 1 / 3},
+    final_sinc_prob=0.8,
+    final_compression={"jpeg": 1.0},
+    final_jpeg_quality=(30, 95),
+    video_crf=(18, 32),
+    notes="Real-ESRGAN's second-order model (arXiv 2107.10833), JPEG only",
+)
+
+# Ours, for fidelity (L1/L2, no GAN) on what users feed an upscaler: photos that were downscaled well and then
+# compressed (web and phone JPEG), and video frames. Blur and noise are milder than Real-ESRGAN's: a network
+# trained for fidelity on heavy blur learns to sharpen everything, which costs it on well-downscaled inputs.
+# A third of the final compressions are video codecs; some patches stay clean so clean inputs stay good.
+REAL = Preset(
+    first=Stage(
+        blur_prob=0.5,
+        kernel_sizes=tuple(range(7, 16, 2)),
+        kernel_types={**_GAUSSIANS, **_PLATEAUS, "sinc": 0.1},
+        sigma=(0.2, 1.6),
+        resize_probs=(0.2, 0.5, 0.3),
+        resize_range=(0.5, 1.5),
+        noise_prob=0.5,
+        gaussian_share=0.6,
+        gaussian_sigma=(1, 12),
+        poisson_scale=(0.05, 1.0),
+        gray_noise_prob=0.4,
+        jpeg_prob=0.5,
+        jpeg_quality=(40, 95),
+    ),
+    second=Stage(
+        blur_prob=0.3,
+        kernel_sizes=tuple(range(7, 16, 2)),
+        kernel_types={**_GAUSSIANS, **_PLATEAUS, "sinc": 0.1},
+        sigma=(0.2, 1.0),
+        resize_probs=(0.3, 0.4, 0.3),
+        resize_range=(0.7, 1.2),
+        noise_prob=0.3,
+        gaussian_share=0.6,
+        gaussian_sigma=(1, 6),
+        poisson_scale=(0.05, 0.5),
+        gray_noise_prob=0.4,
+        jpeg_prob=0.5,
+        jpeg_quality=(50, 95),
+    ),
+    second_prob=0.3,
+    final_resize={"matlab": 0.4, "area": 0.3, "bilinear": 0.15, "bicubic": 0.15},
+    final_sinc_prob=0.2,
+    final_compression={"jpeg": 0.5, "h264": 0.25, "h265": 0.1, "none": 0.15},
+    final_jpeg_quality=(30, 95),
+    video_crf=(18, 34),
+    clean_prob=0.1,
+    notes="ours: mild blur and noise, JPEG and H.264/H.265, 10% clean",
+)
+
+# `bicubic` is the clean MATLAB-exact LR of the standard protocol, made once per image (dataset.py).
+PRESETS: dict[str, Preset | None] = {"bicubic": None, "real": REAL, "realesrgan": REALESRGAN}
+
+
+# ---- blur kernels ------------------------------------------------------------------------------------
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    r = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    return np.meshgrid(r, r, indexing="xy")
+
+
+def _mahalanobis(size: int, sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
+    """Squared distance d^T C^-1 d on the kernel grid, C the covariance rotated by theta."""
+    x, y = _grid(size)
+    c, s = math.cos(theta), math.sin(theta)
+    u, v = c * x + s * y, -s * x + c * y
+    return (u / sigma_x) ** 2 + (v / sigma_y) ** 2
+
+
+def _bessel_j1(x: np.ndarray) -> np.ndarray:
+    """J1 by Bessel's integral (1/pi) * int_0^pi cos(t - x sin t) dt; the trapezoid rule on this periodic
+    integrand is accurate far past what kernels need (|x| < 40)."""
+    t = np.linspace(0, math.pi, 257)
+    vals = np.cos(t[None, :] - np.asarray(x, np.float64).reshape(-1, 1) * np.sin(t)[None, :])
+    integral = (vals.sum(axis=1) - 0.5 * (vals[:, 0] + vals[:, -1])) * (t[1] - t[0])
+    return (integral / math.pi).reshape(np.shape(x))
+
+
+def sinc_kernel(size: int, cutoff: float) -> np.ndarray:
+    """Circular ideal low-pass (radians per pixel): the ringing and overshoot of sharpened, resampled images."""
+    x, y = _grid(size)
+    r = np.hypot(x, y)
+    k = np.where(r == 0, cutoff**2 / (4 * math.pi), cutoff * _bessel_j1(cutoff * r) / (2 * math.pi * np.maximum(r, 1e-12)))
+    return k / k.sum()
+
+
+def random_kernel(stage: Stage, rng: np.random.Generator) -> np.ndarray:
+    size = int(rng.choice(stage.kernel_sizes))
+    kind = _pick(stage.kernel_types, rng)
+    if kind == "sinc":
+        low = math.pi / 3 if size < 13 else math.pi / 5  # Real-ESRGAN's cutoff ranges by kernel size
+        return sinc_kernel(size, float(rng.uniform(low, math.pi)))
+    sx = float(rng.uniform(*stage.sigma))
+    aniso = kind.endswith("aniso")
+    sy = float(rng.uniform(*stage.sigma)) if aniso else sx
+    theta = float(rng.uniform(-math.pi, math.pi)) if aniso else 0.0
+    d2 = _mahalanobis(size, sx, sy, theta)
+    if kind.startswith("generalized"):
+        k = np.exp(-0.5 * d2 ** float(rng.uniform(0.5, 4.0)))  # beta range as in Real-ESRGAN
+    elif kind.startswith("plateau"):
+        k = 1.0 / (1.0 + d2 ** float(rng.uniform(1.0, 2.0)))
+    else:
+        k = np.exp(-0.5 * d2)
+    return k / k.sum()
+
+
+def apply_kernel(img: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
+    """Convolve a 1x3xHxW image with one kernel per channel, reflecting at the borders."""
+    k = torch.from_numpy(kernel.astype(np.float32))[None, None].expand(3, 1, *kernel.shape)
+    pad = kernel.shape[0] // 2
+    if pad >= min(img.shape[-2:]):
+        return img  # a kernel larger than the image: leave it (tiny patches only)
+    return F.conv2d(F.pad(img, (pad,) * 4, mode="reflect"), k, groups=3)
+
+
+# ---- resize, noise, compression --------------------------------------------------------------------
+
+
+def _pick(table: dict[str, float], rng: np.random.Generator) -> str:
+    names = list(table)
+    p = np.array([table[n] for n in names], np.float64)
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
+def resize_to(img: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    if tuple(img.shape[-2:]) == size:
+        return img
+    if mode == "matlab":
+        arr = img[0].permute(1, 2, 0).double().numpy()
+        return torch.from_numpy(imresize(arr, size=size)).float().permute(2, 0, 1)[None]
+    align = {"bilinear": False, "bicubic": False}.get(mode)
+    return F.interpolate(img, size=size, mode=mode, align_corners=align)
+
+
+def _random_resize(img: torch.Tensor, stage: Stage, ref: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
+    direction = _pick({"up": stage.resize_probs[0], "down": stage.resize_probs[1], "keep": stage.resize_probs[2]}, rng)
+    lo, hi = stage.resize_range
+    factor = {"up": rng.uniform(1, max(1.0, hi)), "down": rng.uniform(lo, 1), "keep": 1.0}[direction]
+    mode = _pick({"area": 1, "bilinear": 1, "bicubic": 1}, rng)
+    size = (max(4, round(ref[0] * factor)), max(4, round(ref[1] * factor)))
+    return resize_to(img, size, mode)
+
+
+def _add_noise(img: torch.Tensor, stage: Stage, rng: np.random.Generator) -> torch.Tensor:
+    gray = rng.random() < stage.gray_noise_prob
+    shape = (1, 1 if gray else 3, *img.shape[-2:])
+    if rng.random() < stage.gaussian_share:
+        sigma = rng.uniform(*stage.gaussian_sigma) / 255.0
+        noise = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32) * np.float32(sigma))
+    else:
+        # shot noise: photon counts at 8-bit resolution, its size scaled (Real-ESRGAN's scale range)
+        scale = rng.uniform(*stage.poisson_scale)
+        base = img.clamp(0, 1)
+        if gray:
+            base = (0.299 * base[:, :1] + 0.587 * base[:, 1:2] + 0.114 * base[:, 2:3]).contiguous()
+        counts = rng.poisson(base.numpy().astype(np.float64) * 255.0)
+        noise = torch.from_numpy(((counts / 255.0 - base.numpy()) * scale).astype(np.float32))
+    return img + noise
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """1x3xHxW float in [0, 1] -> HxWx3 uint8, rounded (as a saved image would be)."""
+    return img[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+
+
+def from_uint8(arr: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1)[None].float().div(255)
+
+
+def jpeg(arr: np.ndarray, quality: int) -> np.ndarray:
+    """Pillow JPEG round trip at its defaults (4:2:0 chroma subsampling)."""
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+CODECS = {
+    "h264": ["-c:v", "libx264", "-threads", "1", "-x264-params", "log-level=error", "-f", "h264"],
+    "h265": ["-c:v", "libx265", "-x265-params", "log-level=error:pools=none:frame-threads=1", "-f", "hevc"],
+}
+
+
+def codec_roundtrip(frames: np.ndarray, codec: str, crf: int, preset: str = "medium") -> np.ndarray:
+    """Encode NxHxWx3 uint8 frames as a yuv420p clip (`codec` at `crf`) and decode them again.
+
+    Odd sides are padded by edge replication (yuv420p needs even ones), and so are sides under 16 pixels
+    (x265 writes nothing for smaller frames); the padding is cropped off again."""
+    n, h, w, _ = frames.shape
+    ph, pw = max(16, h + h % 2), max(16, w + w % 2)
+    padded = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    src = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{pw}x{ph}", "-r", "25", "-i", "pipe:"]
+    enc = [exe, "-v", "error", *src, "-pix_fmt", "yuv420p", "-preset", preset, "-crf", str(crf), *CODECS[codec], "pipe:"]
+    stream = _ffmpeg(enc, padded.tobytes(), codec)
+    dec = [exe, "-v", "error", "-f", CODECS[codec][-1], "-i", "pipe:", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+    raw = _ffmpeg(dec, stream, codec)
+    if len(raw) != n * ph * pw * 3:
+        raise RuntimeError(f"{codec} round trip returned {len(raw)} bytes for {n} frames of {pw}x{ph}")
+    return np.frombuffer(raw, np.uint8).reshape(n, ph, pw, 3)[:, :h, :w].copy()
+
+
+def _ffmpeg(cmd: list[str], data: bytes, codec: str) -> bytes:
+    done = subprocess.run(cmd, input=data, capture_output=True, timeout=300)
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(f"ffmpeg {codec} failed: {reason[-1] if reason else done.returncode}")
+    return done.stdout
+
+
+# ---- the training pipeline ---------------------------------------------------------------------------
+
+
+@dataclass
+class Degrader:
+    """Makes the LR batch for a batch of HR patches (`lr_size` = HR / scale), drawing only from `rng`."""
+
+    preset: Preset
+    scale: int
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def __call__(self, hrs: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        lrs, videos = [], []
+        for hr in hrs:
+            lr, compression = self._one(hr, rng)
+            lrs.append(lr)
+            videos.append(compression)
+        # video codecs run once per batch and codec, on all frames that drew it: one ffmpeg pair, not N
+        for codec in ("h264", "h265"):
+            idx = [i for i, c in enumerate(videos) if c == codec]
+            if idx:
+                crf = int(rng.integers(self.preset.video_crf[0], self.preset.video_crf[1] + 1))
+                out = codec_roundtrip(np.stack([lrs[i][0] for i in idx]), codec, crf)
+                for j, i in enumerate(idx):
+                    lrs[i] = (out[j], lrs[i][1])
+        return np.stack([self._finish(lr, post) for lr, post in lrs])
+
+    def _one(self, hr: np.ndarray, rng: np.random.Generator) -> tuple[tuple[np.ndarray, np.ndarray | None], str]:
+        """One patch up to its final compression; returns (LR, sinc kernel to apply after it), compression."""
+        p = self.preset
+        h, w = hr.shape[0] // self.scale, hr.shape[1] // self.scale
+        if rng.random() < p.clean_prob:
+            return (imresize(hr, size=(h, w)), None), "none"
+        img = from_uint8(hr)
+        img = self._stage(img, p.first, hr.shape[:2], rng)
+        if rng.random() < p.second_prob:
+            img = self._stage(img, p.second, (round(hr.shape[0] / self.scale), round(hr.shape[1] / self.scale)), rng)
+        img = resize_to(img, (h, w), _pick(p.final_resize, rng))
+        sinc = sinc_kernel(int(rng.choice((7, 9, 11, 13, 15, 17, 19, 21))), float(rng.uniform(math.pi / 3, math.pi)))
+        use_sinc = rng.random() < p.final_sinc_prob
+        sinc_first = rng.random() < 0.5
+        if use_sinc and sinc_first:
+            img = apply_kernel(img, sinc)
+        compression = _pick(p.final_compression, rng)
+        lr = to_uint8(img)
+        if compression == "jpeg":
+            lr = jpeg(lr, int(rng.integers(p.final_jpeg_quality[0], p.final_jpeg_quality[1] + 1)))
+        self.stats[compression] = self.stats.get(compression, 0) + 1
+        return (lr, sinc if use_sinc and not sinc_first else None), compression
+
+    def _stage(self, img: torch.Tensor, stage: Stage, ref: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
+        if rng.random() < stage.blur_prob:
+            img = apply_kernel(img, random_kernel(stage, rng))
+        img = _random_resize(img, stage, ref, rng)
+        if rng.random() < stage.noise_prob:
+            img = _add_noise(img, stage, rng)
+        if rng.random() < stage.jpeg_prob:
+            img = from_uint8(jpeg(to_uint8(img), int(rng.integers(stage.jpeg_quality[0], stage.jpeg_quality[1] + 1))))
+        return img
+
+    @staticmethod
+    def _finish(lr: np.ndarray, sinc: np.ndarray | None) -> np.ndarray:
+        return lr if sinc is None else to_uint8(apply_kernel(from_uint8(lr), sinc))
+
+
+def make_degrader(name: str, scale: int) -> Degrader | None:
+    """The degrader of a preset name, or None for the clean MATLAB-bicubic LR."""
+    if name not in PRESETS:
+        raise UserError(f"unknown degradation {name!r} (use {', '.join(PRESETS)})")
+    preset = PRESETS[name]
+    return None if preset is None else Degrader(preset, scale)
+
+
+# ---- evaluation: one fixed setting ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LRDegradation:
+    """A fixed degradation of the standard LR for `eval`: none, jpeg:Q (Pillow, 4:2:0), or h264:CRF /
+    h265:CRF (one frame, yuv420p, preset medium, the bundled ffmpeg)."""
+
+    kind: str = "none"
+    level: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LRDegradation:
+        kind, _, level = text.strip().lower().partition(":")
+        if kind == "none" and not level:
+            return cls()
+        limits = {"jpeg": (1, 100), "h264": (0, 51), "h265": (0, 51)}
+        if kind not in limits or not level.isdigit() or not limits[kind][0] <= int(level) <= limits[kind][1]:
+            raise UserError(f"cannot read the degradation {text!r} (use none, jpeg:1-100, h264:0-51 or h265:0-51)")
+        return cls(kind, int(level))
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.level is None else f"{self.kind}:{self.level}"
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        if self.kind == "none":
+            return lr
+        if self.kind == "jpeg":
+            return jpeg(lr, self.level)
+        return codec_roundtrip(lr[None], self.kind, self.level)[0]
