@@ -195,7 +195,9 @@ def sinc_kernel(size: int, cutoff: float) -> np.ndarray:
     """Circular ideal low-pass (radians per pixel): the ringing and overshoot of sharpened, resampled images."""
     x, y = _grid(size)
     r = np.hypot(x, y)
-    k = np.where(r == 0, cutoff**2 / (4 * math.pi), cutoff * _bessel_j1(cutoff * r) / (2 * math.pi * np.maximum(r, 1e-12)))
+    k = np.where(
+        r == 0, cutoff**2 / (4 * math.pi), cutoff * _bessel_j1(cutoff * r) / (2 * math.pi * np.maximum(r, 1e-12))
+    )
     return k / k.sum()
 
 
@@ -307,7 +309,20 @@ def codec_roundtrip(frames: np.ndarray, codec: str, crf: int, preset: str = "med
     padded = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
     exe = imageio_ffmpeg.get_ffmpeg_exe()
     src = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{pw}x{ph}", "-r", "25", "-i", "pipe:"]
-    enc = [exe, "-v", "error", *src, "-pix_fmt", "yuv420p", "-preset", preset, "-crf", str(crf), *CODECS[codec], "pipe:"]
+    enc = [
+        exe,
+        "-v",
+        "error",
+        *src,
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        *CODECS[codec],
+        "pipe:",
+    ]
     stream = _ffmpeg(enc, padded.tobytes(), codec)
     dec = [exe, "-v", "error", "-f", CODECS[codec][-1], "-i", "pipe:", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
     raw = _ffmpeg(dec, stream, codec)
