@@ -1,5 +1,7 @@
 """Training speed per preset: iterations/s at batch 16, LR patch 64, fp32 vs bf16 autocast (channels_last),
-and the share of each step spent waiting for data. Writes docs/training-speed.md.
+and the share of each step spent waiting for data; then the cost of realistic degradations (`--degradation
+real`) at the settings the real models train with, made in the step or ahead by one worker thread.
+Writes docs/training-speed.md.
 
 Run: python benchmarks/train_speed.py [--presets tiny small base] [--steps 5] [--data DIR]
 Ratios are against fp32 measured in the same process; absolute numbers depend on the machine (named in the
@@ -17,13 +19,14 @@ import torch
 import torch.nn.functional as F
 
 from repsr_cli.bench import machine_name
-from repsr_cli.data.dataset import Pair, PatchSampler, load_pairs
+from repsr_cli.data.dataset import Pair, PatchSampler, Prefetcher, load_pairs
+from repsr_cli.data.degradations import make_degrader
 from repsr_cli.model import RepSRNet, preset_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sampler(data: Path | None, scale: int, patch: int, batch: int) -> PatchSampler:
+def sampler(data: Path | None, scale: int, patch: int, batch: int, degradation: str = "bicubic") -> PatchSampler:
     if data is not None and data.exists():
         pairs, _ = load_pairs(data, scale)
     else:  # synthetic stand-in so the benchmark runs anywhere
@@ -32,18 +35,21 @@ def sampler(data: Path | None, scale: int, patch: int, batch: int) -> PatchSampl
         for i in range(8):
             hr = (torch.rand(512, 512, 3, generator=g) * 255).to(torch.uint8).numpy()
             pairs.append(Pair(f"s{i}", hr, hr[::scale, ::scale].copy()))
-    return PatchSampler(pairs, scale, patch, batch, seed=0)
+    return PatchSampler(pairs, scale, patch, batch, seed=0, degrader=make_degrader(degradation, scale))
 
 
-def measure(preset: str, dtype: torch.dtype | None, data: PatchSampler, steps: int, scale: int) -> tuple[float, float]:
+def measure(
+    preset: str, dtype: torch.dtype | None, data: PatchSampler, steps: int, scale: int, workers: int = 0
+) -> tuple[float, float]:
     torch.manual_seed(0)
     net = RepSRNet(preset_config(preset, scale)).to(memory_format=torch.channels_last).train()
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     waited = 0.0
+    batches = Prefetcher(data, workers)
 
     def step(i: int) -> float:
         t0 = time.perf_counter()
-        lr, hr = data.batch_at(i)
+        lr, hr = batches.batch_at(i, steps + 1)
         lr = lr.contiguous(memory_format=torch.channels_last)
         t1 = time.perf_counter()
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
@@ -59,7 +65,26 @@ def measure(preset: str, dtype: torch.dtype | None, data: PatchSampler, steps: i
     for i in range(1, steps + 1):
         waited += step(i)
     elapsed = time.perf_counter() - start
+    batches.close()
     return steps / elapsed, waited / elapsed
+
+
+def degradation_rows(args: argparse.Namespace, dtype: torch.dtype | None) -> list[str]:
+    """Step rate of the small preset at the real models' settings (batch 16, LR patch 32) with clean LR,
+    degraded LR made in the step, and degraded LR made ahead by one worker thread."""
+    rows = []
+    for scale in (4, 2):
+        clean = sampler(args.data, scale, 32, 16)
+        real = sampler(args.data, scale, 32, 16, "real")
+        base, base_wait = measure("small", dtype, clean, args.steps, scale)
+        inline, inline_wait = measure("small", dtype, real, args.steps, scale)
+        ahead, ahead_wait = measure("small", dtype, real, args.steps, scale, workers=1)
+        rows.append(
+            f"| x{scale} | {base:.2f} ({base_wait:.0%}) | {inline:.2f} ({inline_wait:.0%}) | {inline / base:.2f}x "
+            f"| {ahead:.2f} ({ahead_wait:.0%}) | {ahead / base:.2f}x |"
+        )
+        print(rows[-1], flush=True)
+    return rows
 
 
 def main() -> None:
@@ -71,7 +96,10 @@ def main() -> None:
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train" / "T91")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "training-speed.md")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = sampler(args.data, args.scale, args.patch, args.batch)
     rows = []
     for preset in args.presets:
@@ -79,6 +107,8 @@ def main() -> None:
         bf16, share16 = measure(preset, torch.bfloat16, data, args.steps, args.scale)
         rows.append(f"| {preset} | {fp32:.3f} | {bf16:.3f} | {bf16 / fp32:.2f}x | {share32:.1%} | {share16:.1%} |")
         print(rows[-1], flush=True)
+    auto = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    degraded = degradation_rows(args, auto)
     table = "\n".join(
         [
             "# Training speed",
@@ -90,6 +120,17 @@ def main() -> None:
             "| preset | fp32 it/s | bf16 it/s | bf16 / fp32 | data wait (fp32) | data wait (bf16) |",
             "|---|---|---|---|---|---|",
             *rows,
+            "",
+            "## Realistic degradations",
+            "",
+            f"small preset, batch 16, LR patch 32, {'bf16' if auto else 'fp32'} (what `--precision auto` picks "
+            "here); iterations/s with the share of the step spent waiting for the batch in brackets. *In the step*:"
+            " the batch is degraded between optimiser steps; *ahead*: one worker thread degrades the next batch"
+            " while the step runs (`repsr train --data-workers 1`, the default).",
+            "",
+            "| scale | clean LR | real, in the step | vs clean | real, ahead | vs clean |",
+            "|---|---|---|---|---|---|",
+            *degraded,
             "",
             f"Reproduce: `python benchmarks/train_speed.py {' '.join(sys.argv[1:])}`.",
             "",

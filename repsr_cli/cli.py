@@ -192,12 +192,21 @@ def eval_(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name or file, or 'bicubic'.")],
     data: Annotated[Path, typer.Option("--data", help="Benchmark folder of HR images (or with an HR/ subfolder).")],
     scale: Annotated[int, typer.Option("--scale", "-s", help="Scale factor.")] = 4,
+    degrade: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Degrade the LR first: none, jpeg:Q (Pillow, 4:2:0) or h264:CRF / h265:CRF (one yuv420p frame); "
+            "repeat for one row each."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """PSNR/SSIM on the Y channel with the standard SR protocol (MATLAB bicubic LR, border crop)."""
     from . import evaluate
+    from .data.degradations import LRDegradation
     from .weights import load_model
 
+    settings = [LRDegradation.parse(text) for text in degrade or ["none"]]
     if model == "bicubic":
         upscale_fn = evaluate.bicubic(scale)
     else:
@@ -206,29 +215,27 @@ def eval_(
             raise UserError(f"is a x{net.cfg.scale} model, not x{scale}", model)
         upscale_fn = evaluate.network(net)
     pairs = evaluate.load_benchmark(data, scale)
-    result = evaluate.evaluate(upscale_fn, pairs, scale)
+    results = [
+        (setting.label, evaluate.evaluate(upscale_fn, evaluate.degrade_pairs(pairs, setting), scale))
+        for setting in settings
+    ]
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "model": model,
-                    "scale": scale,
-                    "psnr": result.psnr,
-                    "ssim": result.ssim,
-                    "per_image": result.per_image,
-                }
-            )
-        )
+        rows = [
+            {"degradation": label, "psnr": r.psnr, "ssim": r.ssim, "per_image": r.per_image} for label, r in results
+        ]
+        print(json.dumps({"model": model, "scale": scale, "data": str(data), "results": rows}))
         return
     from rich.table import Table
 
     table = Table(title=f"{model} x{scale} on {data}")
     table.add_column("image")
-    table.add_column("PSNR (dB)", justify="right")
-    table.add_column("SSIM", justify="right")
-    for row in result.per_image:
-        table.add_row(str(row["image"]), f"{row['psnr']:.2f}", f"{row['ssim']:.4f}")
-    table.add_row("mean", f"{result.psnr:.2f}", f"{result.ssim:.4f}", style="bold")
+    for label, _ in results:
+        table.add_column(f"{label} PSNR (dB)", justify="right")
+        table.add_column(f"{label} SSIM", justify="right")
+    for i, row in enumerate(results[0][1].per_image):
+        cells = [(f"{r.per_image[i]['psnr']:.2f}", f"{r.per_image[i]['ssim']:.4f}") for _, r in results]
+        table.add_row(str(row["image"]), *(c for pair in cells for c in pair))
+    table.add_row("mean", *(c for _, r in results for c in (f"{r.psnr:.2f}", f"{r.ssim:.4f}")), style="bold")
     out.print(table)
 
 
@@ -273,6 +280,9 @@ def train(
     log_every: Annotated[int, typer.Option()] = 50,
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (autocast).")] = "auto",
     device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    data_workers: Annotated[
+        int, typer.Option(help="Threads making the next batches during each step (0: in the step).")
+    ] = 1,
     init_from: Annotated[Path | None, typer.Option(help="Checkpoint to start from (e.g. x4 body for x2).")] = None,
     loss: Annotated[str, typer.Option(help="l1, or l2 for a last fine-tune.")] = "l1",
     degradation: Annotated[
@@ -318,7 +328,16 @@ def train(
         degradation=degradation,
     )
     with TrainProgress(out) as progress:
-        trainer = Trainer(cfg, resume=resume, device=device, on_log=progress.update, on_message=progress.say)
+        if data_workers < 0:
+            raise UserError(f"--data-workers must be 0 or more, got {data_workers}")
+        trainer = Trainer(
+            cfg,
+            resume=resume,
+            device=device,
+            data_workers=data_workers,
+            on_log=progress.update,
+            on_message=progress.say,
+        )
         progress.start(trainer.cfg.iters, trainer.iteration, stop_at)
         result = trainer.run(stop_at=stop_at, time_limit=limit)
     out.print(

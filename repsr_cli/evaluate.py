@@ -1,4 +1,8 @@
-"""Benchmark evaluation with the standard SR protocol (see metrics.py): one loop for `eval` and validation."""
+"""Benchmark evaluation with the standard SR protocol (see metrics.py): one loop for `eval` and validation.
+
+Degraded inputs (`eval --degrade jpeg:50`) follow the same protocol with one step added: the MATLAB-bicubic
+LR is degraded (data/degradations.LRDegradation) before the model sees it; HR and metrics are unchanged.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 import torch
 
 from .data.dataset import Pair, load_pairs
+from .data.degradations import LRDegradation
 from .data.resize import imresize
 from .imaging import to_array, to_tensor
 from .metrics import psnr_y, ssim_y
@@ -33,6 +38,13 @@ def benchmark_root(path: Path) -> Path:
 def load_benchmark(path: Path, scale: int) -> list[Pair]:
     pairs, _ = load_pairs(benchmark_root(path), scale)
     return pairs
+
+
+def degrade_pairs(pairs: list[Pair], degradation: LRDegradation) -> list[Pair]:
+    """The same pairs with their LR degraded; made once, then scored for any number of models."""
+    if degradation.kind == "none":
+        return pairs
+    return [Pair(p.name, p.hr, degradation(p.lr)) for p in pairs]
 
 
 def bicubic(scale: int) -> Upscale:

@@ -21,7 +21,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import distributed, evaluate
-from ..data.dataset import PatchSampler, load_pairs
+from ..data.dataset import PatchSampler, Prefetcher, load_pairs
 from ..data.degradations import make_degrader
 from ..errors import UserError
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
@@ -61,10 +61,12 @@ class Trainer:
         cfg: TrainConfig,
         resume: bool = False,
         device: str = "cpu",
+        data_workers: int = 0,
         on_log: Callback | None = None,
         on_message: Callable[[str], None] | None = None,
     ) -> None:
         self.device = device
+        self.data_workers = data_workers
         self.env = distributed.init(device)
         self.on_log = on_log or (lambda rec: None)
         self.say = on_message or (lambda msg: None)
@@ -169,12 +171,12 @@ class Trainer:
         set_bn_phase(self.net, BNPhase.POPULATION)
         self.say(f"iteration {self.iteration}: population statistics from {n} batches; BN phase -> population")
 
-    def _step(self, it: int) -> tuple[float, float]:
+    def _step(self, it: int, batches: Prefetcher, end: int) -> tuple[float, float]:
         """One optimisation step; returns the loss and the seconds spent waiting for the batch."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr_at(it)
         t0 = time.perf_counter()
-        lr, hr = self.sampler.batch_at(it)
+        lr, hr = batches.batch_at(it, end)
         data_seconds = time.perf_counter() - t0
         lr = lr.to(self.device, memory_format=torch.channels_last)
         hr = hr.to(self.device)
@@ -244,11 +246,12 @@ class Trainer:
         losses: list[float] = []
         data_time, tick = 0.0, time.monotonic()
         reason = "finished"
+        batches = Prefetcher(self.sampler, self.data_workers)
         try:
             while self.iteration < end:
                 if self.iteration == cfg.switch_iter and bn_phase(self.net) == BNPhase.BATCH:
                     self._switch_bn()
-                loss, waited = self._step(self.iteration)
+                loss, waited = self._step(self.iteration, batches, end)
                 losses.append(loss)
                 data_time += waited
                 self.iteration += 1
@@ -271,6 +274,7 @@ class Trainer:
             else:
                 reason = "finished" if end == cfg.iters else f"stopped at {end}"
         finally:
+            batches.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return TrainResult(
