@@ -50,7 +50,17 @@ def upscale(
         float, typer.Option("--scale", "-s", help="Factor: 2, 3, 4 run a model; others finish with a Lanczos resize.")
     ] = 4,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model name or file (default: repsr-x{s}).")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name or file (default: per input, repsr-real-x{s} for JPEG and lossy WebP, repsr-x{s} "
+            "for lossless files).",
+        ),
+    ] = None,
+    denoise: Annotated[
+        float | None,
+        typer.Option(help="0 (clean model: sharpest) to 1 (real model: removes most artifacts), for every input."),
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (one input) or folder.")] = None,
     recursive: Annotated[
@@ -80,8 +90,7 @@ def upscale(
     from .infer.files import OutputPlan, collect_inputs, my_share, plan_jobs, scale_suffix, upscale_files
     from .infer.image_io import EncodeOptions
     from .infer.progress import BatchProgress, summary
-    from .infer.upscaler import Upscaler
-    from .weights import default_model_name
+    from .infer.upscaler import ModelPerInput
 
     if scale <= 0:
         raise UserError(f"scale must be positive, got {scale:g}")
@@ -89,8 +98,8 @@ def upscale(
         raise UserError(f"unknown --format {fmt!r} (use png, jpg, webp or tiff)")
     if max_pixels is not None:
         Image.MAX_IMAGE_PIXELS = max_pixels
-    name = model or default_model_name(scale)
-    upscaler = Upscaler(name, device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
+    options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
+    upscaler = _named_upscaler(model, denoise, scale, options) or ModelPerInput(scale, **options)
     plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
     jobs = my_share(plan_jobs(collect_inputs(inputs, recursive), plan))
     with BatchProgress(out, err, len(jobs)) as progress:
@@ -101,6 +110,19 @@ def upscale(
         raise typer.Exit(1)
 
 
+def _named_upscaler(model: str | None, denoise: float | None, scale: float, options: dict):
+    """The Upscaler for `-m` (which always wins) or `--denoise`; None when neither is given."""
+    from .infer.upscaler import Upscaler
+    from .weights import denoise_model
+
+    if model is not None:
+        return Upscaler(model, **options)
+    if denoise is not None:
+        net, name = denoise_model(scale, denoise)
+        return Upscaler(net, name=name, **options)
+    return None
+
+
 @app.command("upscale-video")
 def upscale_video(
     source: Annotated[Path, typer.Argument(help="Video file.", show_default=False)],
@@ -109,7 +131,12 @@ def upscale_video(
         typer.Option("--output", "-o", help="Output; its extension picks the container (mp4, mkv, mov, webm)."),
     ] = None,
     scale: Annotated[int, typer.Option("--scale", "-s", help="2, 3 or 4.")] = 4,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or file.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name or file (default: repsr-real-x{s}).")
+    ] = None,
+    denoise: Annotated[
+        float | None, typer.Option(help="0 (clean model: sharpest) to 1 (real model, the default: cleanest).")
+    ] = None,
     codec: Annotated[
         str | None, typer.Option(help="Video encoder: libx264 (default), libx265, libvpx-vp9, ...")
     ] = None,
@@ -134,7 +161,11 @@ def upscale_video(
     from .infer.video import upscale_video as run
     from .weights import default_model_name
 
-    upscaler = Upscaler(model or default_model_name(scale), device=device, precision=precision, tile=tile)
+    options = dict(device=device, precision=precision, tile=tile)
+    upscaler = _named_upscaler(model, denoise, scale, options)
+    if upscaler is None:  # every video has been through a lossy codec: the real model by default
+        name = default_model_name(scale, real=True)
+        upscaler = Upscaler(name, name=name, **options)
     if output is None:
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"
         output = source.with_name(f"{source.stem}_x{upscaler.scale}{ext}")
@@ -159,7 +190,7 @@ def upscale_video(
 
         report = run(upscaler, source, output, opts, overwrite, on_frame)
     out.print(
-        f"wrote {report.output}: {report.frames} frames in {report.seconds:.1f} s "
+        f"wrote {report.output} with {upscaler.name}: {report.frames} frames in {report.seconds:.1f} s "
         f"({report.frames / report.seconds:.2f} fps; model {100 * report.model_seconds / report.seconds:.0f}% "
         "of the time)"
     )

@@ -38,21 +38,58 @@ def bundled_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "weights"
 
 
-def default_model_name(scale: float) -> str:
-    """The bundled model for a scale: `repsr-x{s}` when it ships; otherwise the bundled model with the
-    smallest scale >= `scale` (finished by a downscale), else the largest (finished by an upscale);
-    among equals, the biggest network."""
-    exact = f"repsr-x{scale:g}"
-    bundled = [e for e in available_models() if e.source == "bundled"]
+REAL_PREFIX = "repsr-real-"  # bundled models trained on realistic degradations (JPEG, video codecs, noise)
+
+
+def is_real_model(name: str) -> bool:
+    return name.startswith(REAL_PREFIX)
+
+
+def default_model_name(scale: float, real: bool = False) -> str:
+    """The bundled model for a scale, from the clean family (`repsr-x{s}`) or, with `real`, the family
+    trained on realistic degradations (`repsr-real-x{s}`): the exact scale when it ships; otherwise the
+    family's model with the smallest scale >= `scale` (finished by a downscale), else the largest (finished
+    by an upscale); among equals, the biggest network. A real request with no real model bundled falls
+    back to the clean family."""
+    prefix = REAL_PREFIX if real else "repsr-"
+    exact = f"{prefix}x{scale:g}"
+    bundled = [e for e in available_models() if e.source == "bundled" and is_real_model(e.name) == real]
     if any(e.name == exact for e in bundled):
         return exact
     if not bundled:
+        if real:
+            return default_model_name(scale)
         raise UserError("no bundled models installed; pass -m with a model file")
     ranked = []
     for entry in bundled:
         cfg = load_model(entry.path).cfg
         ranked.append((cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name))
     return min(ranked)[3]
+
+
+def interpolate(clean: DeployNet, real: DeployNet, strength: float) -> DeployNet:
+    """Deep network interpolation (Wang et al., ESRGAN, arXiv 1809.00219): every weight (1 - s) * clean
+    + s * real. Both are fused plain networks of one shape, so the blend is one too; s = 0 and s = 1 give
+    the two models exactly (torch.lerp is exact at its ends)."""
+    if not 0 <= strength <= 1:
+        raise UserError(f"--denoise must be between 0 and 1, got {strength:g}")
+    if clean.cfg != real.cfg:
+        shapes = [f"x{c.scale} {c.blocks}x{c.channels}" for c in (clean.cfg, real.cfg)]
+        raise UserError(f"cannot interpolate a {shapes[0]} and a {shapes[1]} model: their shapes differ")
+    a, b = clean.state_dict(), real.state_dict()
+    net = DeployNet(clean.cfg)
+    net.load_state_dict({k: torch.lerp(a[k], b[k], strength) for k in a})
+    return net.eval()
+
+
+def denoise_model(scale: float, strength: float) -> tuple[DeployNet, str]:
+    """The bundled clean and real models of one scale, interpolated; with the name to report."""
+    real_name = default_model_name(scale, real=True)
+    if not is_real_model(real_name):
+        raise UserError("--denoise needs a bundled repsr-real model; none is installed")
+    real = load_model(real_name)
+    clean_name = f"repsr-x{real.cfg.scale}"
+    return interpolate(load_model(clean_name), real, strength), f"{clean_name}~{real_name}@{strength:g}"
 
 
 def deploy_metadata(net: DeployNet, **extra: str) -> dict[str, str]:

@@ -76,3 +76,26 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "repsr_cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
     )
+
+
+@pytest.fixture
+def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A bundled-models folder of untrained networks, clean and real families, and an empty user folder."""
+    from repsr_cli import weights
+    from repsr_cli.model import DeployNet, preset_config
+
+    bundle, user = tmp_path / "bundled", tmp_path / "user"
+    bundle.mkdir()
+    user.mkdir()
+    models = (
+        ("repsr-x2", "tiny", 2),
+        ("repsr-tiny-x4", "tiny", 4),
+        ("repsr-x4", "small", 4),
+        ("repsr-real-x2", "tiny", 2),
+        ("repsr-real-x4", "small", 4),
+    )
+    for name, preset, scale in models:
+        weights.save_deploy(DeployNet(preset_config(preset, scale)), bundle / f"{name}.safetensors")
+    monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
+    monkeypatch.setattr(weights, "user_model_dir", lambda: user)
+    return bundle

@@ -233,3 +233,41 @@ def test_decompression_bomb_guard(tmp_path: Path, tiny_checkpoint: Path) -> None
 def test_models_command_lists_bundled() -> None:
     result = run_cli("models")
     assert result.returncode == 0 and "repsr-tiny-x4" in result.stdout
+
+
+def test_model_per_input_real_for_lossy_clean_for_lossless(tmp_path: Path, fake_bundle: Path) -> None:
+    from repsr_cli.infer.upscaler import ModelPerInput
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    sources = {"a.jpg": {}, "b.png": {}, "c.webp": {"lossless": True}, "d.webp": {"quality": 80}}
+    for name, opts in sources.items():
+        Image.fromarray(img).save(tmp_path / name, **opts)
+    jobs = plan_jobs(collect_inputs([tmp_path]), OutputPlan(tmp_path / "out", "png", "_x2"))
+    used: dict[str, str] = {}
+    events = Callbacks(file_done=lambda job, status, detail: used.update({job.source.name: detail}))
+    report = upscale_files(ModelPerInput(2, tile=0), jobs, 2, events=events)
+    assert report.done == 4 and not report.failed
+    expected = {"a.jpg": "repsr-real-x2", "b.png": "repsr-x2", "c.webp": "repsr-x2", "d.webp": "repsr-real-x2"}
+    for name, model in expected.items():
+        assert used[name].endswith(f", {model}"), used
+        pixels = read_image(tmp_path / name).pixels
+        want = Upscaler(model, tile=0).upscale_array(pixels)
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"{Path(name).stem}_x2.png")), want), name
+
+
+def test_cli_model_and_denoise_override_the_per_input_choice(tmp_path: Path, fake_bundle: Path) -> None:
+    from typer.testing import CliRunner
+
+    from repsr_cli.cli import app
+
+    Image.fromarray(np.random.default_rng(6).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    pixels = read_image(tmp_path / "a.jpg").pixels
+    runs = {"-m repsr-x2": "repsr-x2", "--denoise 0": "repsr-x2", "--denoise 1": "repsr-real-x2"}
+    for i, (flags, model) in enumerate(runs.items()):
+        out = tmp_path / f"o{i}.png"
+        result = CliRunner().invoke(
+            app, ["upscale", str(tmp_path / "a.jpg"), "-s", "2", "-o", str(out), *flags.split()]
+        )
+        assert result.exit_code == 0, result.output
+        assert np.array_equal(np.asarray(Image.open(out)), Upscaler(model, tile=0).upscale_array(pixels)), flags

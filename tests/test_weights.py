@@ -5,24 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from repsr_cli import weights
 from repsr_cli.errors import UserError
-from repsr_cli.model import DeployNet, preset_config
 
 from .conftest import shared_path
-
-
-@pytest.fixture
-def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bundle, user = tmp_path / "bundled", tmp_path / "user"
-    bundle.mkdir()
-    user.mkdir()
-    for name, preset, scale in (("repsr-x2", "tiny", 2), ("repsr-tiny-x4", "tiny", 4), ("repsr-x4", "small", 4)):
-        weights.save_deploy(DeployNet(preset_config(preset, scale)), bundle / f"{name}.safetensors")
-    monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
-    monkeypatch.setattr(weights, "user_model_dir", lambda: user)
-    return bundle
 
 
 @pytest.mark.parametrize(
@@ -37,6 +25,31 @@ def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 )
 def test_default_model_for_scale(fake_bundle: Path, scale: float, expected: str) -> None:
     assert weights.default_model_name(scale) == expected
+
+
+@pytest.mark.parametrize(("scale", "expected"), [(2, "repsr-real-x2"), (4, "repsr-real-x4"), (3, "repsr-real-x4")])
+def test_default_real_model_for_scale(fake_bundle: Path, scale: float, expected: str) -> None:
+    assert weights.default_model_name(scale, real=True) == expected
+
+
+def test_real_request_without_real_models_falls_back_to_clean(fake_bundle: Path) -> None:
+    for path in fake_bundle.glob("repsr-real-*"):
+        path.unlink()
+    assert weights.default_model_name(2, real=True) == "repsr-x2"
+    with pytest.raises(UserError, match="needs a bundled repsr-real model"):
+        weights.denoise_model(2, 0.5)
+
+
+def test_denoise_interpolates_exactly_between_clean_and_real(fake_bundle: Path) -> None:
+    clean, real = weights.load_model("repsr-x2"), weights.load_model("repsr-real-x2")
+    ends = {s: weights.denoise_model(2, s)[0].state_dict() for s in (0.0, 0.5, 1.0)}
+    for key, value in clean.state_dict().items():
+        assert torch.equal(ends[0.0][key], value) and torch.equal(ends[1.0][key], real.state_dict()[key])
+        assert torch.allclose(ends[0.5][key], (value + real.state_dict()[key]) / 2, atol=1e-7)
+    assert weights.denoise_model(3, 0.3)[1] == "repsr-x4~repsr-real-x4@0.3"  # nearest scale above, as -s 3
+    for bad in (-0.1, 1.5):
+        with pytest.raises(UserError, match="--denoise must be between 0 and 1"):
+            weights.denoise_model(2, bad)
 
 
 def test_no_bundled_models_is_a_clear_error(fake_bundle: Path) -> None:

@@ -17,7 +17,7 @@ from ..distributed import from_env
 from ..errors import UserError
 from ..imaging import IMAGE_SUFFIXES
 from .image_io import FORMATS, EncodeOptions, read_image, write_image
-from .upscaler import Upscaler
+from .upscaler import ModelPerInput, Upscaler
 
 GLOB_CHARS = set("*?[")
 
@@ -132,7 +132,7 @@ def target_size(shape: tuple[int, ...], scale: float, width: int | None, height:
 
 
 def upscale_files(
-    upscaler: Upscaler,
+    upscaler: Upscaler | ModelPerInput,
     jobs: list[Job],
     scale: float,
     width: int | None = None,
@@ -141,14 +141,14 @@ def upscale_files(
     encode: EncodeOptions | None = None,
     events: Callbacks | None = None,
 ) -> Report:
-    """Upscale each job; the encoder writes file k in a thread while the model works on file k + 1
-    (one write in flight, so at most two outputs are held in memory)."""
+    """Upscale each job with the upscaler chosen for its input (`for_image`); the encoder writes file k in a
+    thread while the model works on file k + 1 (one write in flight, so at most two outputs are held)."""
     events = events or Callbacks()
     encode = encode or EncodeOptions()
     report = Report()
     start = time.perf_counter()
     planned: dict[Path, Path] = {}
-    writing: tuple[Job, Future, tuple[int, int]] | None = None
+    writing: tuple[Job, Future, tuple[int, int], str] | None = None
 
     def failed(job: Job, exc: UserError) -> None:
         report.failed.append(str(job.source))
@@ -158,7 +158,7 @@ def upscale_files(
         nonlocal writing
         if writing is None:
             return
-        job, future, size = writing
+        job, future, size, name = writing
         writing = None
         try:
             future.result()
@@ -167,7 +167,7 @@ def upscale_files(
             return
         report.done += 1
         report.megapixels += size[0] * size[1] / 1e6
-        events.file_done(job, "done", f"{size[1]}x{size[0]}")
+        events.file_done(job, "done", f"{size[1]}x{size[0]}, {name}")
 
     with ThreadPoolExecutor(max_workers=1) as writer:
         for job in jobs:
@@ -184,13 +184,14 @@ def upscale_files(
                     continue
                 image = read_image(job.source)
                 size = target_size(image.pixels.shape, scale, width, height)
-                events.file_started(job, upscaler.count_tiles(*image.pixels.shape[:2]))
-                image.pixels = upscaler.upscale_array(image.pixels, size, on_tile=events.tile_done)
+                model = upscaler.for_image(image.lossy)
+                events.file_started(job, model.count_tiles(*image.pixels.shape[:2]))
+                image.pixels = model.upscale_array(image.pixels, size, on_tile=events.tile_done)
             except UserError as exc:
                 failed(job, exc)
                 continue
             finish_write()
-            writing = (job, writer.submit(write_image, image, job.target, encode), size)
+            writing = (job, writer.submit(write_image, image, job.target, encode), size, model.name)
         finish_write()
     report.seconds = time.perf_counter() - start
     return report

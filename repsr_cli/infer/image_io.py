@@ -38,6 +38,7 @@ class ImageFile:
     pixels: np.ndarray
     icc: bytes | None = None
     exif: bytes | None = None
+    lossy: bool = False  # stored with lossy compression (JPEG, lossy WebP): its artifacts are in the pixels
 
 
 def _png_bit_depth(path: Path) -> int | None:
@@ -88,6 +89,24 @@ def pil_to_array(im: Image.Image) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
+def _webp_is_lossy(path: Path) -> bool:
+    """Walk the RIFF chunks of a WebP (Google's container spec): image data in a `VP8 ` chunk is lossy,
+    in `VP8L` lossless; an animation (`ANMF` frames, 16 bytes of frame header, then chunks) with any lossy
+    frame counts as lossy."""
+    data = Path(path).read_bytes()
+
+    def lossy_in(start: int, end: int) -> bool:
+        pos = start
+        while pos + 8 <= end:
+            fourcc, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+            if fourcc == b"VP8 " or (fourcc == b"ANMF" and lossy_in(pos + 8 + 16, min(end, pos + 8 + size))):
+                return True
+            pos += 8 + size + (size & 1)
+        return False
+
+    return lossy_in(12, len(data))
+
+
 def read_image(path: Path) -> ImageFile:
     path = Path(path)
     if not path.exists():
@@ -106,6 +125,7 @@ def read_image(path: Path) -> ImageFile:
             elif im.format == "TIFF" and im.mode not in ("I;16", "I;16B", "I", "F"):
                 wide = _read_tiff16(path)
             orientation = exif.get(EXIF_ORIENTATION, 1)
+            lossy = im.format == "JPEG" or (im.format == "WEBP" and _webp_is_lossy(path))
             if wide is not None:
                 pixels = _orient(wide, orientation)
             else:
@@ -120,7 +140,7 @@ def read_image(path: Path) -> ImageFile:
         raise UserError(f"cannot decode ({reason}); the file may be truncated or corrupt", path) from None
     if EXIF_ORIENTATION in exif:
         exif[EXIF_ORIENTATION] = 1  # pixels are upright now
-    return ImageFile(pixels, icc, exif.tobytes() if len(exif) else None)
+    return ImageFile(pixels, icc, exif.tobytes() if len(exif) else None, lossy)
 
 
 _ORIENT = {  # EXIF orientation -> the array operation that makes the image upright (as ImageOps.exif_transpose)

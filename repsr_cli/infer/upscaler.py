@@ -18,7 +18,7 @@ from ..data.resize import imresize
 from ..errors import UserError
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
-from ..weights import load_model
+from ..weights import default_model_name, load_model
 from .image_io import array_to_pil, pil_to_array
 from .tiles import count_tiles, tiles
 
@@ -104,8 +104,10 @@ class Upscaler:
         alpha: str = "bicubic",
         tiles_per_batch: int | None = None,
         compile_model: bool = False,
+        name: str | None = None,
     ) -> None:
         net = model if isinstance(model, DeployNet) else load_model(model)
+        self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
         if alpha not in ALPHA_MODES:
             raise UserError(f"unknown alpha mode {alpha!r} (use {' or '.join(ALPHA_MODES)})")
         self.device = resolve_device(device)
@@ -120,6 +122,10 @@ class Upscaler:
         self.alpha = alpha
         # Several tiles per forward keep a GPU busy; on a CPU one tile already fills the cores.
         self.tiles_per_batch = tiles_per_batch or (4 if self.device.type == "cuda" else 1)
+
+    def for_image(self, lossy: bool) -> Upscaler:
+        """The upscaler for one input: this one, whatever the input (see ModelPerInput for the choice)."""
+        return self
 
     def auto_tile(self) -> int:
         """Largest square tile whose activations fit in a quarter of the free memory; on a CPU at most
@@ -218,3 +224,20 @@ class Upscaler:
         if isinstance(image, Image.Image):
             return array_to_pil(self.upscale_array(pil_to_array(image), size))
         return self.upscale_array(image, size)
+
+
+class ModelPerInput:
+    """No model named: the bundled real model (trained on JPEG, video codecs and noise) upscales lossy inputs
+    (JPEG, lossy WebP), the clean one lossless inputs (PNG, TIFF, BMP, lossless WebP). Each model is loaded
+    once, when an input first needs it; `for_image` gives the Upscaler to use, whose `name` says which."""
+
+    def __init__(self, scale: float, **options: object) -> None:
+        self.scale, self.options = scale, options
+        self.names = {lossy: default_model_name(scale, real=lossy) for lossy in (False, True)}
+        self._loaded: dict[str, Upscaler] = {}
+
+    def for_image(self, lossy: bool) -> Upscaler:
+        name = self.names[lossy]
+        if name not in self._loaded:
+            self._loaded[name] = Upscaler(name, name=name, **self.options)
+        return self._loaded[name]
