@@ -1,20 +1,26 @@
-"""Score every bundled model on Set5, Set14 and B100 next to bicubic and published reference rows.
+"""Score every bundled model on Set5, Set14 and B100 next to bicubic and published reference rows, on clean
+inputs and on degraded ones (JPEG and H.264 applied to the LR, the protocol of `repsr eval --degrade`).
 
-Writes weights/scores.md (the model card's table). Needs ../shared/data/benchmark.
+Writes weights/scores.md (the model card's tables) and weights/scores.json (the same numbers, which
+benchmarks/real_inputs.py reads for docs/real-inputs.md). Needs ../shared/data/benchmark.
 Run: python benchmarks/eval_weights.py
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from repsr_cli import evaluate
+from repsr_cli.data.degradations import LRDegradation
 from repsr_cli.weights import available_models, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "data" / "benchmark"
 SETS = ("Set5", "Set14", "B100")
+DEGRADED_SETS = ("Set14", "B100")
+DEGRADATIONS = ("none", "jpeg:75", "jpeg:50", "h264:23", "h264:26", "h264:28")
 # x4 PSNR reference rows, as listed in ../shared/data/README.md (sources named there).
 REFERENCE_X4 = {
     "FSRCNN": (30.71, 27.59, 26.98),
@@ -24,12 +30,66 @@ REFERENCE_X4 = {
 }
 
 
-def row(name: str, upscale, scale: int) -> str:
-    cells = []
-    for s in SETS:
-        result = evaluate.evaluate(upscale, evaluate.load_benchmark(BENCH / s, scale), scale)
-        cells.append(f"{result.psnr:.2f} / {result.ssim:.4f}")
-    return f"| {name} | x{scale} | " + " | ".join(cells) + " |"
+def score_all(models: dict[str, object], scales: list[int]) -> list[dict[str, object]]:
+    """One record per (model, scale, set, degradation); each degraded LR set is made once for all models."""
+    records = []
+    for scale in scales:
+        ups = {"bicubic": evaluate.bicubic(scale)}
+        ups.update({name: evaluate.network(net) for name, net in models.items() if net.cfg.scale == scale})
+        for data in SETS:
+            pairs = evaluate.load_benchmark(BENCH / data, scale)
+            for setting in DEGRADATIONS if data in DEGRADED_SETS else ("none",):
+                degraded = evaluate.degrade_pairs(pairs, LRDegradation.parse(setting))
+                for name, upscale in ups.items():
+                    r = evaluate.evaluate(upscale, degraded, scale)
+                    records.append(
+                        {
+                            "model": name,
+                            "scale": scale,
+                            "set": data,
+                            "degradation": setting,
+                            "psnr": r.psnr,
+                            "ssim": r.ssim,
+                        }
+                    )
+                    print(f"x{scale} {data} {setting} {name}: {r.psnr:.3f}", flush=True)
+    return records
+
+
+def clean_table(records: list[dict], names: list[str], scales: list[int]) -> list[str]:
+    lines = ["| model | scale | " + " | ".join(SETS) + " |", "|---|---|" + "---|" * len(SETS)]
+    get = {(r["model"], r["scale"], r["set"], r["degradation"]): r for r in records}
+    for scale in scales:
+        for name in ["bicubic", *names]:
+            cells = [get.get((name, scale, s, "none")) for s in SETS]
+            if all(cells):
+                label = name if name == "bicubic" else f"**{name}**"
+                lines.append(
+                    f"| {label} | x{scale} | " + " | ".join(f"{c['psnr']:.2f} / {c['ssim']:.4f}" for c in cells) + " |"
+                )
+        if scale == 4:
+            lines += [
+                f"| {n} (published, PSNR only) | x4 | " + " | ".join(f"{v:.2f}" for v in vals) + " |"
+                for n, vals in REFERENCE_X4.items()
+            ]
+    return lines
+
+
+def degraded_table(records: list[dict], data: str) -> list[str]:
+    """PSNR per degradation for one set; the gain over bicubic on the same inputs in brackets."""
+    get = {(r["model"], r["scale"], r["set"], r["degradation"]): r["psnr"] for r in records}
+    lines = ["| model | scale | " + " | ".join(DEGRADATIONS) + " |", "|---|---|" + "---|" * len(DEGRADATIONS)]
+    for scale in sorted({r["scale"] for r in records}):
+        names = sorted(
+            {r["model"] for r in records if r["scale"] == scale and r["set"] == data}, key=lambda n: n != "bicubic"
+        )
+        for name in names:
+            cells = []
+            for setting in DEGRADATIONS:
+                psnr, base = get[(name, scale, data, setting)], get[("bicubic", scale, data, setting)]
+                cells.append(f"{psnr:.2f}" if name == "bicubic" else f"{psnr:.2f} ({psnr - base:+.2f})")
+            lines.append(f"| {name} | x{scale} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main() -> None:
@@ -39,29 +99,31 @@ def main() -> None:
     bundled = [e for e in available_models() if e.source == "bundled"]
     for entry in bundled:  # an editable install may point at another checkout: say which files are scored
         print(f"scoring {entry.name}: {entry.path}")
-    models = [(e.name, load_model(e.path)) for e in bundled]
+    models = {e.name: load_model(e.path) for e in bundled}
+    scales = sorted({net.cfg.scale for net in models.values()})
+    records = score_all(models, scales)
     lines = [
         "# Scores of the bundled models",
         "",
         "PSNR (dB) / SSIM on the Y channel, standard protocol (MATLAB bicubic LR, `scale` pixels cropped).",
-        "Produced by `python benchmarks/eval_weights.py`.",
+        "Produced by `python benchmarks/eval_weights.py` (numbers also in `scores.json`).",
         "",
-        "| model | scale | " + " | ".join(SETS) + " |",
-        "|---|---|" + "---|" * len(SETS),
+        *clean_table(records, list(models), scales),
     ]
-    for scale in sorted({net.cfg.scale for _, net in models}):
-        lines.append(row("bicubic", evaluate.bicubic(scale), scale))
-        for name, net in models:
-            if net.cfg.scale == scale:
-                lines.append(row(f"**{name}**", evaluate.network(net), scale))
-                print(lines[-1], flush=True)
-        if scale == 4:
-            lines += [
-                f"| {n} (published, PSNR only) | x4 | " + " | ".join(f"{v:.2f}" for v in vals) + " |"
-                for n, vals in REFERENCE_X4.items()
-            ]
+    for data in DEGRADED_SETS:
+        lines += [
+            "",
+            f"## Degraded inputs, {data}",
+            "",
+            "PSNR (dB, Y) when the MATLAB-bicubic LR is degraded before upscaling, as `repsr eval --degrade` does:",
+            "`jpeg:Q` is a Pillow JPEG round trip at quality Q (4:2:0), `h264:C` one frame through libx264 at CRF C",
+            "(yuv420p, preset medium). In brackets: the gain over bicubic upscaling of the same degraded input.",
+            "",
+            *degraded_table(records, data),
+        ]
     args.out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.out}")
+    args.out.with_suffix(".json").write_text(json.dumps(records, indent=1) + "\n")
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
 
 
 if __name__ == "__main__":
