@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -47,8 +49,13 @@ def _root(
 def upscale(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
     scale: Annotated[
-        float, typer.Option("--scale", "-s", help="Factor: 2, 3, 4 run a model; others finish with a Lanczos resize.")
-    ] = 4,
+        float | None,
+        typer.Option(
+            "--scale",
+            "-s",
+            help="Factor (default: the -m model's, else 4): 2, 3, 4 run a model; others finish with a Lanczos resize.",
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -92,14 +99,13 @@ def upscale(
     from .infer.progress import BatchProgress, summary
     from .infer.upscaler import ModelPerInput
 
-    if scale <= 0:
-        raise UserError(f"scale must be positive, got {scale:g}")
     if fmt is not None and fmt.lower().lstrip(".") not in ("png", "jpg", "jpeg", "webp", "tif", "tiff"):
         raise UserError(f"unknown --format {fmt!r} (use png, jpg, webp or tiff)")
     if max_pixels is not None:
         Image.MAX_IMAGE_PIXELS = max_pixels
     options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
-    upscaler = _named_upscaler(model, denoise, scale, options) or ModelPerInput(scale, **options)
+    upscaler = _named_upscaler(model, denoise, scale, options) or ModelPerInput(scale or 4, **options)
+    scale = scale or upscaler.scale
     plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
     jobs = my_share(plan_jobs(collect_inputs(inputs, recursive), plan))
     with BatchProgress(out, err, len(jobs)) as progress:
@@ -110,15 +116,21 @@ def upscale(
         raise typer.Exit(1)
 
 
-def _named_upscaler(model: str | None, denoise: float | None, scale: float, options: dict):
+def _check_scale(scale: float | None) -> None:
+    if scale is not None and not 0 < scale < math.inf:
+        raise UserError(f"--scale must be a positive number, got {scale:g}")
+
+
+def _named_upscaler(model: str | None, denoise: float | None, scale: float | None, options: dict):
     """The Upscaler for `-m` (which always wins) or `--denoise`; None when neither is given."""
     from .infer.upscaler import Upscaler
     from .weights import denoise_model
 
+    _check_scale(scale)
     if model is not None:
         return Upscaler(model, **options)
     if denoise is not None:
-        net, name = denoise_model(scale, denoise)
+        net, name = denoise_model(scale or 4, denoise)
         return Upscaler(net, name=name, **options)
     return None
 
@@ -130,7 +142,14 @@ def upscale_video(
         Path | None,
         typer.Option("--output", "-o", help="Output; its extension picks the container (mp4, mkv, mov, webm)."),
     ] = None,
-    scale: Annotated[int, typer.Option("--scale", "-s", help="2, 3 or 4.")] = 4,
+    scale: Annotated[
+        float | None,
+        typer.Option(
+            "--scale",
+            "-s",
+            help="Factor (default: the -m model's, else 4): 2, 3, 4 run a model; others finish with a Lanczos resize.",
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name or file (default: repsr-real-x{s}).")
     ] = None,
@@ -164,11 +183,12 @@ def upscale_video(
     options = dict(device=device, precision=precision, tile=tile)
     upscaler = _named_upscaler(model, denoise, scale, options)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default
-        name = default_model_name(scale, real=True)
+        name = default_model_name(scale or 4, real=True)
         upscaler = Upscaler(name, name=name, **options)
+    scale = scale or upscaler.scale
     if output is None:
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"
-        output = source.with_name(f"{source.stem}_x{upscaler.scale}{ext}")
+        output = source.with_name(f"{source.stem}_x{scale:g}{ext}")
     info = probe(source)
     span = duration or max(0.0, (info.duration or 0) - (start or 0))
     total = round(span * float(info.fps)) or None
@@ -188,7 +208,7 @@ def upscale_video(
             rate = n / max(1e-9, time.perf_counter() - t0)
             progress.update(task, completed=n, fps=f"{rate:.1f}")
 
-        report = run(upscaler, source, output, opts, overwrite, on_frame)
+        report = run(upscaler, source, output, opts, overwrite, on_frame, scale)
     out.print(
         f"wrote {report.output} with {upscaler.name}: {report.frames} frames in {report.seconds:.1f} s "
         f"({report.frames / report.seconds:.2f} fps; model {100 * report.model_seconds / report.seconds:.0f}% "
@@ -446,7 +466,13 @@ def bench_(
     out.print("peak (one wide 3x3 conv): " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peak.items()))
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like an error, so partial outputs are removed and child processes ended."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except UserError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -188,3 +189,41 @@ def test_rotated_phone_video_keeps_its_orientation(tmp_path: Path, degrees: int)
     expected, got = first_frame(src), first_frame(out, shown)
     assert np.abs(got - expected).mean() < 12  # the picture itself, not just the frame size, is upright
     assert np.abs(got - expected[::-1]).mean() > 3 * np.abs(got - expected).mean()
+
+
+def test_encoder_failures_after_the_queue_fills_end_at_once(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """25 frames, more than both queues hold: a failing encoder used to leave the reader blocked for ever."""
+    src = synthetic_clip(tmp_path / "long.mp4", "160x120", "25", seconds=1)
+    cases = [
+        (["--codec", "doesnotexist"], "cannot encode"),
+        (["--preset", "notapreset"], "cannot encode"),
+        (["--pix-fmt", "nonsense"], "cannot encode"),
+        (["-o", tmp_path / "nodir" / "out.mp4"], "does not exist"),
+        (["-s", "0"], "--scale must be a positive number"),
+        (["-s", "nan"], "--scale must be a positive number"),
+    ]
+    for extra, message in cases:
+        args = ["-o", tmp_path / "out.mp4", *extra] if "-o" not in extra else extra
+        start = time.monotonic()
+        result = run_cli("upscale-video", src, "-m", tiny_checkpoint, "--preset", "ultrafast", *args)
+        assert time.monotonic() - start < 60, extra
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert result.returncode == 1 and len(lines) == 1 and message in lines[0], (extra, result.stderr)
+        assert not any(p.name.startswith(".") or p.name == "out.mp4" for p in tmp_path.iterdir()), extra
+
+
+def test_any_scale_and_odd_sizes(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """-s 3 of 161x121 gives odd sides, which 4:2:0 cannot hold: the last row and column go. A scale the
+    model does not have finishes with a resize instead of silently writing the model's own scale."""
+    src = tmp_path / "odd.mkv"  # testsrc keeps odd sizes (testsrc2 rounds them), yuv444p can hold them
+    make = [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=161x121:rate=25", "-t", "0.4"]
+    subprocess.run([*make, "-c:v", "libx264", "-pix_fmt", "yuv444p", str(src)], check=True)
+    assert (probe(src).width, probe(src).height) == (161, 121)
+    stale = tmp_path / ".odd_x3.partial.mkv"
+    stale.write_bytes(b"left by a killed run")
+    result = run_cli("upscale-video", src, "-m", tiny_checkpoint, "-s", "3", "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    assert (probe(tmp_path / "odd_x3.mkv").width, probe(tmp_path / "odd_x3.mkv").height) == (482, 362)
+    assert not stale.exists()
+    result = run_cli("upscale-video", src, "-m", tiny_checkpoint, "--preset", "ultrafast", "-o", tmp_path / "d.mkv")
+    assert result.returncode == 0 and probe(tmp_path / "d.mkv").width == 322  # no -s: the model's own x2

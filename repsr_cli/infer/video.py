@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import queue
 import re
+import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -163,10 +165,14 @@ def raw_format(info: Probe) -> tuple[str, np.dtype]:
     return ("rgb48le", np.dtype("<u2")) if info.high_depth else ("rgb24", np.dtype(np.uint8))
 
 
+def output_pix_fmt(info: Probe, opts: VideoOptions) -> str:
+    return opts.pix_fmt or ("yuv420p10le" if info.high_depth else "yuv420p")
+
+
 def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts: VideoOptions) -> list[str]:
     ext = out.suffix.lower()
     codec = opts.codec or DEFAULT_CODEC.get(ext, "libx264")
-    pix_fmt = opts.pix_fmt or ("yuv420p10le" if info.high_depth else "yuv420p")
+    pix_fmt = output_pix_fmt(info, opts)
     w, h = size
     args = [
         ffmpeg(),
@@ -246,6 +252,38 @@ def _read_exactly(stream, n: int) -> bytes:
     return b"".join(chunks)
 
 
+POLL = 0.05  # seconds between checks of the other stages while a queue is full or empty
+
+
+def _put(q: queue.Queue, item: object, go_on: Callable[[], bool]) -> bool:
+    """Put unless `go_on()` turns false first (the other side stopped): never blocks for ever."""
+    while go_on():
+        try:
+            q.put(item, timeout=POLL)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, go_on: Callable[[], bool]) -> tuple[bool, object]:
+    """(True, item), or (False, None) once `go_on()` is false and nothing is left to take."""
+    while True:
+        try:
+            return True, q.get(timeout=POLL)
+        except queue.Empty:
+            if not go_on() and q.empty():
+                return False, None
+
+
+def even_size(size: tuple[int, int], pix_fmt: str) -> tuple[int, int]:
+    """Chroma-subsampled formats (4:2:0, 4:2:2) need even sides: an odd side loses its last row or column."""
+    w, h = size
+    if pix_fmt.startswith(("yuv420", "yuv422", "yuvj420", "yuvj422", "nv12", "nv21", "p010", "p016")):
+        return w - w % 2, h - h % 2
+    return w, h
+
+
 def upscale_video(
     upscaler: Upscaler,
     src: Path,
@@ -253,65 +291,55 @@ def upscale_video(
     opts: VideoOptions = VideoOptions(),
     overwrite: bool = False,
     on_frame: Callable[[int], None] | None = None,
+    scale: float | None = None,
 ) -> VideoReport:
+    """Upscale `src` by `scale` (default: the model's; other factors finish each frame with a Lanczos resize).
+
+    Any failure on any side (decoder, model, encoder, Ctrl-C) stops both ffmpeg processes and all threads
+    at once, and removes the partial output; a stale partial file of a killed run is removed first."""
     src, out = Path(src), Path(out)
     if out.suffix.lower() not in CONTAINERS:
         raise UserError(f"unsupported container {out.suffix!r} (use {', '.join(CONTAINERS)})", out)
+    if not out.parent.is_dir():
+        raise UserError("the output folder does not exist", out.parent)
     if out.exists() and out.resolve() == src.resolve():
         raise UserError("output would overwrite the input", out)
     if out.exists() and not overwrite:
         raise UserError("exists already (--overwrite replaces it)", out)
     info = probe(src)
     w, h = info.width, info.height
-    s = upscaler.scale
+    factor = scale or upscaler.scale
+    out_w, out_h = even_size((max(2, round(w * factor)), max(2, round(h * factor))), output_pix_fmt(info, opts))
     raw, dtype = raw_format(info)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
-    decoder = subprocess.Popen(
-        [
-            ffmpeg(),
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            *_window(opts),
-            "-xerror",
-            "-i",
-            str(src),
-            "-map",
-            "0:v:0",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            raw,
-            "-fps_mode",
-            "passthrough",
-            "-",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    tmp.unlink(missing_ok=True)  # left by a run that was killed
+    # ffmpeg's stderr goes to files, which never fill up and block it; closed in the `finally` below
+    logs = [tempfile.TemporaryFile() for _ in range(2)]  # noqa: SIM115
+    decode = [ffmpeg(), "-hide_banner", "-loglevel", "error", *_window(opts), "-xerror", "-i", str(src)]
+    decode += ["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", raw, "-fps_mode", "passthrough", "-"]
+    decoder = subprocess.Popen(decode, stdout=subprocess.PIPE, stderr=logs[0], stdin=subprocess.DEVNULL)
     encoder = subprocess.Popen(
-        encoder_args(src, tmp, info, (w * s, h * s), opts), stdin=subprocess.PIPE, stderr=subprocess.PIPE
+        encoder_args(src, tmp, info, (out_w, out_h), opts), stdin=subprocess.PIPE, stderr=logs[1]
     )
     frames_in: queue.Queue = queue.Queue(maxsize=opts.queue_frames)
     frames_out: queue.Queue = queue.Queue(maxsize=opts.queue_frames)
     stop = threading.Event()
+    running = lambda: not stop.is_set()  # noqa: E731
     frame_bytes = w * h * 3 * dtype.itemsize
 
     def read() -> None:
-        while not stop.is_set():
+        while running():
             buf = _read_exactly(decoder.stdout, frame_bytes)
             if len(buf) < frame_bytes:
-                break
+                return
             frame = np.frombuffer(buf, dtype).reshape(h, w, 3).astype(dtype.newbyteorder("="), copy=False)
-            while not stop.is_set() and not _put(frames_in, frame):
-                pass
-        while not stop.is_set() and not _put(frames_in, None):
-            pass
+            if not _put(frames_in, frame, running):
+                return
 
     def write() -> None:
         while True:
-            frame = frames_out.get()
-            if frame is None:
+            got, frame = _get(frames_out, running)
+            if not got or frame is None:
                 break
             encoder.stdin.write(frame.astype(dtype, copy=False).tobytes())
         encoder.stdin.close()
@@ -322,59 +350,85 @@ def upscale_video(
     count, model_seconds, start = 0, 0.0, time.perf_counter()
     ok = False
     try:
-        while True:
-            frame = frames_in.get()
-            if frame is None:
+        while writer.is_alive():
+            got, frame = _get(frames_in, reader.is_alive)
+            if not got:
                 break
             t0 = time.perf_counter()
-            result = upscaler.upscale_array(frame)
+            result = upscaler.upscale_array(frame, (out_h, out_w))
             model_seconds += time.perf_counter() - t0
-            while writer.is_alive() and not _put(frames_out, result):
-                pass
-            if writer.error is not None:
+            if not _put(frames_out, result, writer.is_alive):
                 break
             count += 1
             if on_frame is not None:
                 on_frame(count)
-        while writer.is_alive() and not _put(frames_out, None):
-            pass
-        writer.join()
-        reader.join()
-        decoder.wait()
-        encoder.wait()
-        _check(decoder, encoder, writer, count, src, out)
+        if reader.error is None and not reader.is_alive():
+            _put(frames_out, None, writer.is_alive)  # end of stream: the encoder finishes the file
+            writer.join()
+            decoder.wait()
+            encoder.wait()
+        else:
+            stop.set()
+        _shut(stop, (decoder, encoder), (reader, writer))
+        _check(decoder, encoder, logs, writer, count, src, out)
         os.replace(tmp, out)
         ok = True
     finally:
         if not ok:
-            stop.set()
-            for proc in (decoder, encoder):
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
+            _shut(stop, (decoder, encoder), (reader, writer))
             tmp.unlink(missing_ok=True)
+        for log in logs:
+            log.close()
     return VideoReport(count, time.perf_counter() - start, model_seconds, out)
 
 
-def _put(q: queue.Queue, item: object) -> bool:
-    try:
-        q.put(item, timeout=0.5)
-        return True
-    except queue.Full:
-        return False
+def _shut(stop: threading.Event, procs: tuple[subprocess.Popen, ...], stages: tuple[_Stage, ...]) -> None:
+    """End everything within a second: kill what still runs (closing its pipes unblocks the threads), reap
+    the processes, join the threads."""
+    for proc in procs:
+        if proc.poll() is None:
+            stop.set()
+            proc.kill()
+    for proc in procs:
+        proc.wait()
+    stop.set()
+    for stage in stages:
+        stage.join(timeout=1)
 
 
 def _check(
-    decoder: subprocess.Popen, encoder: subprocess.Popen, writer: _Stage, count: int, src: Path, out: Path
+    decoder: subprocess.Popen,
+    encoder: subprocess.Popen,
+    logs: list,
+    writer: _Stage,
+    count: int,
+    src: Path,
+    out: Path,
 ) -> None:
-    dec_err = decoder.stderr.read().decode(errors="replace").strip()
-    enc_err = encoder.stderr.read().decode(errors="replace").strip()
-    if decoder.returncode != 0 or (count == 0 and dec_err):
-        raise UserError(f"cannot decode the video ({_first(dec_err) or 'ffmpeg failed'})", src)
+    dec_err, enc_err = (_log_text(log) for log in logs)
+    if decoder.returncode not in (0, -signal.SIGKILL) or (count == 0 and dec_err):
+        raise UserError(f"cannot decode the video ({_first(dec_err) or _exit_reason(decoder.returncode)})", src)
+    if encoder.returncode != 0 or writer.error is not None:
+        reason = _first(enc_err) or _exit_reason(encoder.returncode) or str(writer.error)
+        raise UserError(f"cannot encode ({reason})", out)
     if count == 0:
         raise UserError("no frames decoded (empty or corrupt video)", src)
-    if encoder.returncode != 0 or writer.error is not None:
-        raise UserError(f"cannot encode ({_first(enc_err) or writer.error})", out)
+
+
+def _exit_reason(code: int) -> str:
+    """ffmpeg exits with 255 when a signal (Ctrl-C) stops it; a negative code is the signal that killed it."""
+    if code == 0:
+        return ""
+    if code == 255:
+        return "ffmpeg was interrupted"
+    if code < 0:
+        return f"ffmpeg was killed by {signal.Signals(-code).name}"
+    return f"ffmpeg failed with exit code {code}"
+
+
+def _log_text(log) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace").strip()
 
 
 def _first(text: str) -> str:
