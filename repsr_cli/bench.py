@@ -17,8 +17,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .infer.upscaler import Upscaler, resolve_device
-from .model import DeployNet, RepSRNet, fuse, preset_config
+from .errors import UserError
+from .infer.upscaler import Upscaler
+from .model import PRESETS, DeployNet, RepSRNet, fuse, preset_config
+from .runtime import resolve_device
 
 Key = TypeVar("Key")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -141,6 +143,11 @@ def bench(
     precisions: list[str] | None = None,
 ) -> dict[str, object]:
     """Every row and the conv peak, measured together (timed_together) so their ratios compare like with like."""
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        raise UserError(f"unknown --preset {unknown[0]!r} (use {', '.join(PRESETS)})")
+    if min(size) < 1 or min(scales) < 1:
+        raise UserError(f"--size and --scale must be at least 1, got {min(size)} and {min(scales)}")
     device = resolve_device(device_name)
     precisions = precisions or precisions_for(device)
     out_mp = size[0] * size[1] / 1e6

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import UserError
+from .runtime import DEVICE_HELP, PRECISION_HELP
 
 app = typer.Typer(
     help="repsr: image and video upscaling with RepSR networks (train, fuse, deploy).",
@@ -73,14 +74,16 @@ def upscale(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Descend into folders; -o keeps the tree.")
     ] = False,
-    fmt: Annotated[str | None, typer.Option("--format", help="png, jpg, webp or tiff (default: as input).")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="png, jpg, webp, tiff or bmp (default: as input).")
+    ] = None,
     quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
     png_compression: Annotated[int, typer.Option(help="PNG zlib level 0-9 (1: fast, slightly larger).")] = 1,
     suffix: Annotated[str | None, typer.Option(help="Output name suffix (default: _x{scale}).")] = None,
     width: Annotated[int | None, typer.Option(help="Output width (keeps aspect unless --height too).")] = None,
     height: Annotated[int | None, typer.Option(help="Output height.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     tile: Annotated[
         int | None, typer.Option(help="Tile size in input pixels; 0 = whole image; default: from free memory.")
     ] = None,
@@ -99,17 +102,15 @@ def upscale(
     from .infer.progress import BatchProgress, summary
     from .infer.upscaler import ModelPerInput
 
-    if fmt is not None and fmt.lower().lstrip(".") not in ("png", "jpg", "jpeg", "webp", "tif", "tiff"):
-        raise UserError(f"unknown --format {fmt!r} (use png, jpg, webp or tiff)")
     if max_pixels is not None:
         Image.MAX_IMAGE_PIXELS = max_pixels
+    encode = EncodeOptions(quality, png_compression)
     options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
     upscaler = _named_upscaler(model, denoise, scale, options) or ModelPerInput(scale or 4, **options)
     scale = scale or upscaler.scale
     plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
     jobs = my_share(plan_jobs(collect_inputs(inputs, recursive), plan))
     with BatchProgress(out, err, len(jobs)) as progress:
-        encode = EncodeOptions(quality, png_compression)
         report = upscale_files(upscaler, jobs, scale, width, height, overwrite, encode, progress.callbacks())
     out.print(summary(report))
     if report.failed:
@@ -166,8 +167,8 @@ def upscale_video(
     ] = None,
     start: Annotated[float | None, typer.Option(help="Start at this second (preview).")] = None,
     duration: Annotated[float | None, typer.Option(help="Only this many seconds (preview).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile size; 0 = whole frame; default: from free memory.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
@@ -178,13 +179,13 @@ def upscale_video(
     from .infer.upscaler import Upscaler
     from .infer.video import CONTAINERS, VideoOptions, probe
     from .infer.video import upscale_video as run
-    from .weights import default_model_name
+    from .weights import default_model
 
     options = dict(device=device, precision=precision, tile=tile)
     upscaler = _named_upscaler(model, denoise, scale, options)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default
-        name = default_model_name(scale or 4, real=True)
-        upscaler = Upscaler(name, name=name, **options)
+        entry = default_model(scale or 4, real=True)
+        upscaler = Upscaler(entry.path, name=entry.name, **options)
     scale = scale or upscaler.scale
     if output is None:
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"
@@ -258,6 +259,8 @@ def eval_(
     from .weights import load_model
 
     settings = [LRDegradation.parse(text) for text in degrade or ["none"]]
+    if scale < 1:
+        raise UserError(f"--scale must be at least 1, got {scale}")
     if model == "bicubic":
         upscale_fn = evaluate.bicubic(scale)
     else:
@@ -265,7 +268,12 @@ def eval_(
         if net.cfg.scale != scale:
             raise UserError(f"is a x{net.cfg.scale} model, not x{scale}", model)
         upscale_fn = evaluate.network(net)
-    pairs = evaluate.load_benchmark(data, scale)
+    skipped: list[str] = []
+    pairs = evaluate.load_benchmark(data, scale, warn=skipped.append)
+    for reason in skipped:
+        err.print(f"skipped: {reason}", markup=False, highlight=False, soft_wrap=True)
+    if not pairs:
+        raise UserError("no image could be scored", data)
     results = [
         (setting.label, evaluate.evaluate(upscale_fn, evaluate.degrade_pairs(pairs, setting), scale))
         for setting in settings
@@ -274,7 +282,7 @@ def eval_(
         rows = [
             {"degradation": label, "psnr": r.psnr, "ssim": r.ssim, "per_image": r.per_image} for label, r in results
         ]
-        print(json.dumps({"model": model, "scale": scale, "data": str(data), "results": rows}))
+        print(json.dumps({"model": model, "scale": scale, "data": str(data), "skipped": skipped, "results": rows}))
         return
     from rich.table import Table
 
@@ -329,8 +337,8 @@ def train(
     val_every: Annotated[int, typer.Option()] = 1000,
     ckpt_every: Annotated[int, typer.Option()] = 500,
     log_every: Annotated[int, typer.Option()] = 50,
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (autocast).")] = "auto",
-    device: Annotated[str, typer.Option(help="cpu or cuda[:N].")] = "cpu",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     data_workers: Annotated[
         int, typer.Option(help="Threads making the next batches during each step (0: in the step).")
     ] = 1,
@@ -390,7 +398,12 @@ def train(
             on_message=progress.say,
         )
         progress.start(trainer.cfg.iters, trainer.iteration, stop_at)
-        result = trainer.run(stop_at=stop_at, time_limit=limit)
+        try:
+            result = trainer.run(stop_at=stop_at, time_limit=limit)
+        finally:
+            from .distributed import shutdown
+
+            shutdown(trainer.env)
     out.print(
         f"{result.reason} at iteration {result.iteration}/{trainer.cfg.iters}; checkpoint {result.last_checkpoint}"
     )
@@ -438,7 +451,7 @@ def models() -> None:
 def bench_(
     preset: Annotated[list[str] | None, typer.Option(help="Preset(s) to measure (default: tiny, small, base).")] = None,
     scale: Annotated[list[int] | None, typer.Option("--scale", "-s", help="Scale(s) (default: 4).")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N, mps or auto.")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     size: Annotated[int, typer.Option(help="Side of the square LR input.")] = 128,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the fused network.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -471,10 +484,10 @@ def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app()
+        app(args=argv, prog_name="repsr")
     except UserError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)

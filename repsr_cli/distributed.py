@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .runtime import local_rank
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -40,7 +42,7 @@ def from_env() -> Dist:
     return Dist(
         rank=int(os.environ.get("RANK", 0)),
         world=int(os.environ.get("WORLD_SIZE", 1)),
-        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+        local_rank=local_rank(),
     )
 
 

@@ -35,8 +35,10 @@ def benchmark_root(path: Path) -> Path:
     return path / "HR" if (path / "HR").is_dir() else path
 
 
-def load_benchmark(path: Path, scale: int) -> list[Pair]:
-    pairs, _ = load_pairs(benchmark_root(path), scale)
+def load_benchmark(path: Path, scale: int, warn: Callable[[str], None] | None = None) -> list[Pair]:
+    """The benchmark's pairs; images that cannot be read (or are smaller than the scale) are passed to
+    `warn` and left out, so the caller can name them."""
+    pairs, _ = load_pairs(benchmark_root(path), scale, warn=warn)
     return pairs
 
 

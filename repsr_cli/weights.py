@@ -45,34 +45,38 @@ def is_real_model(name: str) -> bool:
     return name.startswith(REAL_PREFIX)
 
 
-def default_model_name(scale: float, real: bool = False) -> str:
+def default_model(scale: float, real: bool = False) -> ModelEntry:
     """The bundled model for a scale, from the clean family (`repsr-x{s}`) or, with `real`, the family
     trained on realistic degradations (`repsr-real-x{s}`): the exact scale when it ships; otherwise the
     family's model with the smallest scale >= `scale` (finished by a downscale), else the largest (finished
     by an upscale); among equals, the biggest network. A real request with no real model bundled falls
-    back to the clean family."""
+    back to the clean family. Always a bundled file: a user model of the same name (`-m` reaches it)
+    cannot break the defaults."""
     prefix = REAL_PREFIX if real else "repsr-"
-    exact = f"{prefix}x{scale:g}"
     bundled = [e for e in available_models() if e.source == "bundled" and is_real_model(e.name) == real]
-    if any(e.name == exact for e in bundled):
-        return exact
+    exact = [e for e in bundled if e.name == f"{prefix}x{scale:g}"]
+    if exact:
+        return exact[0]
     if not bundled:
         if real:
-            return default_model_name(scale)
+            return default_model(scale)
         raise UserError("no bundled models installed; pass -m with a model file")
     ranked = []
     for entry in bundled:
         cfg = load_model(entry.path).cfg
-        ranked.append((cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name))
-    return min(ranked)[3]
+        ranked.append((cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name, entry))
+    return min(ranked)[4]
+
+
+def default_model_name(scale: float, real: bool = False) -> str:
+    return default_model(scale, real).name
 
 
 def interpolate(clean: DeployNet, real: DeployNet, strength: float) -> DeployNet:
     """Deep network interpolation (Wang et al., ESRGAN, arXiv 1809.00219): every weight (1 - s) * clean
     + s * real. Both are fused plain networks of one shape, so the blend is one too; s = 0 and s = 1 give
     the two models exactly (torch.lerp is exact at its ends)."""
-    if not 0 <= strength <= 1:
-        raise UserError(f"--denoise must be between 0 and 1, got {strength:g}")
+    check_strength(strength)
     if clean.cfg != real.cfg:
         shapes = [f"x{c.scale} {c.blocks}x{c.channels}" for c in (clean.cfg, real.cfg)]
         raise UserError(f"cannot interpolate a {shapes[0]} and a {shapes[1]} model: their shapes differ")
@@ -82,14 +86,23 @@ def interpolate(clean: DeployNet, real: DeployNet, strength: float) -> DeployNet
     return net.eval()
 
 
+def check_strength(strength: float) -> None:
+    if not 0 <= strength <= 1:
+        raise UserError(f"--denoise must be between 0 and 1, got {strength:g}")
+
+
 def denoise_model(scale: float, strength: float) -> tuple[DeployNet, str]:
     """The bundled clean and real models of one scale, interpolated; with the name to report."""
-    real_name = default_model_name(scale, real=True)
-    if not is_real_model(real_name):
+    check_strength(strength)
+    real_entry = default_model(scale, real=True)
+    if not is_real_model(real_entry.name):
         raise UserError("--denoise needs a bundled repsr-real model; none is installed")
-    real = load_model(real_name)
+    real = load_model(real_entry.path)
     clean_name = f"repsr-x{real.cfg.scale}"
-    return interpolate(load_model(clean_name), real, strength), f"{clean_name}~{real_name}@{strength:g}"
+    clean = [e for e in available_models() if e.source == "bundled" and e.name == clean_name]
+    if not clean:
+        raise UserError(f"--denoise needs the bundled {clean_name} beside {real_entry.name}")
+    return interpolate(load_model(clean[0].path), real, strength), f"{clean_name}~{real_entry.name}@{strength:g}"
 
 
 def deploy_metadata(net: DeployNet, **extra: str) -> dict[str, str]:
@@ -129,7 +142,13 @@ def deploy_from_state_dict(state: dict[str, torch.Tensor], source: Path | str) -
         if m is None or not isinstance(value, torch.Tensor):
             raise UserError(f"unknown architecture: unexpected entry {key!r} for {ARCHITECTURE}", source)
         layers.setdefault(int(m.group(1)), {})[m.group(2)] = value
+    for i, layer in sorted(layers.items()):
+        if "weight" not in layer:
+            raise UserError(f"{ARCHITECTURE} weights incomplete: body.{i}.weight is missing", source)
     convs = [i for i in sorted(layers) if layers[i]["weight"].ndim == 4]
+    for i in convs:
+        if "bias" not in layers[i]:
+            raise UserError(f"{ARCHITECTURE} weights incomplete: body.{i}.bias is missing", source)
     if len(convs) < 2 or convs != list(range(0, 2 * len(convs) - 1, 2)):
         raise UserError(f"unknown architecture: body layers {sorted(layers)} are not {ARCHITECTURE}'s", source)
     first, last = layers[convs[0]]["weight"], layers[convs[-1]]["weight"]
@@ -158,7 +177,7 @@ def _read_safetensors(path: Path) -> DeployNet:
     net = deploy_from_state_dict(state, path)
     if meta.get("architecture", ARCHITECTURE) != ARCHITECTURE:
         raise UserError(f"unknown architecture {meta['architecture']!r}", path)
-    if "scale" in meta and int(meta["scale"]) != net.cfg.scale:
+    if "scale" in meta and meta["scale"] != str(net.cfg.scale):
         raise UserError(f"metadata says scale {meta['scale']} but the weights are x{net.cfg.scale}", path)
     return net
 
@@ -210,6 +229,8 @@ def load_model(spec: str | Path) -> DeployNet:
     path = resolve_model_path(spec)
     if not path.exists():
         raise UserError("file not found", path)
-    if path.suffix == ".safetensors":
-        return _read_safetensors(path)
-    return _read_pth(path)
+    net = _read_safetensors(path) if path.suffix == ".safetensors" else _read_pth(path)
+    bad = [k for k, v in net.state_dict().items() if not torch.isfinite(v).all()]
+    if bad:  # NaN or inf weights give a black or garbage image: refuse them
+        raise UserError(f"weights hold NaN or infinite values ({bad[0]}{' and more' if len(bad) > 1 else ''})", path)
+    return net

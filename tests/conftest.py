@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+import io
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +73,24 @@ def tiny_checkpoint(tmp_path_factory, image_folder) -> Path:
     cfg = tiny_config(image_folder, out, iters=6, batch=4, patch=16, log_every=2, ckpt_every=3)
     Trainer(cfg).run()
     return out / "checkpoints" / "last.pth"
+
+
+def cli(*args: object) -> subprocess.CompletedProcess:
+    """`repsr ARGS` in this process (no torch import per call): exit code, stdout and stderr as a
+    subprocess would give them. For exit codes on signals, use run_cli."""
+    from repsr_cli.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    previous = signal.getsignal(signal.SIGTERM)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -69,6 +69,8 @@ def prepare_hr(path: Path, max_side: int | None) -> tuple[np.ndarray, str]:
 
 def load_pair(path: Path, scale: int, max_side: int | None = None, lr_path: Path | None = None) -> Pair:
     hr, key = prepare_hr(path, max_side)
+    if min(hr.shape[:2]) < scale:
+        raise UserError(f"{hr.shape[1]}x{hr.shape[0]} is smaller than the scale {scale}", path)
     hr = mod_crop(hr, scale)
     lr = read_rgb8(lr_path) if lr_path is not None else _cached(f"{key}_x{scale}", lambda: downscale(hr, scale))
     return Pair(Path(path).stem, hr, lr)

@@ -13,11 +13,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from ..distributed import from_env
 from ..errors import UserError
 from ..imaging import IMAGE_SUFFIXES
-from .image_io import FORMATS, EncodeOptions, read_image, write_image
-from .upscaler import ModelPerInput, Upscaler
+from .image_io import FORMATS, EncodeOptions, check_output_size, read_image, write_image
+from .upscaler import ModelPerInput, Upscaler, available_memory
 
 GLOB_CHARS = set("*?[")
 
@@ -31,8 +33,15 @@ class Job:
 @dataclass(frozen=True)
 class OutputPlan:
     output: Path | None = None  # a file (one input) or a folder
-    fmt: str | None = None  # png, jpg, webp, tiff; default: the input's own
+    fmt: str | None = None  # png, jpg, webp, tiff, bmp; default: the input's own
     suffix: str = "_x4"
+
+    def __post_init__(self) -> None:
+        if "/" in self.suffix or "\\" in self.suffix or "\0" in self.suffix:
+            raise UserError(f"--suffix {self.suffix!r} must be part of a file name (no / or \\)")
+        if self.fmt is not None and f".{self.fmt}" not in FORMATS:
+            names = sorted({ext.lstrip(".") for ext in FORMATS})
+            raise UserError(f"unknown --format {self.fmt!r} (use {', '.join(names)})")
 
 
 @dataclass
@@ -120,6 +129,24 @@ class Callbacks:
     file_done: Callable[[Job, str, str], None] = lambda job, status, detail: None  # status: done|skipped|failed
 
 
+def check_memory(shape: tuple[int, ...], size: tuple[int, int], itemsize: int, path: Path) -> None:
+    """Refuse an output that cannot fit in memory (the input, the output, and a float copy when resizing)."""
+    channels = shape[2] if len(shape) > 2 else 1
+    need = size[0] * size[1] * channels * (itemsize + 4)
+    free = available_memory(torch.device("cpu"))
+    if need > free:
+        raise UserError(
+            f"output {size[1]}x{size[0]} needs about {need / 2**30:.1f} GiB of memory, {free / 2**30:.1f} GiB is free",
+            path,
+        )
+
+
+def check_target(width: int | None, height: int | None) -> None:
+    for name, value in (("--width", width), ("--height", height)):
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+
+
 def target_size(shape: tuple[int, ...], scale: float, width: int | None, height: int | None) -> tuple[int, int]:
     h, w = shape[:2]
     if width and height:
@@ -143,6 +170,7 @@ def upscale_files(
 ) -> Report:
     """Upscale each job with the upscaler chosen for its input (`for_image`); the encoder writes file k in a
     thread while the model works on file k + 1 (one write in flight, so at most two outputs are held)."""
+    check_target(width, height)
     events = events or Callbacks()
     encode = encode or EncodeOptions()
     report = Report()
@@ -184,6 +212,8 @@ def upscale_files(
                     continue
                 image = read_image(job.source)
                 size = target_size(image.pixels.shape, scale, width, height)
+                check_output_size(size, job.target)
+                check_memory(image.pixels.shape, size, image.pixels.itemsize, job.source)
                 model = upscaler.for_image(image.lossy)
                 events.file_started(job, model.count_tiles(*image.pixels.shape[:2]))
                 image.pixels = model.upscale_array(image.pixels, size, on_tile=events.tile_done)

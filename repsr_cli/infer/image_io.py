@@ -29,6 +29,7 @@ FORMATS = {
     ".bmp": "BMP",
 }
 EXIF_ORIENTATION = 0x0112
+MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "PNG": 2**31 - 1, "TIFF": 2**31 - 1, "BMP": 2**31 - 1}  # format limits
 
 
 @dataclass
@@ -188,6 +189,20 @@ class EncodeOptions:
     quality: int = 95  # JPEG and WebP
     # PNG zlib level; 1 (OpenCV's default too) favours speed over file size.
     png_compression: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.quality <= 100:
+            raise UserError(f"--quality must be 1 to 100, got {self.quality}")
+        if not 0 <= self.png_compression <= 9:
+            raise UserError(f"--png-compression must be 0 to 9, got {self.png_compression}")
+
+
+def check_output_size(size: tuple[int, int], path: Path) -> None:
+    """Refuse an output the file format cannot hold, before any work is done."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    limit = MAX_SIDE.get(fmt or "", 2**31 - 1)
+    if max(size) > limit:
+        raise UserError(f"output {size[1]}x{size[0]} exceeds the {fmt} limit of {limit} pixels per side", path)
 
 
 def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOptions()) -> None:

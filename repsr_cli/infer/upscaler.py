@@ -18,49 +18,12 @@ from ..data.resize import imresize
 from ..errors import UserError
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
-from ..weights import default_model_name, load_model
+from ..runtime import resolve_device, resolve_precision
+from ..weights import default_model, load_model
 from .image_io import array_to_pil, pil_to_array
 from .tiles import count_tiles, tiles
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ALPHA_MODES = ("bicubic", "model")
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise UserError(f"unknown device {device!r} (use auto, cpu, cuda, cuda:N or mps)") from None
-    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        raise UserError(f"device {device!r} is not available on this machine ({found} CUDA devices found)")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError("device 'mps' is not available on this machine")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"unsupported device {device!r} (use auto, cpu, cuda, cuda:N or mps)")
-    return dev
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """auto: fp16 on CUDA, fp32 elsewhere. bf16 on CPUs without native bf16 (AVX2) measured several times
-    slower than fp32 (docs/performance.md), so auto never picks it there."""
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.float16
-        if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r} (use auto, fp32, fp16 or bf16)")
-    if precision == "fp16" and device.type == "cpu":
-        raise UserError("fp16 is not supported on the CPU; use fp32 or bf16")
-    return PRECISIONS[precision]
 
 
 def available_memory(device: torch.device) -> int:
@@ -233,11 +196,11 @@ class ModelPerInput:
 
     def __init__(self, scale: float, **options: object) -> None:
         self.scale, self.options = scale, options
-        self.names = {lossy: default_model_name(scale, real=lossy) for lossy in (False, True)}
+        self.models = {lossy: default_model(scale, real=lossy) for lossy in (False, True)}
         self._loaded: dict[str, Upscaler] = {}
 
     def for_image(self, lossy: bool) -> Upscaler:
-        name = self.names[lossy]
-        if name not in self._loaded:
-            self._loaded[name] = Upscaler(name, name=name, **self.options)
-        return self._loaded[name]
+        entry = self.models[lossy]
+        if entry.name not in self._loaded:
+            self._loaded[entry.name] = Upscaler(entry.path, name=entry.name, **self.options)
+        return self._loaded[entry.name]

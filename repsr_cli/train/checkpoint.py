@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -41,9 +42,20 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+RESUME_KEYS = ("config", "train", "model", "optimizer", "iter", "torch_rng")
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Written to a temporary file and renamed: a failed write (a full disk) leaves the last good one."""
     payload = {"format": FORMAT, "version": VERSION, **state}
-    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+    try:
+        atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+    except (OSError, RuntimeError) as exc:
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc)
+        reason = (
+            "disk full" if full else f"cannot write ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        )
+        raise UserError(f"{reason}: checkpoint not written; the last good checkpoint is kept", path) from None
 
 
 def read_torch_file(path: Path) -> Any:
@@ -78,10 +90,33 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def check_resumable(ckpt: dict[str, Any], path: Path | str) -> None:
+    """Everything exact resume needs is there; otherwise say what is missing."""
+    missing = [key for key in RESUME_KEYS if key not in ckpt]
+    if missing:
+        raise UserError(f"checkpoint cannot be resumed: it has no {', '.join(missing)}", path)
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], path: Path | str = "checkpoint") -> RepSRNet:
     try:
         net = RepSRNet(NetConfig.from_dict(ckpt["config"]))
-        net.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise UserError(f"checkpoint does not describe a RepSR network: {str(exc).splitlines()[0]}", path) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"checkpoint does not describe a RepSR network: {exc}", path) from None
+    state = ckpt.get("model")
+    if not isinstance(state, dict):
+        raise UserError("checkpoint holds no model weights", path)
+    own = net.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and getattr(state[k], "shape", None) != own[k].shape]
+    for problem, keys in (("misses the tensor", missing), ("has the unexpected tensor", unexpected)):
+        if keys:
+            more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+            raise UserError(f"checkpoint {problem} {keys[0]!r}{more}", path)
+    if wrong:
+        raise UserError(
+            f"checkpoint tensor {wrong[0]!r} has shape {tuple(state[wrong[0]].shape)}, "
+            f"the network needs {tuple(own[wrong[0]].shape)}",
+            path,
+        )
+    net.load_state_dict(state)
     return net

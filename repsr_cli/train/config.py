@@ -9,17 +9,30 @@ import torch.nn.functional as F
 
 from ..data.degradations import PRESETS as DEGRADATIONS
 from ..errors import UserError
-from ..model import NetConfig, preset_config
+from ..model import PRESETS, NetConfig, preset_config
+from ..model.blocks import BLOCKS
+from ..runtime import PRECISION_CHOICES
 
 # l1 trains; a last stretch with l2 (mean squared error, what PSNR measures) is the fine-tune step of RLFN
 # (Kong et al., NTIRE 2022 efficient SR, arXiv 2205.07514)
 LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
 CHOICES = {
+    "preset": tuple(PRESETS),
+    "block": tuple(BLOCKS),
+    "precision": PRECISION_CHOICES,
     "bn": ("switch", "batch", "none"),
     "schedule": ("cosine", "multistep"),
     "loss": tuple(LOSSES),
     "degradation": tuple(DEGRADATIONS),
 }
+
+
+AT_LEAST_ONE = ("scale", "iters", "batch", "patch", "expand", "bn_batches", "ckpt_every", "log_every")
+NOT_NEGATIVE = ("warmup", "val_every", "seed")
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
 
 
 @dataclass
@@ -55,11 +68,22 @@ class TrainConfig:
     degradation: str = "bicubic"  # a key of data.degradations.PRESETS: how LR patches are made
 
     def check(self) -> None:
-        """Reject a misspelt choice before any data is read, rather than silently training something else."""
+        """Reject a misspelt choice or an impossible number before anything is read or written, rather than
+        failing later or silently training something else."""
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
-                raise UserError(f"unknown --{name} {value!r} (use {', '.join(allowed)})")
+                raise UserError(f"unknown --{_flag(name)} {value!r} (use {', '.join(allowed)})")
+        for name in AT_LEAST_ONE:
+            if not getattr(self, name) >= 1:
+                raise UserError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        for name in NOT_NEGATIVE:
+            if not getattr(self, name) >= 0:
+                raise UserError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
+        if not 0 < self.lr < 1 or not 0 <= self.min_lr <= self.lr:
+            raise UserError(f"--lr must be in (0, 1) and above the minimum {self.min_lr:g}, got {self.lr:g}")
+        if not self.bn_switch > 0:
+            raise UserError(f"--bn-switch must be a positive fraction or iteration, got {self.bn_switch:g}")
 
     def net_config(self) -> NetConfig:
         return preset_config(self.preset, self.scale, block=self.block, bn=self.bn != "none", expand=self.expand)

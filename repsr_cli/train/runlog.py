@@ -11,14 +11,32 @@ from ..errors import UserError
 from .config import TrainConfig
 
 
+def parse_log(log: Path) -> list[dict]:
+    """The records of a log.jsonl. A torn last line (a crash mid-write) is dropped: the checkpoint it belonged
+    to is redone on resume. A bad line elsewhere is an error that names its line number."""
+    lines = log.read_text(errors="replace").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "iter" not in record:
+                raise ValueError("a record without 'iter'")
+        except ValueError as exc:
+            if number == len(lines):
+                break
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise UserError(f"line {number} is not a log record ({reason})", log) from None
+        records.append(record)
+    return records
+
+
 def read_log(run_dir: Path) -> list[dict]:
     log = Path(run_dir) / "log.jsonl"
     if not log.exists():
         raise UserError("no log.jsonl: not a run folder", run_dir)
-    try:
-        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise UserError(f"log.jsonl is not valid JSON lines ({exc.msg}, line {exc.lineno})", run_dir) from None
+    return parse_log(log)
 
 
 def read_config(run_dir: Path) -> TrainConfig | None:

@@ -25,20 +25,12 @@ from ..data.dataset import PatchSampler, Prefetcher, load_pairs
 from ..data.degradations import make_degrader
 from ..errors import UserError
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
-from .checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from ..runtime import resolve_device, resolve_precision
+from .checkpoint import check_resumable, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import LOSSES, TrainConfig
+from .runlog import parse_log
 
 BN_STREAM = 1  # sampler stream for population statistics, apart from the training batches
-
-
-def resolve_precision(precision: str, device: str) -> torch.dtype | None:
-    """Autocast dtype, or None for fp32. On CPU, bf16 only where oneDNN has native bf16 (AVX512-BF16/AMX):
-    on AVX2-only CPUs bf16 training measured several times slower (benchmarks/train_speed.py)."""
-    if precision == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 @dataclass
@@ -65,9 +57,12 @@ class Trainer:
         on_log: Callback | None = None,
         on_message: Callable[[str], None] | None = None,
     ) -> None:
-        self.device = device
+        dev = resolve_device(device)
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)  # nccl and DDP use the current device: this rank's own GPU
+        self.device = str(dev)
         self.data_workers = data_workers
-        self.env = distributed.init(device)
+        self.env = distributed.init(self.device)
         self.on_log = on_log or (lambda rec: None)
         self.say = on_message or (lambda msg: None)
         self.out = Path(cfg.out)
@@ -77,8 +72,9 @@ class Trainer:
             cfg = TrainConfig.from_dict({**ckpt["train"], "out": cfg.out, "data": cfg.data or ckpt["train"]["data"]})
         cfg.check()
         self.cfg = cfg
+        dtype = resolve_precision(cfg.precision, torch.device(self.device))
+        self.amp_dtype = None if dtype == torch.float32 else dtype  # autocast dtype; fp32 runs without autocast
         self._check_out_dir()
-        self.amp_dtype = resolve_precision(cfg.precision, device)
         self.sampler, self.val_pairs = self._load_data()
         torch.manual_seed(cfg.seed)
         self.net = RepSRNet(cfg.net_config())
@@ -88,11 +84,16 @@ class Trainer:
             self.iteration, self.best_psnr = int(ckpt["iter"]), ckpt.get("best_psnr")
         elif cfg.init_from:
             self._init_body(Path(cfg.init_from))
-        self.net = self.net.to(device, memory_format=torch.channels_last)
+        self.net = self.net.to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         if ckpt is not None:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            torch.set_rng_state(ckpt["torch_rng"])
+            try:
+                self.optimizer.load_state_dict(ckpt["optimizer"])
+                torch.set_rng_state(ckpt["torch_rng"])
+            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+                raise UserError(
+                    f"checkpoint's optimizer state does not fit: {exc}", self.ckpt_dir / "last.pth"
+                ) from None
         self.model = DistributedDataParallel(self.net) if self.env.active else self.net
         self._stop_signal: str | None = None
 
@@ -106,7 +107,9 @@ class Trainer:
             return None
         if not last.exists():
             raise UserError("nothing to resume: no checkpoints/last.pth", self.out)
-        return load_checkpoint(last)
+        ckpt = load_checkpoint(last)
+        check_resumable(ckpt, last)
+        return ckpt
 
     def _check_out_dir(self) -> None:
         if not self.env.main:
@@ -219,10 +222,8 @@ class Trainer:
             return log
         (self.out / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
         if log.exists():
-            kept = [
-                ln for ln in log.read_text().splitlines() if ln.strip() and json.loads(ln)["iter"] <= self.iteration
-            ]
-            log.write_text("".join(ln + "\n" for ln in kept))
+            kept = [rec for rec in parse_log(log) if rec["iter"] <= self.iteration]
+            log.write_text("".join(json.dumps(rec) + "\n" for rec in kept))
         return log
 
     def _on_signal(self, signum: int, frame: object) -> None:

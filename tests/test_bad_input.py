@@ -1,0 +1,224 @@
+"""Bad values of options and files, in every command: one line, a non-zero exit, nothing lost, no traceback.
+
+In-process (`cli`), so a torch import is not paid per case; signals and exit codes of real processes are
+tested with subprocesses elsewhere (test_cli, test_video, test_train).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from repsr_cli import weights
+from repsr_cli.errors import UserError
+from repsr_cli.model import DeployNet, preset_config
+from repsr_cli.train import checkpoint
+from repsr_cli.train.trainer import Trainer
+
+from .conftest import cli, tiny_config
+
+
+def one_line_error(result, *fragments: str) -> str:
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    path = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-s", "nan"], "--scale must be a positive number"),
+        (["-s", "0"], "--scale must be a positive number"),
+        (["-s", "inf"], "--scale must be a positive number"),
+        (["--png-compression", "42"], "--png-compression must be 0 to 9"),
+        (["--quality", "0"], "--quality must be 1 to 100"),
+        (["--width", "-5"], "--width must be at least 1"),
+        (["--height", "0"], "--height must be at least 1"),
+        (["--suffix", "/x"], "must be part of a file name"),
+        (["--format", "gif"], "unknown --format 'gif'"),
+        (["-s", "1000"], "needs about"),  # 96000x128000: more memory than the machine has
+        (["-s", "600", "--format", "jpg"], "exceeds the JPEG limit"),
+        (["--device", "cudaa"], "unknown device 'cudaa'"),
+        (["--precision", "fp64"], "unknown precision 'fp64'"),
+        (["--denoise", "2"], "--denoise must be between 0 and 1"),
+    ],
+)
+def test_upscale_option_values(image: Path, args: list[str], message: str) -> None:
+    result = (
+        cli("upscale", image, "-m", "repsr-tiny-x4", *args) if "--denoise" not in args else cli("upscale", image, *args)
+    )
+    if "needs about" in message or "exceeds" in message:
+        assert result.returncode == 1 and message in result.stderr, result.stderr  # per-file failure line
+    else:
+        one_line_error(result, message)
+    assert sorted(p.name for p in image.parent.iterdir()) == ["a.png"]  # nothing written
+
+
+def test_bmp_output_is_accepted(image: Path) -> None:
+    result = cli("upscale", image, "-m", "repsr-tiny-x4", "--format", "bmp")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(image.with_name("a_x4.bmp")).size == (512, 384)
+
+
+def _deploy_file(path: Path, **metadata: str) -> dict[str, torch.Tensor]:
+    weights.save_deploy(DeployNet(preset_config("tiny", 3)), path, **metadata)
+    return load_file(str(path))
+
+
+def test_broken_model_files_are_one_line_and_never_break_bundled_defaults(
+    tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = tmp_path / "models"
+    user.mkdir()
+    monkeypatch.setattr(weights, "user_model_dir", lambda: user)
+    state = _deploy_file(user / "repsr-x3.safetensors")
+    del state["body.2.weight"]
+    save_file(state, str(user / "repsr-x3.safetensors"), metadata={"scale": "3"})
+    _deploy_file(user / "badscale.safetensors", scale="three")
+    nan = _deploy_file(tmp_path / "nan.safetensors")
+    nan["body.0.weight"][0, 0, 0, 0] = float("nan")
+    save_file(nan, str(tmp_path / "nan.safetensors"))
+    one_line_error(cli("upscale", image, "-m", "repsr-x3"), "body.2.weight is missing")
+    one_line_error(cli("upscale", image, "-m", "badscale"), "metadata says scale three")
+    one_line_error(cli("upscale", image, "-m", tmp_path / "nan.safetensors"), "NaN or infinite", "body.0.weight")
+    listing = cli("models")
+    assert listing.returncode == 0 and "unreadable" in listing.stdout, listing.stderr
+    result = cli("upscale", image, "-s", "3")  # the bundled repsr-x3, not the broken user file of that name
+    assert result.returncode == 0, result.stderr
+    assert Image.open(image.with_name("a_x3.png")).size == (384, 288)
+
+
+def test_train_option_values(tmp_path: Path, image_folder: Path) -> None:
+    cases = [
+        (["--log-every", "0"], "--log-every must be at least 1"),
+        (["--ckpt-every", "0"], "--ckpt-every must be at least 1"),
+        (["--batch", "0"], "--batch must be at least 1"),
+        (["--preset", "huge"], "unknown --preset 'huge'"),
+        (["--device", "cudaa"], "unknown device 'cudaa'"),
+        (["--precision", "fp64"], "unknown --precision 'fp64'"),
+        (["--degradation", "jpg"], "unknown --degradation 'jpg'"),
+        (["--data-workers", "-1"], "--data-workers must be 0 or more"),
+        (["--lr", "-1"], "--lr must be in (0, 1)"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["--device", "cuda"], "not available on this machine"))
+    for args, message in cases:
+        out = tmp_path / "run"
+        one_line_error(cli("train", "--data", image_folder, "--out", out, "--iters", "2", *args), message)
+        assert not out.exists(), args  # nothing created for a run that cannot start
+
+
+def test_tiny_images_are_skipped_in_training_and_eval(tmp_path: Path, image_folder: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for p in image_folder.iterdir():
+        (data / p.name).write_bytes(p.read_bytes())
+    Image.new("RGB", (1, 1)).save(data / "dot.png")
+    (data / "broken.png").write_bytes(b"not a png")
+    result = cli(
+        "train",
+        "--data",
+        data,
+        "--out",
+        tmp_path / "run",
+        "--scale",
+        "2",
+        "--iters",
+        "2",
+        "--batch",
+        "2",
+        "--patch",
+        "12",
+        "--bn-batches",
+        "1",
+        "--val-every",
+        "0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dot.png" in result.stdout and "broken.png" in result.stdout
+    scored = cli("eval", "-m", "bicubic", "--data", data, "-s", "2", "--json")
+    assert scored.returncode == 0, scored.stderr
+    report = json.loads(scored.stdout)
+    assert len(report["skipped"]) == 2 and len(report["results"][0]["per_image"]) == 6
+    assert "dot.png" in scored.stderr and "broken.png" in scored.stderr
+    one_line_error(cli("eval", "-m", "bicubic", "--data", data, "-s", "0"), "--scale must be at least 1")
+
+
+def test_bench_option_values() -> None:
+    one_line_error(cli("bench", "--preset", "bogus"), "unknown --preset 'bogus'")
+    one_line_error(cli("bench", "--size", "0"), "--size and --scale must be at least 1")
+
+
+def _run(tmp_path: Path, image_folder: Path) -> Path:
+    out = tmp_path / "run"
+    Trainer(tiny_config(image_folder, out, iters=4, ckpt_every=2)).run(stop_at=2)
+    return out
+
+
+@pytest.mark.parametrize("key", ["optimizer", "torch_rng", "iter"])
+def test_resume_with_a_checkpoint_missing_a_part(tmp_path: Path, image_folder: Path, key: str) -> None:
+    out = _run(tmp_path, image_folder)
+    last = out / "checkpoints" / "last.pth"
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt[key]
+    torch.save(ckpt, last)
+    one_line_error(cli("train", "--out", out, "--resume"), f"it has no {key}")
+
+
+def test_resume_names_a_missing_model_tensor(tmp_path: Path, image_folder: Path) -> None:
+    out = _run(tmp_path, image_folder)
+    last = out / "checkpoints" / "last.pth"
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt["model"]["body.0.weight"]
+    torch.save(ckpt, last)
+    one_line_error(cli("train", "--out", out, "--resume"), "misses the tensor 'body.0.weight'")
+
+
+def test_a_torn_last_log_line_is_dropped_and_a_bad_line_is_named(tmp_path: Path, image_folder: Path) -> None:
+    out = _run(tmp_path, image_folder)
+    log = out / "log.jsonl"
+    log.write_text(log.read_text() + '{"iter": 3, "lo')  # a crash mid-write
+    result = cli("train", "--out", out, "--resume")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(ln) for ln in log.read_text().splitlines()]
+    assert [r["iter"] for r in records] == [1, 2, 3, 4]
+    lines = log.read_text().splitlines()
+    lines[2] = "garbage"
+    log.write_text("\n".join(lines) + "\n")
+    pytest.importorskip("matplotlib")
+    one_line_error(cli("plot", out), "line 3 is not a log record")
+
+
+def test_full_disk_keeps_the_last_good_checkpoint(
+    tmp_path: Path, image_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _run(tmp_path, image_folder)
+    last = out / "checkpoints" / "last.pth"
+    good = last.read_bytes()
+
+    def full(obj: object, path: object) -> None:
+        Path(path).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    with pytest.raises(UserError, match="disk full: checkpoint not written; the last good checkpoint is kept"):
+        Trainer(tiny_config(image_folder, out, iters=4, ckpt_every=2), resume=True).run()
+    assert last.read_bytes() == good
+    assert [p.name for p in last.parent.iterdir() if p.name.startswith(".")] == []
