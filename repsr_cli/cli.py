@@ -345,7 +345,7 @@ def train(
     init_from: Annotated[Path | None, typer.Option(help="Checkpoint to start from (e.g. x4 body for x2).")] = None,
     loss: Annotated[str, typer.Option(help="l1, or l2 for a last fine-tune.")] = "l1",
     degradation: Annotated[
-        str, typer.Option(help="LR patches: bicubic (clean, MATLAB-exact), real, strong or realesrgan.")
+        str, typer.Option(help="LR patches: bicubic (clean, MATLAB-exact), real, moderate, strong or realesrgan.")
     ] = "bicubic",
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     stop_at: Annotated[int | None, typer.Option(help="Stop after this iteration (checkpoint written).")] = None,
