@@ -103,6 +103,8 @@ def upscale(
     from .infer.upscaler import ModelPerInput
 
     if max_pixels is not None:
+        if max_pixels < 1:
+            raise UserError(f"--max-pixels must be at least 1, got {max_pixels}")
         Image.MAX_IMAGE_PIXELS = max_pixels
     encode = EncodeOptions(quality, png_compression)
     options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
@@ -181,6 +183,10 @@ def upscale_video(
     from .infer.video import upscale_video as run
     from .weights import default_model
 
+    if start is not None and not start >= 0:
+        raise UserError(f"--start must be 0 or more, got {start:g}")
+    if duration is not None and not duration > 0:
+        raise UserError(f"--duration must be positive, got {duration:g}")
     options = dict(device=device, precision=precision, tile=tile)
     upscaler = _named_upscaler(model, denoise, scale, options)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default

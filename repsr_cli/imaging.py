@@ -30,6 +30,8 @@ def read_rgb8(path: Path) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except FileNotFoundError:
         raise UserError("file not found", path) from None
+    except Image.DecompressionBombError as exc:
+        raise UserError(f"image too large for the safety limit ({exc})", path) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"cannot read image ({reason})", path) from None

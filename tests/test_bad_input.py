@@ -58,6 +58,8 @@ def image(tmp_path: Path) -> Path:
         (["--device", "cudaa"], "unknown device 'cudaa'"),
         (["--precision", "fp64"], "unknown precision 'fp64'"),
         (["--denoise", "2"], "--denoise must be between 0 and 1"),
+        (["--tile", "-5"], "--tile must be 0 (whole image) or more"),
+        (["--max-pixels", "-1"], "--max-pixels must be at least 1"),
     ],
 )
 def test_upscale_option_values(image: Path, args: list[str], message: str) -> None:
@@ -159,6 +161,19 @@ def test_tiny_images_are_skipped_in_training_and_eval(tmp_path: Path, image_fold
     assert len(report["skipped"]) == 2 and len(report["results"][0]["per_image"]) == 6
     assert "dot.png" in scored.stderr and "broken.png" in scored.stderr
     one_line_error(cli("eval", "-m", "bicubic", "--data", data, "-s", "0"), "--scale must be at least 1")
+
+
+def test_video_option_values(tmp_path: Path) -> None:
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"never read: the options are checked first")
+    for args, message in ((["--start", "-3"], "--start must be 0 or more"), (["--duration", "0"], "must be positive")):
+        one_line_error(cli("upscale-video", clip, "-m", "repsr-tiny-x4", *args), message)
+
+
+def test_files_that_are_not_checkpoints(tmp_path: Path, image: Path) -> None:
+    one_line_error(cli("convert", image), "not a PyTorch file")
+    one_line_error(cli("train", "--data", tmp_path / "none", "--out", tmp_path / "run"), "data folder not found")
+    assert not (tmp_path / "run").exists()
 
 
 def test_bench_option_values() -> None:

@@ -71,6 +71,8 @@ class Upscaler:
     ) -> None:
         net = model if isinstance(model, DeployNet) else load_model(model)
         self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
+        if tile is not None and tile < 0:
+            raise UserError(f"--tile must be 0 (whole image) or more, got {tile}")
         if alpha not in ALPHA_MODES:
             raise UserError(f"unknown alpha mode {alpha!r} (use {' or '.join(ALPHA_MODES)})")
         self.device = resolve_device(device)

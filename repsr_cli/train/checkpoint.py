@@ -71,8 +71,11 @@ def read_torch_file(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        what = found.group(1) if found else "unsupported content"
-        raise UserError(f"refusing to load: it holds a Python object ({what}), not only tensors", path) from None
+        if found is None:
+            raise UserError("not a PyTorch file (corrupt, or another kind of file)", path) from None
+        raise UserError(
+            f"refusing to load: it holds a Python object ({found.group(1)}), not only tensors", path
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise UserError(f"not a readable PyTorch file (corrupt or truncated?): {type(exc).__name__}", path) from None
 

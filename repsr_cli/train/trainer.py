@@ -74,8 +74,8 @@ class Trainer:
         self.cfg = cfg
         dtype = resolve_precision(cfg.precision, torch.device(self.device))
         self.amp_dtype = None if dtype == torch.float32 else dtype  # autocast dtype; fp32 runs without autocast
-        self._check_out_dir()
         self.sampler, self.val_pairs = self._load_data()
+        self._check_out_dir()  # after the data: a run that cannot start leaves no folder behind
         torch.manual_seed(cfg.seed)
         self.net = RepSRNet(cfg.net_config())
         self.iteration, self.best_psnr = 0, None
