@@ -21,8 +21,8 @@ from PIL import Image
 
 from repsr_cli import evaluate
 from repsr_cli.bench import deploy_flops, machine_name
+from repsr_cli.formats.checkpoint import load_checkpoint, model_from_checkpoint
 from repsr_cli.model import fuse
-from repsr_cli.train.checkpoint import load_checkpoint, model_from_checkpoint
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.trainer import Trainer
 

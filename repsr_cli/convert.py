@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
+from .formats.checkpoint import is_checkpoint, model_from_checkpoint
+from .formats.deploy import save_deploy
+from .formats.files import read_torch_file
 from .model import fuse
-from .train.checkpoint import is_checkpoint, model_from_checkpoint, read_torch_file
-from .weights import save_deploy
 
 
 @dataclass

@@ -1,28 +1,19 @@
-"""Deploy weights on disk: our .safetensors, Real-ESRGAN compact .pth, training checkpoints, bundled names.
-
-safetensors is used for deploy weights because it cannot carry code: opening an untrusted model file
-is reading numbers, nothing else. .pth files go through torch.load(weights_only=True).
-"""
+"""Which model a name means: bundled models, the user model folder (platformdirs), the default per scale and
+kind of input, and the clean/real blend of --denoise. Files are read by formats.deploy."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import platformdirs
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
 
 from .errors import UserError
-from .model import DeployNet, NetConfig, fuse
-from .model.net import preset_name
-from .train.checkpoint import atomic_write, is_checkpoint, model_from_checkpoint, read_torch_file
+from .formats.deploy import read_deploy
+from .model import DeployNet
 
-ARCHITECTURE = "SRVGGNetCompact"
-FORMAT_VERSION = "1"
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
 
 
@@ -105,96 +96,6 @@ def denoise_model(scale: float, strength: float) -> tuple[DeployNet, str]:
     return interpolate(load_model(clean[0].path), real, strength), f"{clean_name}~{real_entry.name}@{strength:g}"
 
 
-def deploy_metadata(net: DeployNet, **extra: str) -> dict[str, str]:
-    cfg = net.cfg
-    meta = {
-        "architecture": ARCHITECTURE,
-        "format": "repsr-deploy",
-        "format_version": FORMAT_VERSION,
-        "scale": str(cfg.scale),
-        "channels": str(cfg.channels),
-        "blocks": str(cfg.blocks),
-        "activation": "prelu",
-        "preset": preset_name(cfg.channels, cfg.blocks) or "custom",
-    }
-    return {**meta, **extra}
-
-
-def save_deploy(net: DeployNet, path: Path, fmt: str = "safetensors", **extra: str) -> None:
-    state = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()}
-    if fmt == "safetensors":
-        atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=deploy_metadata(net, **extra)))
-    elif fmt == "pth":
-        # The wrapper Real-ESRGAN's inference scripts look for.
-        atomic_write(Path(path), lambda tmp: torch.save({"params_ema": state}, tmp))
-    else:
-        raise UserError(f"unknown weights format {fmt!r} (use safetensors or pth)")
-
-
-_BODY_KEY = re.compile(r"^body\.(\d+)\.(weight|bias)$")
-
-
-def deploy_from_state_dict(state: dict[str, torch.Tensor], source: Path | str) -> DeployNet:
-    """Recognise an SRVGGNetCompact state dict from its keys and shapes, and build the network."""
-    layers: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in state.items():
-        m = _BODY_KEY.match(key)
-        if m is None or not isinstance(value, torch.Tensor):
-            raise UserError(f"unknown architecture: unexpected entry {key!r} for {ARCHITECTURE}", source)
-        layers.setdefault(int(m.group(1)), {})[m.group(2)] = value
-    for i, layer in sorted(layers.items()):
-        if "weight" not in layer:
-            raise UserError(f"{ARCHITECTURE} weights incomplete: body.{i}.weight is missing", source)
-    convs = [i for i in sorted(layers) if layers[i]["weight"].ndim == 4]
-    for i in convs:
-        if "bias" not in layers[i]:
-            raise UserError(f"{ARCHITECTURE} weights incomplete: body.{i}.bias is missing", source)
-    if len(convs) < 2 or convs != list(range(0, 2 * len(convs) - 1, 2)):
-        raise UserError(f"unknown architecture: body layers {sorted(layers)} are not {ARCHITECTURE}'s", source)
-    first, last = layers[convs[0]]["weight"], layers[convs[-1]]["weight"]
-    channels, out_ch = first.shape[0], last.shape[0]
-    scale = round((out_ch / 3) ** 0.5)
-    if first.shape[1] != 3 or 3 * scale * scale != out_ch:
-        raise UserError(f"unknown architecture: conv shapes {tuple(first.shape)} ... {tuple(last.shape)}", source)
-    acts = [i for i in sorted(layers) if i % 2 == 1]
-    if acts != list(range(1, convs[-1], 2)):
-        raise UserError("unsupported activation: only PReLU compact models are supported", source)
-    net = DeployNet(NetConfig(scale=scale, channels=channels, blocks=len(convs) - 2))
-    try:
-        net.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as exc:
-        raise UserError(f"weights do not fit {ARCHITECTURE}: {str(exc).splitlines()[-1].strip()}", source) from None
-    return net.eval()
-
-
-def _read_safetensors(path: Path) -> DeployNet:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise UserError(f"not a readable safetensors file (corrupt or truncated?): {exc}", path) from None
-    net = deploy_from_state_dict(state, path)
-    if meta.get("architecture", ARCHITECTURE) != ARCHITECTURE:
-        raise UserError(f"unknown architecture {meta['architecture']!r}", path)
-    if "scale" in meta and meta["scale"] != str(net.cfg.scale):
-        raise UserError(f"metadata says scale {meta['scale']} but the weights are x{net.cfg.scale}", path)
-    return net
-
-
-def _read_pth(path: Path) -> DeployNet:
-    obj = read_torch_file(path)
-    if is_checkpoint(obj):
-        return fuse(model_from_checkpoint(obj, path).eval())
-    if isinstance(obj, dict):
-        for wrapper in ("params_ema", "params"):
-            if isinstance(obj.get(wrapper), dict):
-                return deploy_from_state_dict(obj[wrapper], path)
-        if obj and all(isinstance(k, str) for k in obj):
-            return deploy_from_state_dict(obj, path)
-    raise UserError("not a model: expected a repsr checkpoint or a compact state dict", path)
-
-
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -229,7 +130,7 @@ def load_model(spec: str | Path) -> DeployNet:
     path = resolve_model_path(spec)
     if not path.exists():
         raise UserError("file not found", path)
-    net = _read_safetensors(path) if path.suffix == ".safetensors" else _read_pth(path)
+    net = read_deploy(path)
     bad = [k for k, v in net.state_dict().items() if not torch.isfinite(v).all()]
     if bad:  # NaN or inf weights give a black or garbage image: refuse them
         raise UserError(f"weights hold NaN or infinite values ({bad[0]}{' and more' if len(bad) > 1 else ''})", path)

@@ -103,6 +103,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A bundled-models folder of untrained networks, clean and real families, and an empty user folder."""
     from repsr_cli import weights
+    from repsr_cli.formats.deploy import save_deploy
     from repsr_cli.model import DeployNet, preset_config
 
     bundle, user = tmp_path / "bundled", tmp_path / "user"
@@ -116,7 +117,7 @@ def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("repsr-real-x4", "small", 4),
     )
     for name, preset, scale in models:
-        weights.save_deploy(DeployNet(preset_config(preset, scale)), bundle / f"{name}.safetensors")
+        save_deploy(DeployNet(preset_config(preset, scale)), bundle / f"{name}.safetensors")
     monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
     monkeypatch.setattr(weights, "user_model_dir", lambda: user)
     return bundle

@@ -18,8 +18,9 @@ from safetensors.torch import load_file, save_file
 
 from repsr_cli import weights
 from repsr_cli.errors import UserError
+from repsr_cli.formats import files
+from repsr_cli.formats.deploy import save_deploy
 from repsr_cli.model import DeployNet, preset_config
-from repsr_cli.train import checkpoint
 from repsr_cli.train.trainer import Trainer
 
 from .conftest import cli, tiny_config
@@ -80,7 +81,7 @@ def test_bmp_output_is_accepted(image: Path) -> None:
 
 
 def _deploy_file(path: Path, **metadata: str) -> dict[str, torch.Tensor]:
-    weights.save_deploy(DeployNet(preset_config("tiny", 3)), path, **metadata)
+    save_deploy(DeployNet(preset_config("tiny", 3)), path, **metadata)
     return load_file(str(path))
 
 
@@ -232,7 +233,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(
         Path(path).write_bytes(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.torch, "save", full)
+    monkeypatch.setattr(files.torch, "save", full)
     with pytest.raises(UserError, match="disk full: checkpoint not written; the last good checkpoint is kept"):
         Trainer(tiny_config(image_folder, out, iters=4, ckpt_every=2), resume=True).run()
     assert last.read_bytes() == good

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import UserError
-from ..train.checkpoint import atomic_write
+from ..formats.files import atomic_write
 from .png import write_png
 
 FORMATS = {

@@ -24,9 +24,9 @@ from .. import distributed, evaluate
 from ..data.dataset import PatchSampler, Prefetcher, load_pairs
 from ..data.degradations import make_degrader
 from ..errors import UserError
+from ..formats.checkpoint import check_resumable, load_checkpoint, model_from_checkpoint, save_checkpoint
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
 from ..runtime import resolve_device, resolve_precision
-from .checkpoint import check_resumable, load_checkpoint, model_from_checkpoint, save_checkpoint
 from .config import LOSSES, TrainConfig
 from .runlog import parse_log
 

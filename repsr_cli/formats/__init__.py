@@ -1,0 +1,1 @@
+"""File formats, each with one home: training checkpoints, deploy weights, and the file helpers both use."""

@@ -1,0 +1,59 @@
+"""Files on disk that both sides of the flow use: atomic writes, and torch files read without running code."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UserError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call `write(tmp_path)`, then rename over `path`: readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_torch_file(path: Path) -> Any:
+    """torch.load restricted to tensors and plain containers; every failure becomes a one-line UserError."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError("file not found", path)
+    if not path.is_file():
+        raise UserError("not a file", path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols it still reads safely
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found is None:
+            raise UserError("not a PyTorch file (corrupt, or another kind of file)", path) from None
+        raise UserError(
+            f"refusing to load: it holds a Python object ({found.group(1)}), not only tensors", path
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise UserError(f"not a readable PyTorch file (corrupt or truncated?): {type(exc).__name__}", path) from None
