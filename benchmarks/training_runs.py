@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repsr_cli.model.net import PRESETS
+from repsr_cli.schema import PRESETS
 from repsr_cli.train.runlog import RunSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,8 +19,9 @@ from PIL import Image
 
 from .errors import UserError
 from .infer.upscaler import Upscaler
-from .model import PRESETS, DeployNet, RepSRNet, fuse, preset_config
+from .model import DeployNet, RepSRNet, fuse, preset_config
 from .runtime import resolve_device
+from .schema import PRESETS
 
 Key = TypeVar("Key")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

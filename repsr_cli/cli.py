@@ -15,8 +15,23 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .data.presets import DEGRADATIONS
 from .errors import UserError
 from .runtime import DEVICE_HELP, PRECISION_HELP
+from .schema import (
+    ALPHA_MODES,
+    BLOCK_NAMES,
+    BN_MODES,
+    DEPLOY_FORMATS,
+    LOSSES,
+    OUTPUT_FORMATS,
+    PRESETS,
+    SCHEDULES,
+    choices,
+)
+from .train.config import TrainConfig
+
+_T = TrainConfig  # its field defaults are the train command's defaults
 
 app = typer.Typer(
     help="repsr: image and video upscaling with RepSR networks (train, fuse, deploy).",
@@ -74,9 +89,7 @@ def upscale(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Descend into folders; -o keeps the tree.")
     ] = False,
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="png, jpg, webp, tiff or bmp (default: as input).")
-    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help=f"{choices(OUTPUT_FORMATS)} (default: as input).")] = None,
     quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
     png_compression: Annotated[int, typer.Option(help="PNG zlib level 0-9 (1: fast, slightly larger).")] = 1,
     suffix: Annotated[str | None, typer.Option(help="Output name suffix (default: _x{scale}).")] = None,
@@ -87,7 +100,7 @@ def upscale(
     tile: Annotated[
         int | None, typer.Option(help="Tile size in input pixels; 0 = whole image; default: from free memory.")
     ] = None,
-    alpha: Annotated[str, typer.Option(help="Alpha channel: bicubic or model.")] = "bicubic",
+    alpha: Annotated[str, typer.Option(help=f"Alpha channel: {choices(ALPHA_MODES)}.")] = ALPHA_MODES[0],
     compile_model: Annotated[
         bool, typer.Option("--compile", help="torch.compile the network (faster, slow to start).")
     ] = False,
@@ -231,15 +244,13 @@ def convert(
     checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.pth).", show_default=False)],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Deploy weights to write.")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="safetensors, or pth for Real-ESRGAN's loaders.")
+        str, typer.Option("--format", help=f"{choices(DEPLOY_FORMATS)} (pth: Real-ESRGAN's loaders).")
     ] = "safetensors",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
     """Fuse a training checkpoint into plain deploy weights (SRVGGNetCompact layout)."""
     from .convert import convert as run_convert
 
-    if fmt not in ("safetensors", "pth"):
-        raise UserError(f"unknown format {fmt!r} (use safetensors or pth)")
     result = run_convert(checkpoint, output, fmt, overwrite)
     out.print(f"wrote {result.output} (x{result.scale}, {result.blocks} blocks x {result.channels} channels)")
     out.print(f"max abs difference, training vs fused network: {result.max_abs_diff:.3g}")
@@ -324,41 +335,45 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, log.jsonl, config.json.")] = Path(
         "runs/repsr"
     ),
-    scale: Annotated[int, typer.Option("--scale", "-s")] = 4,
-    preset: Annotated[str, typer.Option(help="tiny, small or base.")] = "tiny",
-    block: Annotated[str, typer.Option(help="Training-time block: repsr, ecb, acb, repvgg, dbb or plain.")] = "repsr",
-    bn: Annotated[str, typer.Option(help="RepSR BN: switch (batch, then population), batch, or none.")] = "switch",
-    iters: Annotated[int, typer.Option(help="Planned iterations.")] = 100_000,
-    batch: Annotated[int, typer.Option()] = 16,
-    patch: Annotated[int, typer.Option(help="LR patch side.")] = 48,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
-    schedule: Annotated[str, typer.Option(help="cosine or multistep.")] = "cosine",
-    warmup: Annotated[int, typer.Option(help="Warm-up iterations.")] = 0,
-    bn_switch: Annotated[float, typer.Option(help="BN switch: fraction of iters (<=1) or an iteration.")] = 0.8,
-    bn_batches: Annotated[int, typer.Option(help="Batches averaged for population statistics.")] = 100,
-    seed: Annotated[int, typer.Option()] = 0,
+    scale: Annotated[int, typer.Option("--scale", "-s")] = _T.scale,
+    preset: Annotated[str, typer.Option(help=f"Model size: {choices(PRESETS)}.")] = _T.preset,
+    block: Annotated[str, typer.Option(help=f"Training-time block: {choices(BLOCK_NAMES)}.")] = _T.block,
+    bn: Annotated[
+        str, typer.Option(help=f"RepSR BN: {choices(BN_MODES)} (switch: mini-batch, then population statistics).")
+    ] = _T.bn,
+    iters: Annotated[int, typer.Option(help="Planned iterations.")] = _T.iters,
+    batch: Annotated[int, typer.Option()] = _T.batch,
+    patch: Annotated[int, typer.Option(help="LR patch side.")] = _T.patch,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = _T.lr,
+    schedule: Annotated[str, typer.Option(help=f"{choices(SCHEDULES)}.")] = _T.schedule,
+    warmup: Annotated[int, typer.Option(help="Warm-up iterations.")] = _T.warmup,
+    bn_switch: Annotated[
+        float, typer.Option(help="BN switch: fraction of iters (<=1) or an iteration.")
+    ] = _T.bn_switch,
+    bn_batches: Annotated[int, typer.Option(help="Batches averaged for population statistics.")] = _T.bn_batches,
+    seed: Annotated[int, typer.Option()] = _T.seed,
     lr_data: Annotated[Path | None, typer.Option(help="Folder of matching LR images.")] = None,
     max_hr_side: Annotated[int | None, typer.Option(help="Shrink larger HR images by an integer factor first.")] = None,
     val: Annotated[Path | None, typer.Option(help="Validation benchmark folder (e.g. Set5).")] = None,
-    val_every: Annotated[int, typer.Option()] = 1000,
-    ckpt_every: Annotated[int, typer.Option()] = 500,
-    log_every: Annotated[int, typer.Option()] = 50,
-    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    val_every: Annotated[int, typer.Option(help="Validate every N iterations (0: never).")] = _T.val_every,
+    ckpt_every: Annotated[int, typer.Option()] = _T.ckpt_every,
+    log_every: Annotated[int, typer.Option()] = _T.log_every,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = _T.precision,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     data_workers: Annotated[
         int, typer.Option(help="Threads making the next batches during each step (0: in the step).")
     ] = 1,
     init_from: Annotated[Path | None, typer.Option(help="Checkpoint to start from (e.g. x4 body for x2).")] = None,
-    loss: Annotated[str, typer.Option(help="l1, or l2 for a last fine-tune.")] = "l1",
+    loss: Annotated[str, typer.Option(help=f"{choices(LOSSES)} (l2: a last fine-tune after l1).")] = _T.loss,
     degradation: Annotated[
-        str, typer.Option(help="LR patches: bicubic (clean, MATLAB-exact), real, moderate, strong or realesrgan.")
-    ] = "bicubic",
+        str,
+        typer.Option(help=f"How LR patches are made: {choices(DEGRADATIONS)} (bicubic: clean, MATLAB-exact)."),
+    ] = _T.degradation,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     stop_at: Annotated[int | None, typer.Option(help="Stop after this iteration (checkpoint written).")] = None,
     time_limit: Annotated[str | None, typer.Option(help="Stop cleanly after this long, e.g. 2h.")] = None,
 ) -> None:
     """Train a RepSR network: mini-batch BN first, then population statistics (the BN switch)."""
-    from .train.config import TrainConfig
     from .train.progress import TrainProgress
     from .train.trainer import Trainer
 
@@ -436,7 +451,7 @@ def models() -> None:
     """List bundled and user models."""
     from rich.table import Table
 
-    from .model.net import preset_name
+    from .schema import preset_name
     from .weights import available_models, load_model, user_model_dir
 
     table = Table(title=f"models (user folder: {user_model_dir()})")
@@ -455,7 +470,9 @@ def models() -> None:
 
 @app.command("bench")
 def bench_(
-    preset: Annotated[list[str] | None, typer.Option(help="Preset(s) to measure (default: tiny, small, base).")] = None,
+    preset: Annotated[
+        list[str] | None, typer.Option(help=f"Preset(s) to measure (default: {choices(PRESETS)}).")
+    ] = None,
     scale: Annotated[list[int] | None, typer.Option("--scale", "-s", help="Scale(s) (default: 4).")] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     size: Annotated[int, typer.Option(help="Side of the square LR input.")] = 128,

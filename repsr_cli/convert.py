@@ -12,6 +12,7 @@ from .formats.checkpoint import is_checkpoint, model_from_checkpoint
 from .formats.deploy import save_deploy
 from .formats.files import read_torch_file
 from .model import fuse
+from .schema import DEPLOY_FORMATS, choices
 
 
 @dataclass
@@ -31,6 +32,8 @@ def convert(
     ckpt_path: Path, output: Path | None = None, fmt: str = "safetensors", overwrite: bool = False
 ) -> ConvertResult:
     ckpt_path = Path(ckpt_path)
+    if fmt not in DEPLOY_FORMATS:
+        raise UserError(f"unknown --format {fmt!r} (use {choices(DEPLOY_FORMATS)})")
     if ckpt_path.suffix == ".safetensors" and ckpt_path.exists():
         raise UserError("already fused deploy weights: nothing to convert", ckpt_path)
     obj = read_torch_file(ckpt_path)

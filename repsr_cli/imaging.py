@@ -12,15 +12,17 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import UserError
+from .schema import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
-
-def find_images(root: Path) -> list[Path]:
+def find_images(root: Path, recursive: bool = True) -> list[Path]:
+    """The image files below a folder (or the folder's own files only), sorted; a file is itself. The one
+    folder walker of train, eval and upscale."""
     root = Path(root)
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    found = root.rglob("*") if recursive else root.glob("*")
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def read_rgb8(path: Path) -> np.ndarray:

@@ -7,16 +7,15 @@ import pytest
 
 from repsr_cli import evaluate
 from repsr_cli.data.degradations import (
-    PRESETS,
     Degrader,
     LRDegradation,
-    Stage,
     codec_roundtrip,
     jpeg,
     make_degrader,
     random_kernel,
     sinc_kernel,
 )
+from repsr_cli.data.presets import DEGRADATIONS, Stage
 from repsr_cli.data.resize import imresize
 from repsr_cli.errors import UserError
 
@@ -53,14 +52,14 @@ def test_jpeg_quality_orders_the_loss() -> None:
 def test_kernels_are_normalised_and_symmetric() -> None:
     k = sinc_kernel(13, np.pi / 2)
     assert k.shape == (13, 13) and abs(k.sum() - 1) < 1e-9 and np.allclose(k, k.T) and np.allclose(k, k[::-1])
-    stage = PRESETS["real"].first
+    stage = DEGRADATIONS["real"].first
     for kind in stage.kernel_types:
         one = Stage(**{**stage.__dict__, "kernel_types": {kind: 1.0}})
         kernel = random_kernel(one, np.random.default_rng(2))
         assert abs(kernel.sum() - 1) < 1e-9 and kernel.shape[0] % 2 == 1, kind
 
 
-@pytest.mark.parametrize("name", [n for n, p in PRESETS.items() if p is not None])
+@pytest.mark.parametrize("name", [n for n, p in DEGRADATIONS.items() if p is not None])
 @pytest.mark.parametrize("scale", [2, 4])
 def test_degrader_makes_the_lr_batch_from_the_generator_alone(name: str, scale: int) -> None:
     rng = np.random.default_rng(3)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from ..errors import UserError
 from ..model import DeployNet, NetConfig, fuse
-from ..model.net import preset_name
+from ..schema import DEPLOY_FORMATS, choices, preset_name
 from .checkpoint import is_checkpoint, model_from_checkpoint
 from .files import atomic_write, read_torch_file
 
@@ -47,7 +47,7 @@ def save_deploy(net: DeployNet, path: Path, fmt: str = "safetensors", **extra: s
         # The wrapper Real-ESRGAN's inference scripts look for.
         atomic_write(Path(path), lambda tmp: torch.save({"params_ema": state}, tmp))
     else:
-        raise UserError(f"unknown weights format {fmt!r} (use safetensors or pth)")
+        raise UserError(f"unknown --format {fmt!r} (use {choices(DEPLOY_FORMATS)})")
 
 
 _BODY_KEY = re.compile(r"^body\.(\d+)\.(weight|bias)$")

@@ -17,8 +17,9 @@ import torch
 
 from ..distributed import from_env
 from ..errors import UserError
-from ..imaging import IMAGE_SUFFIXES
-from .image_io import FORMATS, EncodeOptions, check_output_size, read_image, write_image
+from ..imaging import find_images
+from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
+from .image_io import EncodeOptions, check_output_size, read_image, write_image
 from .upscaler import ModelPerInput, Upscaler, available_memory
 
 GLOB_CHARS = set("*?[")
@@ -39,9 +40,8 @@ class OutputPlan:
     def __post_init__(self) -> None:
         if "/" in self.suffix or "\\" in self.suffix or "\0" in self.suffix:
             raise UserError(f"--suffix {self.suffix!r} must be part of a file name (no / or \\)")
-        if self.fmt is not None and f".{self.fmt}" not in FORMATS:
-            names = sorted({ext.lstrip(".") for ext in FORMATS})
-            raise UserError(f"unknown --format {self.fmt!r} (use {', '.join(names)})")
+        if self.fmt is not None and f".{self.fmt}" not in IMAGE_FORMATS:
+            raise UserError(f"unknown --format {self.fmt!r} (use {choices(OUTPUT_FORMATS)})")
 
 
 @dataclass
@@ -71,10 +71,7 @@ def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tu
         text = str(item)
         path = Path(text)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found += [
-                (p, path) for p in sorted(path.glob(pattern)) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            ]
+            found += [(p, path) for p in find_images(path, recursive)]
         elif not path.exists() and GLOB_CHARS & set(text):
             found += [(Path(p), None) for p in sorted(glob.glob(text, recursive=True)) if Path(p).is_file()]
         else:
@@ -91,7 +88,7 @@ def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tu
 
 def _target_name(src: Path, plan: OutputPlan) -> str:
     ext = f".{plan.fmt}" if plan.fmt else src.suffix.lower()
-    if ext not in FORMATS:
+    if ext not in IMAGE_FORMATS:
         ext = ".png"
     return f"{src.stem}{plan.suffix}{ext}"
 

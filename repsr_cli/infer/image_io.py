@@ -17,17 +17,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import UserError
 from ..formats.files import atomic_write
+from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
 from .png import write_png
 
-FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-}
 EXIF_ORIENTATION = 0x0112
 MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "PNG": 2**31 - 1, "TIFF": 2**31 - 1, "BMP": 2**31 - 1}  # format limits
 
@@ -199,7 +191,7 @@ class EncodeOptions:
 
 def check_output_size(size: tuple[int, int], path: Path) -> None:
     """Refuse an output the file format cannot hold, before any work is done."""
-    fmt = FORMATS.get(Path(path).suffix.lower())
+    fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
     limit = MAX_SIDE.get(fmt or "", 2**31 - 1)
     if max(size) > limit:
         raise UserError(f"output {size[1]}x{size[0]} exceeds the {fmt} limit of {limit} pixels per side", path)
@@ -208,9 +200,9 @@ def check_output_size(size: tuple[int, int], path: Path) -> None:
 def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOptions()) -> None:
     """Write atomically; formats without alpha or 16 bits get the closest thing they can hold."""
     path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = IMAGE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise UserError(f"unknown output format {path.suffix!r} (use {', '.join(sorted(set(FORMATS)))})", path)
+        raise UserError(f"unknown output format {path.suffix!r} (use {choices(OUTPUT_FORMATS)})", path)
     pixels = image.pixels
     if fmt in ("JPEG", "BMP") and pixels.shape[2] in (2, 4):
         pixels = pixels[..., :-1]  # no alpha channel in these formats

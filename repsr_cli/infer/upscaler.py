@@ -19,11 +19,10 @@ from ..errors import UserError
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
 from ..runtime import resolve_device, resolve_precision
+from ..schema import ALPHA_MODES, choices
 from ..weights import default_model, load_model
 from .image_io import array_to_pil, pil_to_array
 from .tiles import count_tiles, tiles
-
-ALPHA_MODES = ("bicubic", "model")
 
 
 def available_memory(device: torch.device) -> int:
@@ -74,7 +73,7 @@ class Upscaler:
         if tile is not None and tile < 0:
             raise UserError(f"--tile must be 0 (whole image) or more, got {tile}")
         if alpha not in ALPHA_MODES:
-            raise UserError(f"unknown alpha mode {alpha!r} (use {' or '.join(ALPHA_MODES)})")
+            raise UserError(f"unknown alpha mode {alpha!r} (use {choices(ALPHA_MODES)})")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()

@@ -1,15 +1,13 @@
 """Networks: training-time RepSRNet, its blocks and BN phases, and the fused deploy network."""
 
 from .batchnorm import BNPhase, bn_phase, estimate_population_stats, set_bn_phase
-from .net import PRESETS, SCALES, DeployNet, NetConfig, RepSRNet, fuse, preset_config
+from .net import DeployNet, NetConfig, RepSRNet, fuse, preset_config
 
 __all__ = [
     "BNPhase",
     "DeployNet",
     "NetConfig",
-    "PRESETS",
     "RepSRNet",
-    "SCALES",
     "bn_phase",
     "estimate_population_stats",
     "fuse",

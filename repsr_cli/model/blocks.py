@@ -1,6 +1,6 @@
 """Training-time blocks. Each one computes what it computes and `fuse()`s to one 3x3 conv.
 
-Adding a block type means one class here plus its entry in BLOCKS.
+Adding a block type means one class here plus its name in BLOCKS and in schema.BLOCK_NAMES.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..schema import BLOCK_NAMES
 from .batchnorm import PhasedBatchNorm2d
-from .fuse import (
+from .kernels import (
     Kernel,
     add_kernels,
     compose_pointwise,
@@ -228,3 +229,5 @@ BLOCKS: dict[str, type[nn.Module]] = {
     "dbb": DBBlock,
     "plain": PlainConv,
 }
+if tuple(BLOCKS) != BLOCK_NAMES:  # the CLI offers schema.BLOCK_NAMES: a new block is added in both places
+    raise ImportError(f"model.blocks.BLOCKS {tuple(BLOCKS)} differs from schema.BLOCK_NAMES {BLOCK_NAMES}")

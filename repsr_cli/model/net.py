@@ -14,9 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..schema import PRESETS
 from .blocks import BLOCKS
-
-SCALES = (2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -43,19 +42,11 @@ class NetConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-# Model sizes as data: name -> (blocks, channels).
-PRESETS: dict[str, tuple[int, int]] = {"tiny": (4, 16), "small": (10, 32), "base": (16, 64)}
-
-
 def preset_config(name: str, scale: int, **overrides: object) -> NetConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     blocks, channels = PRESETS[name]
     return NetConfig(scale=scale, channels=channels, blocks=blocks, **overrides)
-
-
-def preset_name(channels: int, blocks: int) -> str | None:
-    return next((n for n, (b, c) in PRESETS.items() if (b, c) == (blocks, channels)), None)
 
 
 class _PlainVGG(nn.Module):

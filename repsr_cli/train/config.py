@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
 
-import torch.nn.functional as F
-
-from ..data.degradations import PRESETS as DEGRADATIONS
+from ..data.presets import DEGRADATIONS
 from ..errors import UserError
-from ..model import PRESETS, NetConfig, preset_config
-from ..model.blocks import BLOCKS
 from ..runtime import PRECISION_CHOICES
+from ..schema import BLOCK_NAMES, BN_MODES, LOSSES, PRESETS, SCHEDULES
 
-# l1 trains; a last stretch with l2 (mean squared error, what PSNR measures) is the fine-tune step of RLFN
-# (Kong et al., NTIRE 2022 efficient SR, arXiv 2205.07514)
-LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss}
+if TYPE_CHECKING:
+    from ..model import NetConfig
+
 CHOICES = {
     "preset": tuple(PRESETS),
-    "block": tuple(BLOCKS),
+    "block": BLOCK_NAMES,
     "precision": PRECISION_CHOICES,
-    "bn": ("switch", "batch", "none"),
-    "schedule": ("cosine", "multistep"),
+    "bn": BN_MODES,
+    "schedule": SCHEDULES,
     "loss": tuple(LOSSES),
     "degradation": tuple(DEGRADATIONS),
 }
@@ -64,8 +62,8 @@ class TrainConfig:
     log_every: int = 50
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     init_from: str | None = None  # checkpoint whose body initialises this run (all but the last conv)
-    loss: str = "l1"  # a key of LOSSES
-    degradation: str = "bicubic"  # a key of data.degradations.PRESETS: how LR patches are made
+    loss: str = "l1"  # a key of schema.LOSSES
+    degradation: str = "bicubic"  # a key of data.presets.DEGRADATIONS: how LR patches are made
 
     def check(self) -> None:
         """Reject a misspelt choice or an impossible number before anything is read or written, rather than
@@ -86,6 +84,8 @@ class TrainConfig:
             raise UserError(f"--bn-switch must be a positive fraction or iteration, got {self.bn_switch:g}")
 
     def net_config(self) -> NetConfig:
+        from ..model import preset_config
+
         return preset_config(self.preset, self.scale, block=self.block, bn=self.bn != "none", expand=self.expand)
 
     @property

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import distributed, evaluate
@@ -27,7 +28,8 @@ from ..errors import UserError
 from ..formats.checkpoint import check_resumable, load_checkpoint, model_from_checkpoint, save_checkpoint
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
 from ..runtime import resolve_device, resolve_precision
-from .config import LOSSES, TrainConfig
+from ..schema import LOSSES
+from .config import TrainConfig
 from .runlog import parse_log
 
 BN_STREAM = 1  # sampler stream for population statistics, apart from the training batches
@@ -185,7 +187,7 @@ class Trainer:
         hr = hr.to(self.device)
         with self._autocast():
             sr = self.model(lr)
-        loss = LOSSES[self.cfg.loss](sr.float(), hr)
+        loss = getattr(F, LOSSES[self.cfg.loss])(sr.float(), hr)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

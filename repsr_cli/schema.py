@@ -1,0 +1,49 @@
+"""The tables that the CLI exposes and the code obeys: model sizes, block types, training choices, image files.
+
+Data only and torch-free, so `repsr --help` lists the same choices the code accepts without loading torch.
+Each table has this one home; the modules that act on a name (model/blocks.py, train/trainer.py, infer/)
+look it up here, and model/blocks.py checks that its registry covers BLOCK_NAMES.
+"""
+
+from __future__ import annotations
+
+# Model sizes: name -> (blocks, channels).
+PRESETS: dict[str, tuple[int, int]] = {"tiny": (4, 16), "small": (10, 32), "base": (16, 64)}
+
+# Training-time block types (model/blocks.py); each folds into one 3x3 conv.
+BLOCK_NAMES = ("repsr", "ecb", "acb", "repvgg", "dbb", "plain")
+
+# RepSR's BatchNorm: mini-batch then population statistics (the switch), mini-batch only, or no BN.
+BN_MODES = ("switch", "batch", "none")
+
+SCHEDULES = ("cosine", "multistep")
+
+# --loss name -> torch.nn.functional function. l1 trains; a last stretch with l2 (mean squared error, what PSNR
+# measures) is the fine-tune step of RLFN (Kong et al., NTIRE 2022 efficient SR, arXiv 2205.07514).
+LOSSES = {"l1": "l1_loss", "l2": "mse_loss"}
+
+# Image files: extension -> Pillow format, for reading and writing.
+IMAGE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+IMAGE_SUFFIXES = tuple(IMAGE_FORMATS)
+OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff", "bmp")  # --format names
+
+DEPLOY_FORMATS = ("safetensors", "pth")  # deploy weights: ours, and Real-ESRGAN's `params_ema` .pth
+ALPHA_MODES = ("bicubic", "model")  # how an alpha channel is upscaled
+
+
+def preset_name(channels: int, blocks: int) -> str | None:
+    return next((n for n, (b, c) in PRESETS.items() if (b, c) == (blocks, channels)), None)
+
+
+def choices(names: object) -> str:
+    """'a, b or c' for help texts and error messages."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
