@@ -7,7 +7,6 @@ import math
 import re
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -189,8 +188,8 @@ def upscale_video(
 ) -> None:
     """Upscale a video, streaming; keeps frame rate, duration, audio tracks and subtitles.
     Ctrl-C or an error leaves no output file (never a truncated one)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from .infer.progress import VideoProgress, video_summary
     from .infer.upscaler import Upscaler
     from .infer.video import CONTAINERS, VideoOptions, probe
     from .infer.video import upscale_video as run
@@ -210,30 +209,10 @@ def upscale_video(
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"
         output = source.with_name(f"{source.stem}_x{scale:g}{ext}")
     info = probe(source)
-    span = duration or max(0.0, (info.duration or 0) - (start or 0))
-    total = round(span * float(info.fps)) or None
     opts = VideoOptions(codec, crf, preset, pix_fmt, start, duration)
-    columns = (
-        TextColumn("frames"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[fps]} fps"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=out) as progress:
-        task = progress.add_task("frames", total=total, fps="-")
-        t0 = time.perf_counter()
-
-        def on_frame(n: int) -> None:
-            rate = n / max(1e-9, time.perf_counter() - t0)
-            progress.update(task, completed=n, fps=f"{rate:.1f}")
-
-        report = run(upscaler, source, output, opts, overwrite, on_frame, scale)
-    out.print(
-        f"wrote {report.output} with {upscaler.name}: {report.frames} frames in {report.seconds:.1f} s "
-        f"({report.frames / report.seconds:.2f} fps; model {100 * report.model_seconds / report.seconds:.0f}% "
-        "of the time)"
-    )
+    with VideoProgress(out, info, opts) as progress:
+        report = run(upscaler, source, output, opts, overwrite, progress.on_frame, scale, info)
+    out.print(video_summary(report, upscaler.name))
 
 
 # ---- convert / eval / train ------------------------------------------------------------------------

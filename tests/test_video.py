@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.media import synthetic_clip
 from repsr_cli.errors import UserError
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.infer.video import Probe, VideoOptions, exact_rate, ffmpeg, probe, synthetic_clip, upscale_video
+from repsr_cli.infer.video import Probe, VideoOptions, exact_rate, ffmpeg, probe, upscale_video
 
 from .conftest import run_cli
 

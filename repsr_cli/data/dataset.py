@@ -110,13 +110,11 @@ def detect_lr_root(hr_root: Path, scale: int) -> Path | None:
 class LoadReport:
     used: int
     unreadable: list[str]
-    too_small: int
 
 
 def load_pairs(
     root: Path,
     scale: int,
-    min_lr_side: int = 1,
     max_side: int | None = None,
     lr_root: Path | None = None,
     warn=None,
@@ -129,7 +127,7 @@ def load_pairs(
     if not paths:
         raise UserError("no images found (png, jpg, bmp, webp, tiff)", root)
     lr_root = lr_root or detect_lr_root(root, scale)
-    pairs, bad, small = [], [], 0
+    pairs, bad = [], []
     for p in paths:
         lr_path = find_lr_partner(p, root, lr_root, scale) if lr_root else None
         try:
@@ -141,11 +139,8 @@ def load_pairs(
             continue
         if lr_path is not None:
             check_pair(pair, scale, lr_path)
-        if min(pair.lr.shape[:2]) < min_lr_side:
-            small += 1
-            continue
         pairs.append(pair)
-    return pairs, LoadReport(len(pairs), bad, small)
+    return pairs, LoadReport(len(pairs), bad)
 
 
 def _augment(lr: np.ndarray, hr: np.ndarray, code: int) -> tuple[np.ndarray, np.ndarray]:

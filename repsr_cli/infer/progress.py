@@ -1,12 +1,15 @@
-"""Rich progress for batch upscaling: a files bar, a tiles bar for the current image, a summary table."""
+"""Rich progress for upscaling: files and tiles bars with a summary table for images, a frames bar for video."""
 
 from __future__ import annotations
+
+import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .files import Callbacks, Job, Report
+from .video import Probe, VideoOptions, VideoReport, frames_expected
 
 
 class BatchProgress:
@@ -61,3 +64,39 @@ def summary(report: Report) -> Table:
         style="red" if report.failed else None,
     )
     return table
+
+
+class VideoProgress:
+    """A frames bar with the running rate."""
+
+    def __init__(self, console: Console, info: Probe, opts: VideoOptions) -> None:
+        columns = (
+            TextColumn("frames"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]} fps"),
+            TimeRemainingColumn(),
+        )
+        self.progress = Progress(*columns, console=console)
+        self.task = self.progress.add_task("frames", total=frames_expected(info, opts), fps="-")
+        self.start = time.perf_counter()
+
+    def __enter__(self) -> VideoProgress:
+        self.progress.start()
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_frame(self, n: int) -> None:
+        rate = n / max(1e-9, time.perf_counter() - self.start)
+        self.progress.update(self.task, completed=n, fps=f"{rate:.1f}")
+
+
+def video_summary(report: VideoReport, model: str) -> str:
+    return (
+        f"wrote {report.output} with {model}: {report.frames} frames in {report.seconds:.1f} s "
+        f"({report.frames / report.seconds:.2f} fps; model {100 * report.model_seconds / report.seconds:.0f}% "
+        "of the time)"
+    )

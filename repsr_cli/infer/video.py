@@ -73,21 +73,6 @@ def ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def synthetic_clip(
-    path: Path, size: str, rate: str, seconds: float, pix_fmt: str = "yuv420p", subtitles: Path | None = None
-) -> Path:
-    """A synthetic H.264 clip with a sine tone (ffmpeg's lavfi sources): the tests' and benchmarks' input,
-    so the repository carries no video files. `subtitles` (an .srt) adds a text track."""
-    cmd = [ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
-    cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050"]
-    if subtitles is not None:
-        cmd += ["-i", str(subtitles), "-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:s", "srt"]
-    audio = "libvorbis" if path.suffix in (".mkv", ".webm") else "aac"
-    cmd += ["-t", str(seconds), "-c:v", "libx264", "-pix_fmt", pix_fmt, "-c:a", audio, str(path)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-    return path
-
-
 def exact_rate(value: float) -> Fraction:
     """ffmpeg prints rates rounded (29.97); NTSC-style rates are k*1000/1001, anything else a short fraction."""
     for k in (24, 30, 48, 60, 120, 240):
@@ -149,6 +134,12 @@ class VideoOptions:
     start: float | None = None
     duration: float | None = None
     queue_frames: int = 8
+
+
+def frames_expected(info: Probe, opts: VideoOptions) -> int | None:
+    """Frames the window will hold, from the probed duration and rate (None when the duration is unknown)."""
+    span = opts.duration or max(0.0, (info.duration or 0) - (opts.start or 0))
+    return round(span * float(info.fps)) or None
 
 
 def _window(opts: VideoOptions) -> list[str]:
@@ -292,6 +283,7 @@ def upscale_video(
     overwrite: bool = False,
     on_frame: Callable[[int], None] | None = None,
     scale: float | None = None,
+    info: Probe | None = None,
 ) -> VideoReport:
     """Upscale `src` by `scale` (default: the model's; other factors finish each frame with a Lanczos resize).
 
@@ -306,7 +298,7 @@ def upscale_video(
         raise UserError("output would overwrite the input", out)
     if out.exists() and not overwrite:
         raise UserError("exists already (--overwrite replaces it)", out)
-    info = probe(src)
+    info = info or probe(src)
     w, h = info.width, info.height
     factor = scale or upscaler.scale
     out_w, out_h = even_size((max(2, round(w * factor)), max(2, round(h * factor))), output_pix_fmt(info, opts))

@@ -262,8 +262,11 @@ class Trainer:
                 stopping = self.env.any(bool(self._stop_signal) or timed_out) and self.iteration < end
                 # A run that stops between log records still logs its last stretch, so the log's step time
                 # and iteration count cover every step the checkpoint holds.
-                record = self._maybe_log(losses, tick, data_time, last=stopping or self.iteration == end)
-                if record is not None:
+                log_now, validate_now = self._due(last=stopping or self.iteration == end)
+                if log_now:
+                    record = self._log_record(losses, tick, data_time)
+                    if validate_now:
+                        self._validate_into(record)
                     losses, tick, data_time = [], time.monotonic(), 0.0
                     if self.env.main:
                         with log_path.open("a") as fh:
@@ -284,16 +287,18 @@ class Trainer:
             self.iteration, self.iteration >= cfg.iters, reason, self.best_psnr, self.ckpt_dir / "last.pth"
         )
 
-    def _maybe_log(
-        self, losses: list[float], tick: float, data_time: float, last: bool = False
-    ) -> dict[str, Any] | None:
+    def _due(self, last: bool) -> tuple[bool, bool]:
+        """(log now, validate now) after the iteration just done."""
         it, cfg = self.iteration, self.cfg
         validate = cfg.val_every > 0 and (it % cfg.val_every == 0 or it == cfg.iters)
-        if not (it % cfg.log_every == 0 or validate or it == cfg.iters or last):
-            return None
+        return it % cfg.log_every == 0 or validate or it == cfg.iters or last, validate
+
+    def _log_record(self, losses: list[float], tick: float, data_time: float) -> dict[str, Any]:
+        """The step statistics since the last record."""
+        it, cfg = self.iteration, self.cfg
         elapsed = time.monotonic() - tick
         phase = bn_phase(self.net)
-        record: dict[str, Any] = {
+        return {
             "iter": it,
             "loss": sum(losses) / len(losses),
             "lr": cfg.lr_at(it - 1),
@@ -301,10 +306,13 @@ class Trainer:
             "it_s": len(losses) / elapsed if elapsed > 0 else None,
             "data_share": data_time / elapsed if elapsed > 0 else None,
         }
-        result = self.validate() if validate else None
-        if result is not None:
-            record.update(psnr=result.psnr, ssim=result.ssim)
-            if self.best_psnr is None or result.psnr > self.best_psnr:
-                self.best_psnr = result.psnr
-                self.save("best.pth")
-        return record
+
+    def _validate_into(self, record: dict[str, Any]) -> None:
+        """Score the fused network on the validation set; keep the best checkpoint."""
+        result = self.validate()
+        if result is None:
+            return
+        record.update(psnr=result.psnr, ssim=result.ssim)
+        if self.best_psnr is None or result.psnr > self.best_psnr:
+            self.best_psnr = result.psnr
+            self.save("best.pth")
