@@ -12,8 +12,9 @@ from PIL import Image, ImageCms
 
 from repsr_cli import Upscaler
 from repsr_cli.errors import UserError
+from repsr_cli.images import ImageFile, read_image
 from repsr_cli.infer.files import Callbacks, Job, OutputPlan, collect_inputs, my_share, plan_jobs, upscale_files
-from repsr_cli.infer.image_io import ImageFile, read_image, write_image
+from repsr_cli.infer.image_io import write_image
 from repsr_cli.model import RepSRNet, fuse, preset_config
 
 from .conftest import run_cli

@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from ..errors import UserError
-from ..imaging import find_images, read_rgb8, to_tensor
+from ..images import find_images, read_rgb8
+from ..imaging import to_tensor
 from .degradations import Degrader
 from .resize import downscale, mod_crop
 
@@ -39,10 +40,10 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
 
 
-def _cached(key: str, make) -> np.ndarray:
+def _cached(key: str, make, refresh: bool = False) -> np.ndarray:
     """Load a PNG from the cache, or make it and store it (atomically) for next time."""
     path = cache_dir() / f"{key}.png"
-    if path.exists():
+    if path.exists() and not refresh:
         try:
             with Image.open(path) as im:
                 return np.asarray(im.convert("RGB"))
@@ -72,7 +73,11 @@ def load_pair(path: Path, scale: int, max_side: int | None = None, lr_path: Path
     if min(hr.shape[:2]) < scale:
         raise UserError(f"{hr.shape[1]}x{hr.shape[0]} is smaller than the scale {scale}", path)
     hr = mod_crop(hr, scale)
-    lr = read_rgb8(lr_path) if lr_path is not None else _cached(f"{key}_x{scale}", lambda: downscale(hr, scale))
+    if lr_path is not None:
+        return Pair(Path(path).stem, hr, read_rgb8(lr_path))
+    lr = _cached(f"{key}_x{scale}", lambda: downscale(hr, scale))
+    if lr.shape[:2] != (hr.shape[0] // scale, hr.shape[1] // scale):  # a stale cache entry: make it again
+        lr = _cached(f"{key}_x{scale}", lambda: downscale(hr, scale), refresh=True)
     return Pair(Path(path).stem, hr, lr)
 
 

@@ -17,9 +17,9 @@ import torch
 
 from ..distributed import from_env
 from ..errors import UserError
-from ..imaging import find_images
+from ..images import find_images, read_image
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
-from .image_io import EncodeOptions, check_output_size, read_image, write_image
+from .image_io import EncodeOptions, check_output_size, write_image
 from .upscaler import ModelPerInput, Upscaler, available_memory
 
 GLOB_CHARS = set("*?[")

@@ -16,12 +16,13 @@ from PIL import Image
 
 from ..data.resize import imresize
 from ..errors import UserError
+from ..images import pil_to_array
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
 from ..runtime import resolve_device, resolve_precision
 from ..schema import ALPHA_MODES, choices
 from ..weights import default_model, load_model
-from .image_io import array_to_pil, pil_to_array
+from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
 
