@@ -8,11 +8,11 @@ import torch
 
 from repsr_cli.bench import timed_together
 
-from .conftest import run_cli
+from .conftest import cli
 
 
 def test_bench_json_shape() -> None:
-    result = run_cli("bench", "--preset", "tiny", "--scale", "2", "--size", "24", "--json")
+    result = cli("bench", "--preset", "tiny", "--scale", "2", "--size", "24", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     rows = report["results"]

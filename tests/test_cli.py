@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from repsr_cli.weights import load_model
 
-from .conftest import run_cli
+from .conftest import cli, run_cli
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -62,27 +62,27 @@ def test_train_command_writes_checkpoint_log_and_config(tmp_path: Path, image_fo
     assert (out / "config.json").exists()
     records = [line for line in (out / "log.jsonl").read_text().splitlines() if line]
     assert len(records) == 2 and '"bn": "population"' in records[-1]
-    again = run_cli("train", "--data", image_folder, "--out", out, "--iters", "4")
+    again = cli("train", "--data", image_folder, "--out", out, "--iters", "4")
     assert_one_line_error(again, "--resume")
 
 
 def test_convert_then_upscale(tmp_path: Path, tiny_checkpoint: Path, lr_image: Path) -> None:
     deploy = tmp_path / "tiny.safetensors"
-    result = run_cli("convert", tiny_checkpoint, "-o", deploy)
+    result = cli("convert", tiny_checkpoint, "-o", deploy)
     assert result.returncode == 0, result.stderr
     assert "max abs difference" in result.stdout
     diff = float(result.stdout.split("network:")[-1].split()[0])
     assert diff < 1e-5
     state = load_file(str(deploy))
     assert "body.0.weight" in state
-    result = run_cli("convert", tiny_checkpoint, "-o", tmp_path / "tiny.pth", "--format", "pth")
+    result = cli("convert", tiny_checkpoint, "-o", tmp_path / "tiny.pth", "--format", "pth")
     assert result.returncode == 0, result.stderr
     pth = torch.load(tmp_path / "tiny.pth", weights_only=True)
     assert set(pth) == {"params_ema"} and set(pth["params_ema"]) == set(state)
 
     for model in (deploy, tmp_path / "tiny.pth", tiny_checkpoint):
         out = tmp_path / f"up_{Path(model).stem}.png"
-        result = run_cli("upscale", lr_image, "-s", "2", "-m", model, "-o", out)
+        result = cli("upscale", lr_image, "-s", "2", "-m", model, "-o", out)
         assert result.returncode == 0, result.stderr
         assert Image.open(out).size == (48, 40)
     # All three forms of the same model give the same pixels.
@@ -91,15 +91,15 @@ def test_convert_then_upscale(tmp_path: Path, tiny_checkpoint: Path, lr_image: P
 
 
 def test_upscale_default_output_name_and_no_overwrite(tmp_path: Path, tiny_checkpoint: Path, lr_image: Path) -> None:
-    result = run_cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint)
+    result = cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint)
     assert result.returncode == 0, result.stderr
     target = lr_image.with_name("small_x2.png")
     assert target.exists()
     stamp = target.stat().st_mtime_ns
-    result = run_cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint)
+    result = cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint)
     assert result.returncode == 0 and "skipped" in result.stdout
     assert target.stat().st_mtime_ns == stamp
-    result = run_cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint, "-o", lr_image, "--overwrite")
+    result = cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint, "-o", lr_image, "--overwrite")
     assert result.returncode != 0 and "overwrite the input" in result.stderr
     assert Image.open(lr_image).size == (24, 20)
 
@@ -111,35 +111,35 @@ def test_bad_image_in_batch_is_reported_and_the_rest_complete(
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     out = tmp_path / "out"
     out.mkdir()
-    result = run_cli("upscale", bad, lr_image, "-s", "2", "-m", tiny_checkpoint, "-o", out)
+    result = cli("upscale", bad, lr_image, "-s", "2", "-m", tiny_checkpoint, "-o", out)
     assert result.returncode != 0
     assert "broken.png" in result.stderr and "Traceback" not in result.stderr
     assert (out / "small_x2.png").exists() and not (out / "broken_x2.png").exists()
 
 
 def test_convert_errors_are_one_line(tmp_path: Path, tiny_checkpoint: Path) -> None:
-    assert_one_line_error(run_cli("convert", tmp_path / "missing.pth"), "missing.pth", "not found")
+    assert_one_line_error(cli("convert", tmp_path / "missing.pth"), "missing.pth", "not found")
 
     not_ckpt = tmp_path / "plain.pth"
     torch.save({"something": torch.zeros(2)}, not_ckpt)
-    assert_one_line_error(run_cli("convert", not_ckpt), "plain.pth", "not a repsr training checkpoint")
+    assert_one_line_error(cli("convert", not_ckpt), "plain.pth", "not a repsr training checkpoint")
 
     deploy = tmp_path / "fused.safetensors"
-    assert run_cli("convert", tiny_checkpoint, "-o", deploy).returncode == 0
-    assert_one_line_error(run_cli("convert", deploy), "fused.safetensors", "already fused")
+    assert cli("convert", tiny_checkpoint, "-o", deploy).returncode == 0
+    assert_one_line_error(cli("convert", deploy), "fused.safetensors", "already fused")
     fused_pth = tmp_path / "fused.pth"
     torch.save({"params_ema": load_file(str(deploy))}, fused_pth)
-    assert_one_line_error(run_cli("convert", fused_pth), "already fused")
+    assert_one_line_error(cli("convert", fused_pth), "already fused")
 
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(tiny_checkpoint.read_bytes()[:2000])
-    assert_one_line_error(run_cli("convert", corrupt), "corrupt.pth")
+    assert_one_line_error(cli("convert", corrupt), "corrupt.pth")
 
     unknown = tmp_path / "unknown.pth"
     ckpt = torch.load(tiny_checkpoint, weights_only=True)
     ckpt["config"]["block"] = "transformer"
     torch.save(ckpt, unknown)
-    assert_one_line_error(run_cli("convert", unknown), "unknown.pth", "block")
+    assert_one_line_error(cli("convert", unknown), "unknown.pth", "block")
 
 
 class Payload:
@@ -151,18 +151,18 @@ def test_convert_never_unpickles_objects(tmp_path: Path) -> None:
     evil = tmp_path / "evil.pth"
     with evil.open("wb") as fh:
         pickle.dump({"format": "repsr-train", "x": Payload()}, fh)
-    result = run_cli("convert", evil)
+    result = cli("convert", evil)
     assert_one_line_error(result, "evil.pth")
     assert "code ran" not in result.stdout
 
 
 def test_upscale_errors_are_one_line(tmp_path: Path, lr_image: Path) -> None:
-    assert_one_line_error(run_cli("upscale", lr_image, "-m", tmp_path / "nope.safetensors"), "nope.safetensors")
+    assert_one_line_error(cli("upscale", lr_image, "-m", tmp_path / "nope.safetensors"), "nope.safetensors")
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x00" * 64)
-    assert_one_line_error(run_cli("upscale", lr_image, "-m", garbage), "garbage.safetensors")
-    assert_one_line_error(run_cli("upscale", lr_image, "-m", "no-such-model"), "no-such-model")
-    assert_one_line_error(run_cli("upscale", lr_image, "--device", "cuda:7", "-m", garbage))
+    assert_one_line_error(cli("upscale", lr_image, "-m", garbage), "garbage.safetensors")
+    assert_one_line_error(cli("upscale", lr_image, "-m", "no-such-model"), "no-such-model")
+    assert_one_line_error(cli("upscale", lr_image, "--device", "cuda:7", "-m", garbage))
 
 
 def test_unknown_architecture_state_dict(tmp_path: Path) -> None:
@@ -175,8 +175,8 @@ def test_unknown_architecture_state_dict(tmp_path: Path) -> None:
 
 
 def test_train_errors_are_one_line_and_nothing_else(tmp_path: Path) -> None:
-    result = run_cli("train", "--data", tmp_path / "missing", "--out", tmp_path / "run")
+    result = cli("train", "--data", tmp_path / "missing", "--out", tmp_path / "run")
     assert_one_line_error(result, "missing")
     assert result.stdout == ""  # no empty progress bar before the error
-    misspelt = run_cli("train", "--data", tmp_path, "--out", tmp_path / "run", "--loss", "L1")
+    misspelt = cli("train", "--data", tmp_path, "--out", tmp_path / "run", "--loss", "L1")
     assert_one_line_error(misspelt, "unknown --loss 'L1' (use l1, l2)")

@@ -22,7 +22,7 @@ from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.runlog import summarize
 from repsr_cli.train.trainer import Trainer
 
-from .conftest import run_cli, shared_path, synthetic_image, tiny_config
+from .conftest import cli, run_cli, shared_path, synthetic_image, tiny_config
 
 config = tiny_config
 
@@ -168,15 +168,15 @@ def test_out_folder_that_is_a_file(tmp_path: Path, image_folder: Path) -> None:
 
 
 def test_eval_json_and_plot(tmp_path: Path, tiny_checkpoint: Path, image_folder: Path) -> None:
-    result = run_cli("eval", "--model", tiny_checkpoint, "--data", image_folder, "-s", "2", "--json")
+    result = cli("eval", "--model", tiny_checkpoint, "--data", image_folder, "-s", "2", "--json")
     assert result.returncode == 0, result.stderr
     (report,) = json.loads(result.stdout)["results"]
     assert report["degradation"] == "none" and len(report["per_image"]) == 6
-    bicubic = json.loads(run_cli("eval", "--model", "bicubic", "--data", image_folder, "-s", "2", "--json").stdout)
+    bicubic = json.loads(cli("eval", "--model", "bicubic", "--data", image_folder, "-s", "2", "--json").stdout)
     assert bicubic["results"][0]["psnr"] != report["psnr"]
     pytest.importorskip("matplotlib")
     run_dir = tiny_checkpoint.parent.parent
-    result = run_cli("plot", run_dir, "-o", tmp_path / "curves.png")
+    result = cli("plot", run_dir, "-o", tmp_path / "curves.png")
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "curves.png").size[0] > 100
     assert f"{run_dir.name}: 6 of 6 iterations" in result.stdout

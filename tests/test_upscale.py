@@ -17,7 +17,7 @@ from repsr_cli.infer.files import Callbacks, Job, OutputPlan, collect_inputs, my
 from repsr_cli.infer.image_io import write_image
 from repsr_cli.model import RepSRNet, fuse, preset_config
 
-from .conftest import run_cli
+from .conftest import cli, run_cli
 
 
 def deploy(scale: int, seed: int = 0):
@@ -204,7 +204,7 @@ def test_cli_batch_rules(tmp_path: Path, tiny_checkpoint: Path) -> None:
     root = tmp_path / "in"
     a, _, _ = make_tree(root)
     (root / "broken.png").write_bytes(b"\x89PNG garbage")
-    result = run_cli("upscale", root, "-r", "-s", "2", "-m", tiny_checkpoint, "-o", tmp_path / "out", "--format", "png")
+    result = cli("upscale", root, "-r", "-s", "2", "-m", tiny_checkpoint, "-o", tmp_path / "out", "--format", "png")
     assert result.returncode == 1  # one failure
     assert "broken.png" in result.stderr and "Traceback" not in result.stderr
     made = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png"))
@@ -212,13 +212,13 @@ def test_cli_batch_rules(tmp_path: Path, tiny_checkpoint: Path) -> None:
     assert "summary" in result.stdout
     os.remove(root / "broken.png")
     stamp = (tmp_path / "out" / "a_x2.png").stat().st_mtime_ns
-    again = run_cli("upscale", root, "-r", "-s", "2", "-m", tiny_checkpoint, "-o", tmp_path / "out", "--format", "png")
+    again = cli("upscale", root, "-r", "-s", "2", "-m", tiny_checkpoint, "-o", tmp_path / "out", "--format", "png")
     assert again.returncode == 0 and again.stdout.count("skipped") >= 3
     assert (tmp_path / "out" / "a_x2.png").stat().st_mtime_ns == stamp
     # Arbitrary factors and sizes finish with a resize.
-    assert run_cli("upscale", a, "-s", "1.5", "-m", tiny_checkpoint, "-o", tmp_path / "a15.png").returncode == 0
+    assert cli("upscale", a, "-s", "1.5", "-m", tiny_checkpoint, "-o", tmp_path / "a15.png").returncode == 0
     assert Image.open(tmp_path / "a15.png").size == (15, 12)
-    assert run_cli("upscale", a, "--width", "33", "-m", tiny_checkpoint, "-o", tmp_path / "w.png").returncode == 0
+    assert cli("upscale", a, "--width", "33", "-m", tiny_checkpoint, "-o", tmp_path / "w.png").returncode == 0
     assert Image.open(tmp_path / "w.png").size == (33, 26)
 
 
@@ -232,7 +232,7 @@ def test_decompression_bomb_guard(tmp_path: Path, tiny_checkpoint: Path) -> None
 
 
 def test_models_command_lists_bundled() -> None:
-    result = run_cli("models")
+    result = cli("models")
     assert result.returncode == 0 and "repsr-tiny-x4" in result.stdout
 
 

@@ -15,7 +15,7 @@ from repsr_cli.errors import UserError
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import Probe, VideoOptions, exact_rate, ffmpeg, probe, upscale_video
 
-from .conftest import run_cli
+from .conftest import cli, run_cli
 
 SIZE = "48x32"  # small: the model runs on every frame
 
@@ -52,7 +52,7 @@ def test_upscale_keeps_timing_and_audio(tmp_path: Path, tiny_checkpoint: Path, r
     src = synthetic_clip(tmp_path / f"clip{ext}", SIZE, rate, seconds=2)
     before = probe(src)
     out = tmp_path / f"up{ext}"
-    result = run_cli("upscale-video", src, "-o", out, "-m", tiny_checkpoint, "--preset", "ultrafast")
+    result = cli("upscale-video", src, "-o", out, "-m", tiny_checkpoint, "--preset", "ultrafast")
     assert result.returncode == 0, result.stderr
     after = probe(out)
     assert (after.width, after.height) == (96, 64)
@@ -69,7 +69,7 @@ def test_subtitles_and_preview_window(tmp_path: Path, tiny_checkpoint: Path) -> 
     srt.write_text("1\n00:00:00,000 --> 00:00:01,500\nhello\n")
     src = synthetic_clip(tmp_path / "clip.mkv", SIZE, "25", seconds=3, subtitles=srt)
     out = tmp_path / "preview.mp4"  # srt -> mov_text for mp4
-    result = run_cli(
+    result = cli(
         "upscale-video",
         src,
         "-o",
@@ -105,14 +105,14 @@ def test_bad_videos_give_one_line_errors(tmp_path: Path, tiny_checkpoint: Path) 
         (src, ["-o", tmp_path / "out.avi"], "unsupported container"),
     ]
     for source, extra, message in cases:
-        result = run_cli("upscale-video", source, "-m", tiny_checkpoint, *extra)
+        result = cli("upscale-video", source, "-m", tiny_checkpoint, *extra)
         assert result.returncode != 0
         lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and message in lines[0], result.stderr
     assert existing.read_bytes() == b"keep me"
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(src.read_bytes()[: len(src.read_bytes()) // 3])
-    result = run_cli("upscale-video", truncated, "-m", tiny_checkpoint, "-o", tmp_path / "t_out.mp4")
+    result = cli("upscale-video", truncated, "-m", tiny_checkpoint, "-o", tmp_path / "t_out.mp4")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert not (tmp_path / "t_out.mp4").exists()
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
@@ -184,7 +184,7 @@ def test_rotated_phone_video_keeps_its_orientation(tmp_path: Path, degrees: int)
     assert (probe(src).width, probe(src).height) == shown
     out = tmp_path / "up.mp4"
     # a trained model, so the output looks like its input and the comparison below means something
-    result = run_cli("upscale-video", src, "-o", out, "-m", "repsr-tiny-x4", "--preset", "ultrafast")
+    result = cli("upscale-video", src, "-o", out, "-m", "repsr-tiny-x4", "--preset", "ultrafast")
     assert result.returncode == 0, result.stderr
     assert (probe(out).width, probe(out).height) == (4 * shown[0], 4 * shown[1])
     expected, got = first_frame(src), first_frame(out, shown)
@@ -222,9 +222,9 @@ def test_any_scale_and_odd_sizes(tmp_path: Path, tiny_checkpoint: Path) -> None:
     assert (probe(src).width, probe(src).height) == (161, 121)
     stale = tmp_path / ".odd_x3.partial.mkv"
     stale.write_bytes(b"left by a killed run")
-    result = run_cli("upscale-video", src, "-m", tiny_checkpoint, "-s", "3", "--preset", "ultrafast")
+    result = cli("upscale-video", src, "-m", tiny_checkpoint, "-s", "3", "--preset", "ultrafast")
     assert result.returncode == 0, result.stderr
     assert (probe(tmp_path / "odd_x3.mkv").width, probe(tmp_path / "odd_x3.mkv").height) == (482, 362)
     assert not stale.exists()
-    result = run_cli("upscale-video", src, "-m", tiny_checkpoint, "--preset", "ultrafast", "-o", tmp_path / "d.mkv")
+    result = cli("upscale-video", src, "-m", tiny_checkpoint, "--preset", "ultrafast", "-o", tmp_path / "d.mkv")
     assert result.returncode == 0 and probe(tmp_path / "d.mkv").width == 322  # no -s: the model's own x2
