@@ -1,21 +1,22 @@
 """repsr: image and video upscaling with RepSR networks.
 
-The public API: `Upscaler` and `load_model`; everything else is reachable through the submodules.
+The public API: `Upscaler`, `ModelPerInput` (the model per kind of input, as `repsr upscale` picks it) and
+`load_model`; everything else is reachable through the submodules.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Upscaler", "load_model", "__version__"]
+__all__ = ["ModelPerInput", "Upscaler", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
     # Imported lazily so that `repsr --help` does not pay for importing torch.
-    if name == "Upscaler":
-        from .infer.upscaler import Upscaler
+    if name in ("Upscaler", "ModelPerInput"):
+        from .infer import upscaler
 
-        return Upscaler
+        return getattr(upscaler, name)
     if name == "load_model":
         from .weights import load_model
 
