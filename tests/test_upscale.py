@@ -272,3 +272,30 @@ def test_cli_model_and_denoise_override_the_per_input_choice(tmp_path: Path, fak
         )
         assert result.exit_code == 0, result.output
         assert np.array_equal(np.asarray(Image.open(out)), Upscaler(model, tile=0).upscale_array(pixels)), flags
+
+
+def test_out_of_memory_halves_the_batch_then_the_tile_and_remembers() -> None:
+    """A device out of memory above some input size: the batch of tiles is split, then the tile shrinks, with
+    one warning; the result equals the unconstrained one (tiling is exact) and later images keep the sizes."""
+    net = deploy(2)
+    img = np.random.default_rng(7).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    want = Upscaler(net, tile=0).upscale_array(img)
+    warnings: list[str] = []
+    up = Upscaler(net, tile=40, tiles_per_batch=4, warn=warnings.append)
+    forward, limit = up._run, [3000]
+
+    def limited(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] * x.shape[2] * x.shape[3] > limit[0]:  # input pixels in one forward
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(x)
+
+    up._run = limited
+    assert np.array_equal(up.upscale_array(img), want)  # interior tiles are 52x52: one at a time fits
+    assert (up.tiles_per_batch, up.tile) == (1, 40)
+    limit[0] = 2000  # now a 52x52 tile alone does not fit either
+    assert np.array_equal(up.upscale_array(img), want)
+    assert (up.tiles_per_batch, up.tile) == (1, 32)  # halved from 40, but never under MIN_TILE
+    assert len(warnings) == 1 and "out of cpu memory" in warnings[0]
+    up._run = lambda x: (_ for _ in ()).throw(RuntimeError("some other failure"))
+    with pytest.raises(RuntimeError, match="some other failure"):
+        up.upscale_array(img)

@@ -7,6 +7,7 @@ so device memory does not grow with the image and host memory stays near input +
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,13 @@ from ..schema import ALPHA_MODES, choices
 from ..weights import default_model, load_model
 from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
+
+MIN_TILE = 32  # the smallest tile side tried when out of memory
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA raises torch.OutOfMemoryError; MPS a RuntimeError that says so."""
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 def available_memory(device: torch.device) -> int:
@@ -68,6 +76,7 @@ class Upscaler:
         tiles_per_batch: int | None = None,
         compile_model: bool = False,
         name: str | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         net = model if isinstance(model, DeployNet) else load_model(model)
         self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
@@ -87,6 +96,8 @@ class Upscaler:
         self.alpha = alpha
         # Several tiles per forward keep a GPU busy; on a CPU one tile already fills the cores.
         self.tiles_per_batch = tiles_per_batch or (4 if self.device.type == "cuda" else 1)
+        self.warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+        self._warned = False
 
     def for_image(self, lossy: bool) -> Upscaler:
         """The upscaler for one input: this one, whatever the input (see ModelPerInput for the choice)."""
@@ -109,8 +120,40 @@ class Upscaler:
     def count_tiles(self, height: int, width: int) -> int:
         return count_tiles(height, width, self.tile)
 
+    def _shrunk(self, what: str) -> None:
+        """Out of device memory: say so once; the smaller size stays for the rest of the run."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if not self._warned:
+            self._warned = True
+            self.warn(f"out of {self.device.type} memory: {what} (kept for the rest of the run)")
+
+    def _forward_splitting(self, batch: torch.Tensor) -> torch.Tensor:
+        """Run a batch of tiles; out of memory, halve the batch and run the halves."""
+        try:
+            return self._forward(batch)
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc) or len(batch) == 1:
+                raise
+            half = len(batch) // 2
+            self.tiles_per_batch = max(1, min(self.tiles_per_batch, half))
+            self._shrunk(f"tiles per batch lowered to {self.tiles_per_batch}")
+            return torch.cat([self._forward_splitting(batch[:half]), self._forward_splitting(batch[half:])])
+
     def upscale_rgb(self, rgb: np.ndarray, on_tile: Callable[[], None] | None = None) -> np.ndarray:
-        """HxWx3 uint8/uint16 -> (sH)x(sW)x3 of the same dtype, tile by tile, exact at tile borders."""
+        """HxWx3 uint8/uint16 -> (sH)x(sW)x3 of the same dtype, tile by tile, exact at tile borders.
+        Out of memory with one tile per batch, the tile side is halved and the image done again."""
+        while True:
+            try:
+                return self._upscale_tiles(rgb, on_tile)
+            except RuntimeError as exc:
+                side = self.tile or max(rgb.shape[:2])
+                if not is_out_of_memory(exc) or side <= MIN_TILE:
+                    raise
+                self.tile = max(MIN_TILE, side // 2)
+                self._shrunk(f"tile lowered to {self.tile}")
+
+    def _upscale_tiles(self, rgb: np.ndarray, on_tile: Callable[[], None] | None) -> np.ndarray:
         h, w, _ = rgb.shape
         s = self.scale
         out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
@@ -120,7 +163,7 @@ class Upscaler:
             batch = torch.cat([to_tensor(rgb[t.py0 : t.py1, t.px0 : t.px1]) for t in pending])
             if self.device.type == "cuda":
                 batch = batch.pin_memory()
-            result = self._forward(batch)
+            result = self._forward_splitting(batch)
             for i, t in enumerate(pending):
                 core = result[
                     i : i + 1, :, (t.y0 - t.py0) * s : (t.y1 - t.py0) * s, (t.x0 - t.px0) * s : (t.x1 - t.px0) * s
