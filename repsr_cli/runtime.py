@@ -59,6 +59,22 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+class PeakMemory:
+    """Peak device memory from its creation to `read()`, by CUDA's own counters (no nvidia-smi); None where
+    CUDA is not in use."""
+
+    def __init__(self) -> None:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.reset_peak_memory_stats()
+
+    def read(self) -> int | None:
+        import torch
+
+        return torch.cuda.max_memory_allocated() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+
+
 def native_bf16(device: torch.device) -> bool:
     """bf16 with hardware support: CUDA (Ampere and later), CPUs where oneDNN has native bf16 (AVX512-BF16,
     AMX). On AVX2-only CPUs bf16 measured about 10x slower than fp32 (docs/training-speed.md)."""

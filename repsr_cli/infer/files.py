@@ -18,6 +18,7 @@ import torch
 from ..distributed import from_env
 from ..errors import UserError
 from ..images import find_images, read_image
+from ..runtime import PeakMemory
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
 from .image_io import EncodeOptions, check_output_size, write_image
 from .upscaler import ModelPerInput, Upscaler, available_memory
@@ -51,6 +52,7 @@ class Report:
     failed: list[str] = field(default_factory=list)
     megapixels: float = 0.0
     seconds: float = 0.0
+    peak_bytes: int | None = None  # device memory at its peak (CUDA), None on the CPU
 
     @property
     def mp_per_s(self) -> float:
@@ -194,6 +196,7 @@ def upscale_files(
         report.megapixels += size[0] * size[1] / 1e6
         events.file_done(job, "done", f"{size[1]}x{size[0]}, {name}")
 
+    peak = PeakMemory()
     with ThreadPoolExecutor(max_workers=1) as writer:
         for job in jobs:
             try:
@@ -221,4 +224,5 @@ def upscale_files(
             writing = (job, writer.submit(write_image, image, job.target, encode), size, model.name)
         finish_write()
     report.seconds = time.perf_counter() - start
+    report.peak_bytes = peak.read()
     return report

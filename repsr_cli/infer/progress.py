@@ -52,17 +52,21 @@ class BatchProgress:
 
 def summary(report: Report) -> Table:
     table = Table(title="summary")
-    for col in ("files", "skipped", "failed", "megapixels", "MP/s", "time"):
-        table.add_column(col, justify="right")
-    table.add_row(
+    cols = ["files", "skipped", "failed", "megapixels", "MP/s", "time"]
+    cells = [
         str(report.done),
         str(report.skipped),
         str(len(report.failed)),
         f"{report.megapixels:.2f}",
         f"{report.mp_per_s:.2f}",
         f"{report.seconds:.1f} s",
-        style="red" if report.failed else None,
-    )
+    ]
+    if report.peak_bytes is not None:
+        cols.append("peak GPU memory")
+        cells.append(f"{report.peak_bytes / 2**20:,.0f} MiB")
+    for col in cols:
+        table.add_column(col, justify="right")
+    table.add_row(*cells, style="red" if report.failed else None)
     return table
 
 
@@ -95,8 +99,10 @@ class VideoProgress:
 
 
 def video_summary(report: VideoReport, model: str) -> str:
+    peak = f"; peak GPU memory {report.peak_bytes / 2**20:,.0f} MiB" if report.peak_bytes is not None else ""
     return (
         f"wrote {report.output} with {model}: {report.frames} frames in {report.seconds:.1f} s "
-        f"({report.frames / report.seconds:.2f} fps; model {100 * report.model_seconds / report.seconds:.0f}% "
-        "of the time)"
+        f"({report.frames / report.seconds:.2f} fps; model {100 * report.model_seconds / report.seconds:.0f}%, "
+        f"waiting for the decoder {100 * report.decode_wait / report.seconds:.0f}%, for the encoder "
+        f"{100 * report.encode_wait / report.seconds:.0f}% of the time{peak})"
     )

@@ -25,6 +25,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from ..errors import UserError
+from ..runtime import PeakMemory
 from .upscaler import Upscaler
 
 # Which codecs each container can hold without transcoding, and what to transcode to otherwise.
@@ -213,8 +214,11 @@ def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts:
 class VideoReport:
     frames: int
     seconds: float
-    model_seconds: float
+    model_seconds: float  # the model's share of the wall time
     output: Path
+    decode_wait: float = 0.0  # seconds the model waited for decoded frames (the decoder was the bottleneck)
+    encode_wait: float = 0.0  # seconds it waited for room in the encoder's queue (the encoder was)
+    peak_bytes: int | None = None  # device memory at its peak (CUDA)
 
 
 class _Stage(threading.Thread):
@@ -339,18 +343,23 @@ def upscale_video(
     reader, writer = _Stage(read), _Stage(write)
     reader.start()
     writer.start()
-    count, model_seconds, start = 0, 0.0, time.perf_counter()
+    count, model_seconds, decode_wait, encode_wait, start = 0, 0.0, 0.0, 0.0, time.perf_counter()
     ok = False
+    peak = PeakMemory()
     try:
         while writer.is_alive():
+            t0 = time.perf_counter()
             got, frame = _get(frames_in, reader.is_alive)
+            t1 = time.perf_counter()
+            decode_wait += t1 - t0
             if not got:
                 break
-            t0 = time.perf_counter()
             result = upscaler.upscale_array(frame, (out_h, out_w))
-            model_seconds += time.perf_counter() - t0
+            t2 = time.perf_counter()
+            model_seconds += t2 - t1
             if not _put(frames_out, result, writer.is_alive):
                 break
+            encode_wait += time.perf_counter() - t2
             count += 1
             if on_frame is not None:
                 on_frame(count)
@@ -371,7 +380,8 @@ def upscale_video(
             tmp.unlink(missing_ok=True)
         for log in logs:
             log.close()
-    return VideoReport(count, time.perf_counter() - start, model_seconds, out)
+    seconds = time.perf_counter() - start
+    return VideoReport(count, seconds, model_seconds, out, decode_wait, encode_wait, peak.read())
 
 
 def _shut(stop: threading.Event, procs: tuple[subprocess.Popen, ...], stages: tuple[_Stage, ...]) -> None:
