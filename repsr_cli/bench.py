@@ -20,11 +20,11 @@ from PIL import Image
 from .errors import UserError
 from .infer.upscaler import Upscaler
 from .model import DeployNet, RepSRNet, fuse, preset_config
-from .runtime import resolve_device
+from .runtime import PRECISIONS, resolve_device
 from .schema import PRESETS
 
 Key = TypeVar("Key")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {name: getattr(torch, dtype) for name, dtype in PRECISIONS.items()}  # runtime's one table
 
 
 def machine_name(device: torch.device) -> str:
