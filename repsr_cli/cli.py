@@ -22,6 +22,7 @@ from .schema import (
     BLOCK_NAMES,
     BN_MODES,
     DEPLOY_FORMATS,
+    EXPORT_FORMATS,
     LOSSES,
     OUTPUT_FORMATS,
     PRESETS,
@@ -220,17 +221,36 @@ def upscale_video(
 
 @app.command()
 def convert(
-    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.pth).", show_default=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Deploy weights to write.")] = None,
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A training checkpoint (.pth) to fuse; for onnx and ncnn, any model -m takes.", show_default=False
+        ),
+    ],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help=f"{choices(DEPLOY_FORMATS)} (pth: Real-ESRGAN's loaders).")
-    ] = "safetensors",
+        str,
+        typer.Option(
+            "--format",
+            help=f"{choices(DEPLOY_FORMATS + EXPORT_FORMATS)} (pth: Real-ESRGAN's loaders; ncnn: NAME.param + "
+            "NAME.bin).",
+        ),
+    ] = DEPLOY_FORMATS[0],
+    half: Annotated[bool, typer.Option(help="ONNX with float16 weights, input and output.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
-    """Fuse a training checkpoint into plain deploy weights (SRVGGNetCompact layout)."""
+    """Fuse a training checkpoint into plain deploy weights (SRVGGNetCompact layout), or export a model to ONNX
+    or ncnn for onnxruntime, OpenVINO, realesrgan-ncnn-vulkan and Upscayl."""
     from .convert import convert as run_convert
+    from .convert import export
 
-    result = run_convert(checkpoint, output, fmt, overwrite)
+    if fmt in EXPORT_FORMATS:
+        result = export(model, output, fmt, half, overwrite)
+        out.print(f"wrote {result.output} (x{result.scale}, {result.blocks} blocks x {result.channels} channels)")
+        return
+    if half:
+        raise UserError("--half is for ONNX exports")
+    result = run_convert(Path(model), output, fmt, overwrite)
     out.print(f"wrote {result.output} (x{result.scale}, {result.blocks} blocks x {result.channels} channels)")
     out.print(f"max abs difference, training vs fused network: {result.max_abs_diff:.3g}")
 

@@ -1,4 +1,5 @@
-"""Training checkpoint -> deploy weights, with a numerical check that the fold is exact."""
+"""Training checkpoint -> deploy weights, with a numerical check that the fold is exact; any model -> ONNX or
+ncnn for other runtimes, checked against our forward where the runtime is installed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .formats.checkpoint import is_checkpoint, model_from_checkpoint
 from .formats.deploy import save_deploy
 from .formats.files import read_torch_file
 from .model import fuse
-from .schema import DEPLOY_FORMATS, choices
+from .schema import DEPLOY_FORMATS, EXPORT_FORMATS, choices
 
 
 @dataclass
@@ -33,7 +34,7 @@ def convert(
 ) -> ConvertResult:
     ckpt_path = Path(ckpt_path)
     if fmt not in DEPLOY_FORMATS:
-        raise UserError(f"unknown --format {fmt!r} (use {choices(DEPLOY_FORMATS)})")
+        raise UserError(f"unknown --format {fmt!r} (use {choices(DEPLOY_FORMATS + EXPORT_FORMATS)})")
     if ckpt_path.suffix == ".safetensors" and ckpt_path.exists():
         raise UserError("already fused deploy weights: nothing to convert", ckpt_path)
     obj = read_torch_file(ckpt_path)
@@ -58,3 +59,34 @@ def convert(
     save_deploy(deploy, output, fmt, iterations=str(obj.get("iter", "")))
     cfg = deploy.cfg
     return ConvertResult(output, diff, cfg.scale, cfg.channels, cfg.blocks)
+
+
+def export(
+    model: str, output: Path | None = None, fmt: str = "onnx", half: bool = False, overwrite: bool = False
+) -> ConvertResult:
+    """Any model `upscale -m` takes -> ONNX (`NAME.onnx`) or ncnn (`NAME.param` + `NAME.bin`)."""
+    from .formats.exports import write_ncnn, write_onnx
+    from .weights import load_model, resolve_model_path
+
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"unknown --format {fmt!r} (use {choices(DEPLOY_FORMATS + EXPORT_FORMATS)})")
+    if half and fmt != "onnx":
+        raise UserError("--half is for ONNX; ncnn models store their weights as float16 already")
+    net = load_model(model)
+    source = resolve_model_path(model)
+    suffix = ".onnx" if fmt == "onnx" else ".param"
+    if output is None:
+        output = source.with_suffix(suffix) if Path(model).exists() else Path(f"{model}{suffix}")
+    output = Path(output) if Path(output).suffix == suffix else Path(output).with_suffix(suffix)
+    targets = [output] if fmt == "onnx" else [output, output.with_suffix(".bin")]
+    for target in targets:
+        if target.exists() and not overwrite:
+            raise UserError("exists already (pass --overwrite to replace it)", target)
+        if not target.parent.is_dir():
+            raise UserError("the output folder does not exist", target.parent)
+    if fmt == "onnx":
+        write_onnx(net, output, half, source=source.name)
+    else:
+        write_ncnn(net, output, output.with_suffix(".bin"))
+    cfg = net.cfg
+    return ConvertResult(output, 0.0, cfg.scale, cfg.channels, cfg.blocks)

@@ -36,6 +36,7 @@ IMAGE_SUFFIXES = tuple(IMAGE_FORMATS)
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff", "bmp")  # --format names
 
 DEPLOY_FORMATS = ("safetensors", "pth")  # deploy weights: ours, and Real-ESRGAN's `params_ema` .pth
+EXPORT_FORMATS = ("onnx", "ncnn")  # for other runtimes (formats/exports.py)
 ALPHA_MODES = ("bicubic", "model")  # how an alpha channel is upscaled
 
 

@@ -238,3 +238,17 @@ def test_full_disk_keeps_the_last_good_checkpoint(
         Trainer(tiny_config(image_folder, out, iters=4, ckpt_every=2), resume=True).run()
     assert last.read_bytes() == good
     assert [p.name for p in last.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_each_torchrun_rank_drives_its_own_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a GPU here, CUDA is faked to 4 devices: `cuda` and `auto` resolve to cuda:LOCAL_RANK."""
+    from repsr_cli import runtime
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert runtime.resolve_device("cuda") == torch.device("cuda", 2)
+    assert runtime.resolve_device("auto") == torch.device("cuda", 2)
+    assert runtime.resolve_device("cuda:3") == torch.device("cuda", 3)
+    with pytest.raises(UserError, match="'cuda:4' is not available on this machine \\(4 CUDA devices found\\)"):
+        runtime.resolve_device("cuda:4")

@@ -1,0 +1,142 @@
+"""Exports of a deploy network for the runtimes users already have: ONNX and ncnn.
+
+Both are written node by node from the fused plain network (conv, PReLU, ..., conv, PixelShuffle, plus the
+nearest-upsampled input), so no tracing exporter (torch.onnx, pnnx, onnx2ncnn) is involved and the graph is
+exactly the deploy network's. Input: RGB in [0, 1], NCHW; any height and width.
+
+- ONNX: opset 17; input `input`, output `output`, dynamic batch, height and width; PixelShuffle is
+  DepthToSpace in CRD mode (PyTorch's channel order), the upsampled input a nearest Resize; metadata names
+  the scale, architecture and source. `half` stores weights, input and output as float16.
+- ncnn: `.param` (text) and `.bin` as realesrgan-ncnn-vulkan and Upscayl load them (blobs `data` in and
+  `output` out, as in the released Real-ESRGAN ncnn models); convolution weights stored as float16 like
+  those models, biases and PReLU slopes as float32 (ncnn's layer loaders read them so).
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..model import DeployNet
+from .files import atomic_write
+
+ONNX_OPSET = 17
+NCNN_MAGIC = 7767517
+NCNN_FP16_TAG = 0x01306B47  # ncnn's tag before float16 weight data
+
+
+def _layers(net: DeployNet) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+    """('conv', weight, bias) and ('prelu', slopes, None) in body order, as float32 arrays."""
+    out = []
+    for module in net.body:
+        params = [p.detach().float().cpu().numpy() for p in module.parameters()]
+        if module.__class__.__name__ == "Conv2d":
+            out.append(("conv", params[0], params[1]))
+        elif module.__class__.__name__ == "PReLU":
+            w = params[0]
+            out.append(("prelu", np.broadcast_to(w, (net.cfg.channels,)).copy() if w.size == 1 else w, None))
+        else:
+            raise UserError(f"cannot export a layer of type {module.__class__.__name__}")
+    return out
+
+
+def onnx_model(net: DeployNet, half: bool = False, source: str = ""):
+    """The network as an onnx.ModelProto."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        raise UserError("ONNX export needs the onnx package: pip install 'repsr[export]'") from None
+    dtype = np.float16 if half else np.float32
+    elem = TensorProto.FLOAT16 if half else TensorProto.FLOAT
+    s = net.cfg.scale
+    nodes, inits, blob = [], [], "input"
+    for i, (kind, a, b) in enumerate(_layers(net)):
+        out = f"body_{i}"
+        if kind == "conv":
+            inits += [numpy_helper.from_array(a.astype(dtype), f"body.{i}.weight")]
+            inits += [numpy_helper.from_array(b.astype(dtype), f"body.{i}.bias")]
+            nodes.append(
+                helper.make_node(
+                    "Conv", [blob, f"body.{i}.weight", f"body.{i}.bias"], [out], kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+                )
+            )
+        else:
+            inits.append(numpy_helper.from_array(a.reshape(-1, 1, 1).astype(dtype), f"body.{i}.weight"))
+            nodes.append(helper.make_node("PRelu", [blob, f"body.{i}.weight"], [out]))
+        blob = out
+    nodes.append(helper.make_node("DepthToSpace", [blob], ["shuffled"], blocksize=s, mode="CRD"))
+    inits.append(numpy_helper.from_array(np.array([1, 1, s, s], np.float32), "up_scales"))
+    nodes.append(
+        helper.make_node(
+            "Resize",
+            ["input", "", "up_scales"],
+            ["upsampled"],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
+    )
+    nodes.append(helper.make_node("Add", ["shuffled", "upsampled"], ["output"]))
+    graph = helper.make_graph(
+        nodes,
+        f"repsr_x{s}",
+        [helper.make_tensor_value_info("input", elem, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("output", elem, ["batch", 3, f"height*{s}", f"width*{s}"])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="repsr")
+    model.ir_version = 8  # the ONNX IR of opset 17, readable by older runtimes
+    meta = {"scale": str(s), "architecture": "SRVGGNetCompact", "source": source, "input_range": "0-1 RGB"}
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_onnx(net: DeployNet, path: Path, half: bool = False, source: str = "") -> None:
+    model = onnx_model(net, half, source)
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(model.SerializeToString()))
+
+
+def ncnn_files(net: DeployNet) -> tuple[str, bytes]:
+    """(param text, bin bytes) of the network."""
+    s, layers = net.cfg.scale, _layers(net)
+    lines, weights = [], bytearray()
+    lines.append("Input data 0 1 data")
+    lines.append("Split splitncnn_0 1 2 data data_0 data_1")
+    blob = "data_0"
+    for i, (kind, a, b) in enumerate(layers):
+        out = f"body_{i}"
+        if kind == "conv":
+            cout, cin = a.shape[:2]
+            # 0=num_output 1=kernel_w 4=pad 5=bias_term 6=weight_data_size (ncnn's Convolution parameters)
+            lines.append(f"Convolution conv_{i} 1 1 {blob} {out} 0={cout} 1=3 4=1 5=1 6={a.size}")
+            data = a.astype("<f2").tobytes()
+            weights += struct.pack("<I", NCNN_FP16_TAG) + data + b"\0" * (-len(data) % 4)
+            weights += b.astype("<f4").tobytes()
+        else:
+            lines.append(f"PReLU prelu_{i} 1 1 {blob} {out} 0={a.size}")
+            weights += a.astype("<f4").tobytes()
+        blob = out
+    lines.append(f"PixelShuffle shuffle 1 1 {blob} shuffled 0={s}")  # 1=0: PyTorch's channel order (default)
+    lines.append(f"Interp upsample 1 1 data_1 upsampled 0=1 1={float(s)} 2={float(s)}")  # 0=1: nearest
+    lines.append("BinaryOp add 2 1 shuffled upsampled output 0=0")  # 0=0: add
+    blobs = {tok for ln in lines for tok in ln.split()[4:] if "=" not in tok}
+    param = f"{NCNN_MAGIC}\n{len(lines)} {len(blobs)}\n" + "\n".join(lines) + "\n"
+    return param, bytes(weights)
+
+
+def write_ncnn(net: DeployNet, param_path: Path, bin_path: Path) -> None:
+    """Both files appear together or not at all: the second rename failing removes the first file."""
+    param, data = ncnn_files(net)
+    bin_path = Path(bin_path)
+    atomic_write(bin_path, lambda tmp: Path(tmp).write_bytes(data))
+    try:
+        atomic_write(Path(param_path), lambda tmp: Path(tmp).write_text(param))
+    except BaseException:
+        bin_path.unlink(missing_ok=True)
+        raise
