@@ -28,3 +28,5 @@ def test_wheel_contains_bundled_weights(tmp_path: Path) -> None:
     for name in shipped:
         assert f"repsr_cli/bundled/{name}" in names
     assert "repsr_cli/cli.py" in names
+    for init in (ROOT / "repsr_cli").rglob("__init__.py"):  # every subpackage is listed in pyproject.toml
+        assert init.relative_to(ROOT).as_posix() in names, init

@@ -23,6 +23,7 @@ from ..model import DeployNet
 from ..runtime import resolve_device, resolve_precision
 from ..schema import ALPHA_MODES, choices
 from ..weights import default_model, load_model
+from .backends import backend_forward
 from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
@@ -77,6 +78,7 @@ class Upscaler:
         compile_model: bool = False,
         name: str | None = None,
         warn: Callable[[str], None] | None = None,
+        backend: str = "torch",
     ) -> None:
         net = model if isinstance(model, DeployNet) else load_model(model)
         self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
@@ -90,6 +92,10 @@ class Upscaler:
         # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
         # paid for with a compile per distinct tile shape.
         self._run = torch.compile(self.net) if compile_model else self.net
+        if backend != "torch":  # another CPU runtime runs each tile batch; tiling stays ours, so stays exact
+            if self.device.type != "cpu" or self.dtype != torch.float32:
+                raise UserError(f"--backend {backend} runs on the CPU in fp32: use --device cpu --precision fp32")
+            self._run = backend_forward(backend, net, torch.get_num_threads())
         self.scale = net.cfg.scale
         self.radius = net.receptive_radius
         self.tile = self.auto_tile() if tile is None else tile
