@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from repsr_cli.bench import machine_name, timed_together
-from repsr_cli.infer.backends import BACKENDS, backend_forward
+from repsr_cli.infer.backends import backend_forward
 from repsr_cli.infer.upscaler import Upscaler
+from repsr_cli.schema import BACKENDS
 from repsr_cli.weights import available_models, load_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,6 +19,7 @@ from .errors import UserError
 from .runtime import DEVICE_HELP, PRECISION_HELP
 from .schema import (
     ALPHA_MODES,
+    BACKENDS,
     BLOCK_NAMES,
     BN_MODES,
     DEPLOY_FORMATS,
@@ -104,6 +105,9 @@ def upscale(
     compile_model: Annotated[
         bool, typer.Option("--compile", help="torch.compile the network (faster, slow to start).")
     ] = False,
+    backend: Annotated[
+        str, typer.Option(help=f"{choices(BACKENDS)}: which runtime runs the network (see docs/backends.md).")
+    ] = BACKENDS[0],
     max_pixels: Annotated[int | None, typer.Option(help="Raise Pillow's decompression-bomb limit.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs (never the input).")] = False,
 ) -> None:
@@ -120,7 +124,9 @@ def upscale(
             raise UserError(f"--max-pixels must be at least 1, got {max_pixels}")
         Image.MAX_IMAGE_PIXELS = max_pixels
     encode = EncodeOptions(quality, png_compression)
-    options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
+    options = dict(
+        device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model, backend=backend
+    )
     upscaler = _named_upscaler(model, denoise, scale, options) or ModelPerInput(scale or 4, **options)
     scale = scale or upscaler.scale
     plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
@@ -185,6 +191,9 @@ def upscale_video(
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile size; 0 = whole frame; default: from free memory.")] = None,
+    backend: Annotated[
+        str, typer.Option(help=f"{choices(BACKENDS)}: which runtime runs the network (see docs/backends.md).")
+    ] = BACKENDS[0],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
     """Upscale a video, streaming; keeps frame rate, duration, audio tracks and subtitles.
@@ -200,7 +209,7 @@ def upscale_video(
         raise UserError(f"--start must be 0 or more, got {start:g}")
     if duration is not None and not duration > 0:
         raise UserError(f"--duration must be positive, got {duration:g}")
-    options = dict(device=device, precision=precision, tile=tile)
+    options = dict(device=device, precision=precision, tile=tile, backend=backend)
     upscaler = _named_upscaler(model, denoise, scale, options)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default
         entry = default_model(scale or 4, real=True)

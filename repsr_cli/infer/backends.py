@@ -18,7 +18,6 @@ from ..errors import UserError
 from ..formats.exports import write_onnx
 from ..model import DeployNet
 
-BACKENDS = ("torch", "onnxruntime", "openvino")
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -56,8 +55,5 @@ def _array(x: torch.Tensor) -> np.ndarray:
 
 
 def backend_forward(name: str, net: DeployNet, threads: int) -> Forward:
-    """The forward of `net` in the runtime `name` (torch: None, the caller keeps its own)."""
-    makers = {"onnxruntime": onnxruntime_forward, "openvino": openvino_forward}
-    if name not in BACKENDS:
-        raise UserError(f"unknown --backend {name!r} (use {', '.join(BACKENDS)})")
-    return makers[name](net, threads)
+    """The forward of `net` in the runtime `name` (one of schema.BACKENDS but torch, which needs none)."""
+    return {"onnxruntime": onnxruntime_forward, "openvino": openvino_forward}[name](net, threads)

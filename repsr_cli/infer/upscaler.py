@@ -21,7 +21,7 @@ from ..images import pil_to_array
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
 from ..runtime import resolve_device, resolve_precision
-from ..schema import ALPHA_MODES, choices
+from ..schema import ALPHA_MODES, BACKENDS, choices
 from ..weights import default_model, load_model
 from .backends import backend_forward
 from .image_io import array_to_pil
@@ -86,6 +86,10 @@ class Upscaler:
             raise UserError(f"--tile must be 0 (whole image) or more, got {tile}")
         if alpha not in ALPHA_MODES:
             raise UserError(f"unknown alpha mode {alpha!r} (use {choices(ALPHA_MODES)})")
+        if backend not in BACKENDS:
+            raise UserError(f"unknown --backend {backend!r} (use {choices(BACKENDS)})")
+        if backend != "torch":  # the other runtimes run fp32 on the CPU: that is what auto means for them
+            device, precision = ("cpu" if device == "auto" else device), ("fp32" if precision == "auto" else precision)
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
