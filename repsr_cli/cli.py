@@ -59,20 +59,28 @@ def _root(
     """repsr: image and video upscaling with RepSR networks (train, fuse, deploy)."""
 
 
+# Options that several commands share: one definition each.
+ScaleOption = Annotated[
+    float | None,
+    typer.Option(
+        "--scale",
+        "-s",
+        help="Factor (default: the -m model's, else 4): 2, 3, 4 run a model; others finish with a Lanczos resize.",
+    ),
+]
+BackendOption = Annotated[
+    str, typer.Option(help=f"{choices(BACKENDS)}: which runtime runs the network (see docs/backends.md).")
+]
+DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
+PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
+
 # ---- upscale ---------------------------------------------------------------------------------------
 
 
 @app.command()
 def upscale(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
-    scale: Annotated[
-        float | None,
-        typer.Option(
-            "--scale",
-            "-s",
-            help="Factor (default: the -m model's, else 4): 2, 3, 4 run a model; others finish with a Lanczos resize.",
-        ),
-    ] = None,
+    scale: ScaleOption = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -96,8 +104,8 @@ def upscale(
     suffix: Annotated[str | None, typer.Option(help="Output name suffix (default: _x{scale}).")] = None,
     width: Annotated[int | None, typer.Option(help="Output width (keeps aspect unless --height too).")] = None,
     height: Annotated[int | None, typer.Option(help="Output height.")] = None,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
     tile: Annotated[
         int | None, typer.Option(help="Tile size in input pixels; 0 = whole image; default: from free memory.")
     ] = None,
@@ -105,9 +113,7 @@ def upscale(
     compile_model: Annotated[
         bool, typer.Option("--compile", help="torch.compile the network (faster, slow to start).")
     ] = False,
-    backend: Annotated[
-        str, typer.Option(help=f"{choices(BACKENDS)}: which runtime runs the network (see docs/backends.md).")
-    ] = BACKENDS[0],
+    backend: BackendOption = BACKENDS[0],
     max_pixels: Annotated[int | None, typer.Option(help="Raise Pillow's decompression-bomb limit.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs (never the input).")] = False,
 ) -> None:
@@ -164,14 +170,7 @@ def upscale_video(
         Path | None,
         typer.Option("--output", "-o", help="Output; its extension picks the container (mp4, mkv, mov, webm)."),
     ] = None,
-    scale: Annotated[
-        float | None,
-        typer.Option(
-            "--scale",
-            "-s",
-            help="Factor (default: the -m model's, else 4): 2, 3, 4 run a model; others finish with a Lanczos resize.",
-        ),
-    ] = None,
+    scale: ScaleOption = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name or file (default: repsr-real-x{s}).")
     ] = None,
@@ -188,12 +187,10 @@ def upscale_video(
     ] = None,
     start: Annotated[float | None, typer.Option(help="Start at this second (preview).")] = None,
     duration: Annotated[float | None, typer.Option(help="Only this many seconds (preview).")] = None,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile size; 0 = whole frame; default: from free memory.")] = None,
-    backend: Annotated[
-        str, typer.Option(help=f"{choices(BACKENDS)}: which runtime runs the network (see docs/backends.md).")
-    ] = BACKENDS[0],
+    backend: BackendOption = BACKENDS[0],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
     """Upscale a video, streaming; keeps frame rate, duration, audio tracks and subtitles.
@@ -367,7 +364,7 @@ def train(
     ckpt_every: Annotated[int, typer.Option()] = _T.ckpt_every,
     log_every: Annotated[int, typer.Option()] = _T.log_every,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = _T.precision,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: DeviceOption = "auto",
     data_workers: Annotated[
         int, typer.Option(help="Threads making the next batches during each step (0: in the step).")
     ] = 1,
@@ -482,7 +479,7 @@ def bench_(
         list[str] | None, typer.Option(help=f"Preset(s) to measure (default: {choices(PRESETS)}).")
     ] = None,
     scale: Annotated[list[int] | None, typer.Option("--scale", "-s", help="Scale(s) (default: 4).")] = None,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: DeviceOption = "auto",
     size: Annotated[int, typer.Option(help="Side of the square LR input.")] = 128,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the fused network.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
