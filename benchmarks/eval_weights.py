@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "data" / "benchmark"
 SETS = ("Set5", "Set14", "B100")
 DEGRADED_SETS = ("Set14", "B100")
-DEGRADATIONS = ("none", "jpeg:75", "jpeg:50", "h264:23", "h264:26", "h264:28")
+DEGRADATIONS = ("none", "jpeg:95", "jpeg:90", "jpeg:75", "jpeg:50", "h264:23", "h264:26", "h264:28")
 # x4 PSNR reference rows, as listed in ../shared/data/README.md (sources named there).
 REFERENCE_X4 = {
     "FSRCNN": (30.71, 27.59, 26.98),
