@@ -228,3 +228,12 @@ def test_any_scale_and_odd_sizes(tmp_path: Path, tiny_checkpoint: Path) -> None:
     assert not stale.exists()
     result = cli("upscale-video", src, "-m", tiny_checkpoint, "--preset", "ultrafast", "-o", tmp_path / "d.mkv")
     assert result.returncode == 0 and probe(tmp_path / "d.mkv").width == 322  # no -s: the model's own x2
+
+
+def test_video_uses_the_real_model_by_default(tmp_path: Path, fake_bundle: Path) -> None:
+    src = synthetic_clip(tmp_path / "c.mp4", SIZE, "25", seconds=0.2)
+    result = cli("upscale-video", src, "-s", "2", "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    assert "with repsr-real-x2" in result.stdout
+    result = cli("upscale-video", src, "-s", "2", "--preset", "ultrafast", "--denoise", "0", "-o", tmp_path / "d.mp4")
+    assert result.returncode == 0 and "repsr-x2~repsr-real-x2@0" in result.stdout
