@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import math
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import imageio_ffmpeg
 import numpy as np
@@ -209,11 +209,10 @@ def _ffmpeg(cmd: list[str], data: bytes, codec: str) -> bytes:
 
 @dataclass
 class Degrader:
-    """Makes the LR batch for a batch of HR patches (`lr_size` = HR / scale), drawing only from `rng`."""
+    """Makes the LR batch (HR side / scale) for a batch of HR patches, drawing only from `rng`."""
 
     preset: Preset
     scale: int
-    stats: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, hrs: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
         lrs, videos = [], []
@@ -256,7 +255,6 @@ class Degrader:
         lr = to_uint8(img)
         if compression == "jpeg":
             lr = jpeg(lr, int(rng.integers(p.final_jpeg_quality[0], p.final_jpeg_quality[1] + 1)))
-        self.stats[compression] = self.stats.get(compression, 0) + 1
         return (lr, sinc if use_sinc and not sinc_first else None), compression
 
     def _stage(self, img: torch.Tensor, stage: Stage, ref: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
