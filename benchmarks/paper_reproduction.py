@@ -1,17 +1,24 @@
-"""Test the RepSR paper's claims with our code, at equal budget. Writes docs/paper-reproduction.md.
+"""Test the RepSR paper's claims with our code, at equal budget and over several seeds.
 
-Every variant trains with the same data, seed, iterations, schedule and BN-switch point (x4, tiny preset by
-default); blocks that carry BatchNorm (repsr, acb, repvgg, dbb) use the same BN policy (`--bn switch`),
-so the only difference is the block. The fused networks are then evaluated on Set5, Set14 and B100.
+Every variant trains with the same data, iterations, schedule and BN-switch point (x4, tiny preset by default)
+once per seed; blocks that carry BatchNorm (repsr, acb, repvgg, dbb) use the same BN policy (`--bn switch`),
+so the only difference is the block. The fused networks are evaluated on Set5, Set14 and B100; each finished
+run's config, log and scores are kept in history/paper/BUDGET/RUN (not its checkpoint), so the report can be
+rebuilt without retraining. A verdict is given only where the gap between two variants' means exceeds twice
+the larger of their standard deviations over seeds; otherwise it is "unresolved", with the gap.
 
-Run: python benchmarks/paper_reproduction.py [--iters 1500] [--preset tiny] [--runs runs/paper]
-Interrupted runs resume; finished runs are reused.
+Run: python benchmarks/paper_reproduction.py [--iters 8000] [--preset tiny] [--seeds 0 1 2]
+     [--variants repsr-BN-switch ecb plain] [--time-limit 2h] [--only RUN ...]
+Interrupted runs resume (checkpoints under --runs); finished runs are reused; --time-limit stops cleanly and
+the next invocation continues. --only trains just the named runs (SLUG-sSEED) and writes no report, so two
+processes can train side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -45,8 +52,17 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
-def train_variant(name: str, block: str, bn: str, args: argparse.Namespace) -> Path:
-    out = args.runs / slug(name)
+def budget(args: argparse.Namespace) -> str:
+    return f"{args.preset}-x4-{args.iters}"
+
+
+def run_name(name: str, seed: int) -> str:
+    return f"{slug(name)}-s{seed}"
+
+
+def train_variant(name: str, block: str, bn: str, seed: int, args: argparse.Namespace) -> Path | None:
+    """The run's last checkpoint once it has finished; None when the time limit stopped it first."""
+    out = args.runs / budget(args) / run_name(name, seed)
     cfg = TrainConfig(
         data=str(DATA / "train"),
         out=str(out),
@@ -57,7 +73,7 @@ def train_variant(name: str, block: str, bn: str, args: argparse.Namespace) -> P
         iters=args.iters,
         batch=16,
         patch=32,
-        seed=0,
+        seed=seed,
         max_hr_side=2048,
         val=str(DATA / "benchmark" / "Set5"),
         val_every=max(1, args.iters // 6),
@@ -68,9 +84,32 @@ def train_variant(name: str, block: str, bn: str, args: argparse.Namespace) -> P
     last = out / "checkpoints" / "last.pth"
     if last.exists() and load_checkpoint(last)["iter"] >= args.iters:
         return last
-    print(f"training {name}", flush=True)
-    Trainer(cfg, resume=last.exists(), on_message=lambda m: print(f"  {m}", flush=True)).run()
-    return last
+    left = None if args.deadline is None else args.deadline - time.monotonic()
+    if left is not None and left <= 0:
+        return None
+    print(f"training {run_name(name, seed)}", flush=True)
+    trainer = Trainer(cfg, resume=last.exists(), on_message=lambda m: print(f"  {m}", flush=True))
+    return last if trainer.run(time_limit=left).finished else None
+
+
+def shown(path: Path) -> str:
+    """A path as the report names it: relative to the repository where it lies inside."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def kept(name: str, seed: int, args: argparse.Namespace) -> Path:
+    return args.history / budget(args) / run_name(name, seed)
+
+
+def keep_run(name: str, seed: int, ckpt: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Score a finished run and keep its config, log and scores in the history folder."""
+    folder = kept(name, seed, args)
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in ("config.json", "log.jsonl"):
+        shutil.copy2(ckpt.parent.parent / part, folder / part)
+    row = evaluate_variant(ckpt)
+    (folder / "result.json").write_text(json.dumps(row, indent=1))
+    return row
 
 
 def params(module: torch.nn.Module) -> int:
@@ -78,6 +117,7 @@ def params(module: torch.nn.Module) -> int:
 
 
 def evaluate_variant(ckpt: Path) -> dict[str, object]:
+    """Parameters, FLOPs, speed, scores and the validation curve of a finished run."""
     net = model_from_checkpoint(load_checkpoint(ckpt), ckpt).eval()
     deploy = fuse(net)
     row: dict[str, object] = {
@@ -95,16 +135,18 @@ def evaluate_variant(ckpt: Path) -> dict[str, object]:
     return row
 
 
-def plot_curves(rows: dict[str, dict], path: Path) -> None:
+def plot_curves(rows: dict[str, list[dict]], path: Path) -> None:
+    """Validation curves of every run, one colour per variant (one line per seed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, row in rows.items():
-        its, psnr = zip(*row["curve"], strict=True)
-        ax.plot(its, psnr, "o-", ms=3, label=name)
+    for k, (name, seeds) in enumerate(rows.items()):
+        for i, row in enumerate(seeds):
+            its, psnr = zip(*row["curve"], strict=True)
+            ax.plot(its, psnr, "o-", ms=2, lw=1, color=f"C{k}", label=name if i == 0 else None)
     ax.set_xlabel("iteration")
     ax.set_ylabel("Set5 PSNR (dB, Y), fused network")
     ax.legend(fontsize=8)
@@ -135,110 +177,142 @@ def artifact_crops(ckpt_batch: Path, ckpt_switch: Path, path: Path, size: int = 
     return f"{label}, crop at ({x}, {y}), mean absolute difference between the two outputs {score:.1f} grey levels"
 
 
-UNRESOLVED_DB = 0.1  # one seed per variant and seed-to-seed spread unmeasured: smaller gaps settle nothing
+def seed_scores(seeds: list[dict]) -> np.ndarray:
+    """Each seed's mean PSNR over the three sets."""
+    return np.array([np.mean([row[s][0] for s in SETS]) for row in seeds])
 
 
-def compare(gap: float, claim: str) -> str:
-    if abs(gap) < UNRESOLVED_DB:
-        return f"{gap:+.2f} dB: below {UNRESOLVED_DB} dB, unresolved at this budget ({claim})"
-    return f"{gap:+.2f} dB: {'agrees with' if gap > 0 else 'contradicts'} {claim}"
+def spread(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
-def verdicts(rows: dict[str, dict]) -> list[str]:
-    def mean_psnr(name: str) -> float:
-        return float(np.mean([rows[name][s][0] for s in SETS]))
+def compare(a: np.ndarray, b: np.ndarray, claim: str) -> str:
+    """A verdict only where the gap between means exceeds twice the larger standard deviation over seeds."""
+    gap = float(a.mean() - b.mean())
+    if min(len(a), len(b)) < 2:
+        return f"{gap:+.3f} dB: unresolved, one seed cannot tell a gap from noise ({claim})"
+    limit = 2 * max(spread(a), spread(b))
+    if abs(gap) <= limit:
+        return f"{gap:+.3f} dB: unresolved, within twice the seed spread ({limit:.3f} dB) ({claim})"
+    verdict = "agrees with" if gap > 0 else "contradicts"
+    return f"{gap:+.3f} dB, beyond twice the seed spread ({limit:.3f} dB): {verdict} {claim}"
 
-    switch, batch, none = (mean_psnr(n) for n in ("repsr (BN switch)", "repsr (BN batch only)", "repsr (no BN)"))
-    out = [
-        "Gaps are mean PSNR over Set5, Set14 and B100.",
-        "",
-        "- BN switch vs BN with mini-batch statistics only: "
-        + compare(switch - batch, "claim (1), that the switch fixes the batch-only degradation")
-        + ".",
-        "- BN switch vs the same block without BN: "
-        + compare(switch - none, "claim (1), that BN brings useful training non-linearity")
-        + ".",
-    ]
-    for other in (n for n in rows if not n.startswith("repsr")):
-        out.append(
-            f"- RepSR (BN switch) vs {other}: "
-            + compare(switch - mean_psnr(other), "claim (2), that the RepSR block beats it")
-            + "."
-        )
+
+def verdicts(rows: dict[str, list[dict]]) -> list[str]:
+    scores = {name: seed_scores(seeds) for name, seeds in rows.items()}
+    switch = scores.get("repsr (BN switch)")
+    if switch is None:
+        return ["No RepSR (BN switch) runs: nothing to compare with."]
+    out = ["Gaps are between means over seeds of the mean PSNR over Set5, Set14 and B100.", ""]
+    claims = {
+        "repsr (BN batch only)": "claim (1), that the switch fixes the batch-only degradation",
+        "repsr (no BN)": "claim (1), that BN brings useful training non-linearity",
+    }
+    for other in (n for n in rows if n != "repsr (BN switch)"):
+        claim = claims.get(other, "claim (2), that the RepSR block beats it")
+        out.append(f"- RepSR (BN switch) vs {other}: {compare(switch, scores[other], claim)}.")
     return out
+
+
+def collect(args: argparse.Namespace) -> tuple[dict[str, list[dict]], dict[str, Path], bool]:
+    """Train (or resume) every selected run, keep the finished ones; (rows per variant, seed-0 checkpoints,
+    whether everything has finished)."""
+    rows: dict[str, list[dict]] = {}
+    seed0: dict[str, Path] = {}
+    complete = True
+    for name, block, bn in VARIANTS:
+        if args.variants and slug(name) not in args.variants:
+            continue
+        for seed in args.seeds:
+            if args.only and run_name(name, seed) not in args.only:
+                continue
+            result = kept(name, seed, args) / "result.json"
+            ckpt = args.runs / budget(args) / run_name(name, seed) / "checkpoints" / "last.pth"
+            if result.exists():  # scored before: no retraining (its checkpoint may be gone)
+                rows.setdefault(name, []).append(json.loads(result.read_text()))
+            else:
+                ckpt = train_variant(name, block, bn, seed, args)
+                if ckpt is None:
+                    complete = False
+                    continue
+                rows.setdefault(name, []).append(keep_run(name, seed, ckpt, args))
+            if seed == args.seeds[0] and ckpt.exists():
+                seed0[name] = ckpt
+    return rows, seed0, complete
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=1500)
     ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper")
-    ap.add_argument("--only", nargs="*", help="only train these variant slugs, write no report (to train in parallel)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--variants", nargs="*", help="variant slugs to run (default: all)")
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper", help="checkpoints (not kept in git)")
+    ap.add_argument("--history", type=Path, default=ROOT / "history" / "paper", help="configs, logs, scores kept")
+    ap.add_argument("--only", nargs="*", help="train only these runs (SLUG-sSEED), write no report")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds for this invocation's training")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "paper-reproduction.md")
     args = ap.parse_args()
     start = time.time()
-    ckpts = {}
-    for name, block, bn in VARIANTS:
-        if args.only and slug(name) not in args.only:
-            ckpts[name] = args.runs / slug(name) / "checkpoints" / "last.pth"
-            continue
-        ckpts[name] = train_variant(name, block, bn, args)
-    if args.only:
-        return  # a helper process training some variants in parallel; the full run writes the report
-    rows = {name: evaluate_variant(c) for name, c in ckpts.items() if c.exists()}
+    args.deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
+    rows, seed0, complete = collect(args)
+    if args.only or not complete:
+        print("runs left to train: run again to continue" if not complete else "done; no report with --only")
+        return
     img_dir = args.out.parent / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
-    plot_curves(rows, img_dir / "paper-curves.png")
-    crop_note = artifact_crops(
-        ckpts["repsr (BN batch only)"], ckpts["repsr (BN switch)"], img_dir / "bn-batch-vs-switch.png"
+    tag = budget(args)
+    plot_curves(rows, img_dir / f"paper-curves-{tag}.png")
+    crops = ("repsr (BN batch only)", "repsr (BN switch)")
+    crop_note = (
+        artifact_crops(seed0[crops[0]], seed0[crops[1]], img_dir / f"bn-batch-vs-switch-{tag}.png")
+        if all(c in seed0 for c in crops)
+        else None
     )
     table = [
-        "| variant | train params | deploy params | deploy GFLOPs (320x180 in) | s / iter | "
-        + " | ".join(f"{s} PSNR / SSIM" for s in SETS)
-        + " |",
-        "|---|---|---|---|---|" + "---|" * len(SETS),
+        "| variant | seeds | train params | deploy GFLOPs (320x180 in) | s / iter | "
+        + " | ".join(f"{s} PSNR" for s in SETS)
+        + " | mean of the three |",
+        "|---|---|---|---|---|" + "---|" * (len(SETS) + 1),
     ]
-    for name, r in rows.items():
-        cells = " | ".join(f"{r[s][0]:.2f} / {r[s][1]:.4f}" for s in SETS)
+    for name, seeds in rows.items():
+        per_set = [np.array([r[s][0] for r in seeds]) for s in SETS]
+        overall = seed_scores(seeds)
+        cells = " | ".join(f"{v.mean():.3f} ± {spread(v):.3f}" for v in (*per_set, overall))
+        first = seeds[0]
         table.append(
-            f"| {name} | {r['train_params']:,} | {r['deploy_params']:,} | {r['deploy_gflops_720p']:.2f} | "
-            f"{r['s_per_iter']:.3f} | {cells} |"
+            f"| {name} | {len(seeds)} | {first['train_params']:,} | {first['deploy_gflops_720p']:.2f} | "
+            f"{np.mean([r['s_per_iter'] for r in seeds]):.3f} | {cells} |"
         )
     text = [
-        "# The paper's claims, tested",
+        f"# The paper's claims at {args.iters:,} iterations ({args.preset}, {len(args.seeds)} seeds)",
         "",
-        f"Produced by `python benchmarks/paper_reproduction.py --iters {args.iters} --preset {args.preset}` on "
-        f"{machine_name(torch.device('cpu'))}, in {(time.time() - start) / 60:.0f} min of this invocation "
-        "(finished runs are reused).",
+        f"Produced by `python benchmarks/paper_reproduction.py --iters {args.iters} --preset {args.preset} --seeds "
+        f"{' '.join(map(str, args.seeds))}` on {machine_name(torch.device('cpu'))}; this invocation "
+        f"{(time.time() - start) / 60:.0f} min (finished runs are reused from {shown(args.history / tag)}).",
         "",
         f"Setup: x4, `{args.preset}` preset, {args.iters} iterations, batch 16, LR patch 32, Adam, cosine lr 5e-4, "
-        "BN switch at 80 % where it applies, seed 0, training data `../shared/data/train` (photos shrunk to "
-        "<= 2048 px). Evaluation: fused networks, Y-channel PSNR/SSIM, standard protocol. s / iter is the median "
-        "training speed on this CPU (one thread while other work ran, so compare rows, not absolutes).",
+        "BN switch at 80 % where it applies, training data `../shared/data/train` (photos shrunk to <= 2048 px). "
+        "Evaluation: fused networks, Y-channel PSNR, standard protocol; mean ± standard deviation over seeds.",
         "",
         *table,
-        "",
-        "All variants fuse to the same plain network, so deploy parameters and FLOPs are equal by construction.",
         "",
         "## Verdicts (computed from the table)",
         "",
         *verdicts(rows),
         "",
-        "![validation curves](img/paper-curves.png)",
-        "",
-        "## BN artifacts: mini-batch statistics only vs the switch",
-        "",
-        f"HR | BN batch only | BN switch. {crop_note}.",
-        "",
-        "![crops](img/bn-batch-vs-switch.png)",
-        "",
-        "## Caveats",
-        "",
-        f"- {args.iters} iterations is a short budget (the paper trains for hundreds of thousands of iterations);"
-        " rankings of blocks can change with longer training.",
-        f"- One seed per variant; seed-to-seed spread was not measured, hence the {UNRESOLVED_DB} dB threshold.",
+        f"![validation curves](img/paper-curves-{tag}.png)",
         "",
     ]
+    if crop_note:
+        text += [
+            "## BN artifacts: mini-batch statistics only vs the switch",
+            "",
+            f"HR | BN batch only | BN switch (seed {args.seeds[0]}). {crop_note}.",
+            "",
+            f"![crops](img/bn-batch-vs-switch-{tag}.png)",
+            "",
+        ]
     args.out.write_text("\n".join(text))
     print(f"wrote {args.out}")
 
