@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 from repsr_cli import evaluate
 from repsr_cli.bench import machine_name
 from repsr_cli.data.degradations import LRDegradation
+from repsr_cli.data.presets import DEGRADATIONS
 from repsr_cli.data.resize import imresize
 from repsr_cli.metrics import psnr_y
 from repsr_cli.weights import load_model
@@ -104,6 +105,15 @@ def main() -> None:
     ]
     for data in DEGRADED_SETS:
         lines += ["", f"## {data}", "", *degraded_table(records, data)]
+    lines += [
+        "",
+        "## Degradation presets (`repsr train --degradation NAME`)",
+        "",
+        "From `repsr_cli/data/presets.py`, where each is one table of ranges and probabilities:",
+        "",
+        *[f"- `{name}`: {preset.notes}" for name, preset in DEGRADATIONS.items() if preset is not None],
+        "- `bicubic`: the clean MATLAB-bicubic LR of the standard protocol (the clean models' training data).",
+    ]
     lines += [
         "",
         "## Crops",

@@ -90,7 +90,8 @@ REALESRGAN = Preset(
     final_compression={"jpeg": 1.0},
     final_jpeg_quality=(30, 95),
     video_crf=(18, 32),
-    notes="Real-ESRGAN's second-order model (arXiv 2107.10833), JPEG only",
+    notes="Real-ESRGAN's second-order model with its published ranges (arXiv 2107.10833): heavy blur, noise and "
+    "resizing twice, JPEG at each stage",
 )
 
 # For heavily degraded sources (old web images, screenshots of screenshots): mild blur and noise next to
@@ -135,7 +136,9 @@ STRONG = Preset(
     final_jpeg_quality=(30, 95),
     video_crf=(18, 34),
     clean_prob=0.1,
-    notes="mild blur and noise, JPEG and H.264/H.265, 10% clean",
+    notes="blur (sigma up to 1.6 HR pixels), noise (up to 12/255) and resizing, a second stage in 30%, then JPEG or "
+    "H.264/H.265; 10% clean. From the clean models it cost 1.35 dB (x4) and 3.0 dB (x2) on clean Set5 within "
+    "1,000 iterations",
 )
 
 # Half the patches take the clean MATLAB-bicubic downscale straight to the final compression; the rest pass
@@ -180,7 +183,8 @@ MODERATE = Preset(
     final_jpeg_quality=(30, 95),
     video_crf=(18, 34),
     bicubic_path_prob=0.5,
-    notes="half clean bicubic + compression, half light blur/noise/resize first; JPEG 45%, H.264/H.265 35%",
+    notes="half a clean downscale + one compression, half light blur, noise and resizing first; JPEG 45%, "
+    "H.264/H.265 35%. After 1,250 iterations from repsr-x4: +0.48 dB over bicubic on clean Set14, +0.12 at JPEG 50",
 )
 
 # The default real models: fidelity (L1/L2, no GAN) on what users feed an upscaler, photos that were downscaled
@@ -212,7 +216,8 @@ REAL = Preset(
     final_jpeg_quality=(20, 95),
     video_crf=(18, 36),
     bicubic_path_prob=0.85,
-    notes="85% clean bicubic + one compression (JPEG 45%, H.264 25%, H.265 10%, none 20%), 15% light noise/blur first",
+    notes="the default real models' data: 85% a clean MATLAB-bicubic downscale + one compression (JPEG quality "
+    "20-95 45%, H.264 25%, H.265 10% at CRF 18-36, none 20%), 15% light noise and blur first",
 )
 
 # `bicubic` is the clean MATLAB-exact LR of the standard protocol, made once per image (dataset.py).
