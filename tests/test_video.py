@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -237,3 +238,34 @@ def test_video_uses_the_real_model_by_default(tmp_path: Path, fake_bundle: Path)
     assert "with repsr-real-x2" in result.stdout
     result = cli("upscale-video", src, "-s", "2", "--preset", "ultrafast", "--denoise", "0", "-o", tmp_path / "d.mp4")
     assert result.returncode == 0 and "repsr-x2~repsr-real-x2@0" in result.stdout
+
+
+def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """A background job of a non-interactive shell ignores SIGINT; a Ctrl-C still reaches its ffmpeg children
+    (same process group). The run must end at once with one error line, no partial file, no child left."""
+    import os
+    import signal
+
+    src = synthetic_clip(tmp_path / "long.mp4", "160x120", "25", seconds=4)
+    out = tmp_path / "out.mp4"
+    cmd = [sys.executable, "-m", "repsr_cli", "upscale-video", str(src), "-m", str(tiny_checkpoint), "-o", str(out)]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / ".out.partial.mp4").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to the foreground group
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("frames")]
+    assert len(lines) == 1 and "interrupted" in lines[0], stderr
+    assert not out.exists() and not (tmp_path / ".out.partial.mp4").exists()
+    children = subprocess.run(["pgrep", "-f", str(src)], capture_output=True, text=True).stdout.split()
+    assert children == []
