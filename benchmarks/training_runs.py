@@ -34,6 +34,7 @@ def row(run: RunSummary, runs: dict[str, RunSummary]) -> str:
         f"x{cfg.scale}" if cfg else "?",
         preset,
         cfg.loss.upper() if cfg else "?",
+        cfg.degradation if cfg else "?",
         run.init_from_run or "scratch",
         f"{run.iterations:,} / {run.planned:,}" if run.planned else f"{run.iterations:,}",
         switch,
@@ -59,11 +60,13 @@ def main() -> None:
         "stretch on stopping, such as small-x4, fall short of their checkpoint by less than one log interval).",
         "Step hours: the sum over log records of",
         "iterations / logged it/s (optimiser steps and the BN switch, not validation). With ancestors: plus the",
-        "runs it was initialised from. Last validation: Set5 PSNR (dB, Y) at the last validation of the run.",
+        "runs it was initialised from. LR data: `--degradation` (bicubic: the clean downscale). Last validation:",
+        "Set5 PSNR (dB, Y, clean inputs) at the last validation of the run. The strong and moderate runs were",
+        "stopped early: they measured the presets the real models did not use (data/presets.py says what).",
         "",
-        "| run | scale | preset | loss | initialised from | iterations | BN switch at | step hours "
-        "| with ancestors | median it/s | last validation |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| run | scale | preset | loss | LR data | initialised from | iterations | BN switch at | step hours "
+        "| with ancestors | median it/s | last validation (clean Set5) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(row(run, runs) for run in runs.values()),
     ]
     args.out.write_text("\n".join(lines) + "\n")
