@@ -19,7 +19,6 @@ from .errors import UserError
 from .runtime import DEVICE_HELP, PRECISION_HELP
 from .schema import (
     ALPHA_MODES,
-    BACKENDS,
     BLOCK_NAMES,
     BN_MODES,
     DEPLOY_FORMATS,
@@ -68,9 +67,6 @@ ScaleOption = Annotated[
         help="Factor (default: the -m model's, else 4): 2, 3, 4 run a model; others finish with a Lanczos resize.",
     ),
 ]
-BackendOption = Annotated[
-    str, typer.Option(help=f"{choices(BACKENDS)}: which runtime runs the network (see docs/backends.md).")
-]
 DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
 PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
 
@@ -113,7 +109,6 @@ def upscale(
     compile_model: Annotated[
         bool, typer.Option("--compile", help="torch.compile the network (faster, slow to start).")
     ] = False,
-    backend: BackendOption = BACKENDS[0],
     max_pixels: Annotated[int | None, typer.Option(help="Raise Pillow's decompression-bomb limit.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs (never the input).")] = False,
 ) -> None:
@@ -130,9 +125,7 @@ def upscale(
             raise UserError(f"--max-pixels must be at least 1, got {max_pixels}")
         Image.MAX_IMAGE_PIXELS = max_pixels
     encode = EncodeOptions(quality, png_compression)
-    options = dict(
-        device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model, backend=backend
-    )
+    options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
     upscaler = _named_upscaler(model, denoise, scale, options) or ModelPerInput(scale or 4, **options)
     scale = scale or upscaler.scale
     plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
@@ -190,7 +183,6 @@ def upscale_video(
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile size; 0 = whole frame; default: from free memory.")] = None,
-    backend: BackendOption = BACKENDS[0],
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
 ) -> None:
     """Upscale a video, streaming; keeps frame rate, duration, audio tracks and subtitles.
@@ -206,7 +198,7 @@ def upscale_video(
         raise UserError(f"--start must be 0 or more, got {start:g}")
     if duration is not None and not duration > 0:
         raise UserError(f"--duration must be positive, got {duration:g}")
-    options = dict(device=device, precision=precision, tile=tile, backend=backend)
+    options = dict(device=device, precision=precision, tile=tile)
     upscaler = _named_upscaler(model, denoise, scale, options)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default
         entry = default_model(scale or 4, real=True)

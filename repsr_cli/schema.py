@@ -38,7 +38,6 @@ OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff", "bmp")  # --format names
 DEPLOY_FORMATS = ("safetensors", "pth")  # deploy weights: ours, and Real-ESRGAN's `params_ema` .pth
 EXPORT_FORMATS = ("onnx", "ncnn")  # for other runtimes (formats/exports.py)
 ALPHA_MODES = ("bicubic", "model")  # how an alpha channel is upscaled
-BACKENDS = ("torch", "onnxruntime", "openvino")  # runtimes for the fused network (infer/backends.py)
 
 
 def preset_name(channels: int, blocks: int) -> str | None:

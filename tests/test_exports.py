@@ -99,22 +99,3 @@ def test_export_errors_are_one_line_and_leave_no_partial_files(tmp_path: Path, m
     with pytest.raises(OSError):
         exports.write_ncnn(load_model("repsr-x2"), tmp_path / "n.param", tmp_path / "n.bin")
     assert not (tmp_path / "n.param").exists() and not (tmp_path / "n.bin").exists()
-
-
-@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
-def test_backends_run_inside_the_upscaler_with_exact_tiling(backend: str) -> None:
-    pytest.importorskip(backend)
-    from repsr_cli.infer.upscaler import Upscaler
-
-    img = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
-    whole = Upscaler("repsr-tiny-x4", precision="fp32", tile=0, backend=backend).upscale_array(img)
-    tiled = Upscaler("repsr-tiny-x4", tile=32, backend=backend).upscale_array(img)  # auto: fp32 on the CPU
-    ours_ = Upscaler("repsr-tiny-x4", precision="fp32", tile=0).upscale_array(img)
-    assert np.array_equal(whole, tiled)
-    assert np.abs(whole.astype(int) - ours_).max() <= 1  # same network, another runtime's rounding
-
-
-def test_unknown_backend_is_one_line(tmp_path: Path) -> None:
-    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
-    result = cli("upscale", tmp_path / "a.png", "-m", "repsr-tiny-x4", "--backend", "tensorrt")
-    assert result.returncode == 1 and "unknown --backend 'tensorrt'" in result.stderr

@@ -21,9 +21,8 @@ from ..images import pil_to_array
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
 from ..runtime import resolve_device, resolve_precision
-from ..schema import ALPHA_MODES, BACKENDS, choices
+from ..schema import ALPHA_MODES, choices
 from ..weights import default_model, load_model
-from .backends import backend_forward
 from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
@@ -78,7 +77,6 @@ class Upscaler:
         compile_model: bool = False,
         name: str | None = None,
         warn: Callable[[str], None] | None = None,
-        backend: str = "torch",
     ) -> None:
         net = model if isinstance(model, DeployNet) else load_model(model)
         self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
@@ -86,20 +84,12 @@ class Upscaler:
             raise UserError(f"--tile must be 0 (whole image) or more, got {tile}")
         if alpha not in ALPHA_MODES:
             raise UserError(f"unknown alpha mode {alpha!r} (use {choices(ALPHA_MODES)})")
-        if backend not in BACKENDS:
-            raise UserError(f"unknown --backend {backend!r} (use {choices(BACKENDS)})")
-        if backend != "torch":  # the other runtimes run fp32 on the CPU: that is what auto means for them
-            device, precision = ("cpu" if device == "auto" else device), ("fp32" if precision == "auto" else precision)
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
         # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
         # paid for with a compile per distinct tile shape.
         self._run = torch.compile(self.net) if compile_model else self.net
-        if backend != "torch":  # another CPU runtime runs each tile batch; tiling stays ours, so stays exact
-            if self.device.type != "cpu" or self.dtype != torch.float32:
-                raise UserError(f"--backend {backend} runs on the CPU in fp32: use --device cpu --precision fp32")
-            self._run = backend_forward(backend, net, torch.get_num_threads())
         self.scale = net.cfg.scale
         self.radius = net.receptive_radius
         self.tile = self.auto_tile() if tile is None else tile
