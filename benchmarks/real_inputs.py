@@ -23,7 +23,7 @@ from repsr_cli import evaluate
 from repsr_cli.bench import machine_name
 from repsr_cli.data.degradations import LRDegradation
 from repsr_cli.data.presets import DEGRADATIONS
-from repsr_cli.data.resize import imresize
+from repsr_cli.infer.upscaler import CLEAN_ABOVE_QUALITY
 from repsr_cli.metrics import psnr_y
 from repsr_cli.weights import load_model
 
@@ -66,8 +66,8 @@ def panel(images: dict[str, np.ndarray], corner: tuple[int, int], side: int, zoo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--image", default="comic", help="Set14 image name")
-    ap.add_argument("--crop", type=int, default=96, help="HR crop side")
+    ap.add_argument("--image", default="monarch", help="Set14 image name")
+    ap.add_argument("--crop", type=int, default=128, help="HR crop side")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "real-inputs.md")
     args = ap.parse_args()
     records = json.loads((ROOT / "weights" / "scores.json").read_text())
@@ -79,7 +79,7 @@ def main() -> None:
     figures = []
     for setting in SETTINGS:
         lr = LRDegradation.parse(setting)(pair.lr)
-        outputs = {f"input ({setting})": imresize(lr, size=pair.hr.shape[:2], antialias=False)}
+        outputs = {f"input ({setting})": lr.repeat(4, axis=0).repeat(4, axis=1)}  # nearest: the pixels as they are
         outputs["bicubic"] = evaluate.bicubic(4)(lr)
         outputs.update({name: up(lr) for name, up in nets.items()})
         scores = {k: psnr_y(v, pair.hr, 4) for k, v in outputs.items() if not k.startswith("input")}
@@ -93,10 +93,11 @@ def main() -> None:
         "",
         "What people upscale has been through lossy compression. The clean models (`repsr-x2/x3/x4`) were",
         "trained on clean bicubic downscales; the real models (`repsr-real-x2`, `repsr-real-x4`) on the same",
-        "images degraded by blur, noise, resizing, JPEG and H.264/H.265 (`repsr train --degradation real`,",
-        "presets in `repsr_cli/data/degradations.py`). `repsr upscale` picks the real model for JPEG and lossy",
-        "WebP inputs and the clean one for lossless files; `upscale-video` uses the real one; `--denoise S`",
-        "blends the two.",
+        "images degraded mostly by one JPEG, H.264 or H.265 round trip, some with light noise and blur first",
+        "(`repsr train --degradation real`, presets in `repsr_cli/data/presets.py`). `repsr upscale` picks the",
+        f"real model for JPEGs up to quality {CLEAN_ABOVE_QUALITY} (estimated from the file's quantization table) and",
+        "lossy WebP, the clean one for lossless files and better JPEGs, where the tables below show it ahead;",
+        "`upscale-video` uses the real one; `--denoise S` blends the two.",
         "",
         "Protocol (`repsr eval --degrade`): HR cropped to a multiple of the scale, MATLAB bicubic downscale, then a",
         "Pillow JPEG round trip at quality Q (4:2:0) or one frame through libx264 at CRF C (yuv420p, preset",

@@ -18,6 +18,12 @@ from .errors import UserError
 from .schema import IMAGE_SUFFIXES
 
 EXIF_ORIENTATION = 0x0112
+# The JPEG standard's example luminance quantization table (ITU-T T.81, Annex K), which libjpeg scales by quality.
+_JPEG_LUMA = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+)  # fmt: skip
 
 
 def find_images(root: Path, recursive: bool = True) -> list[Path]:
@@ -37,6 +43,7 @@ class ImageFile:
     icc: bytes | None = None
     exif: bytes | None = None
     lossy: bool = False  # stored with lossy compression (JPEG, lossy WebP): its artifacts are in the pixels
+    quality: int | None = None  # JPEG quality estimated from the file's quantization table
 
 
 def _png_bit_depth(path: Path) -> int | None:
@@ -87,6 +94,22 @@ def pil_to_array(im: Image.Image) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
+def _luma_table(quality: int) -> np.ndarray:
+    """libjpeg's quality scaling of the standard table (jcparam.c's jpeg_quality_scaling)."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return np.clip((_JPEG_LUMA * scale + 50) // 100, 1, 255)
+
+
+def jpeg_quality(im: Image.Image) -> int | None:
+    """The libjpeg quality (1-100) whose luminance table is nearest the file's; None without tables. Exact for
+    files libjpeg made (Pillow, most software); the nearest match for encoders with tables of their own."""
+    tables = getattr(im, "quantization", None) or {}
+    if 0 not in tables or len(tables[0]) != 64:
+        return None
+    luma = np.sort(np.asarray(tables[0], dtype=np.int64))  # sorted: the same whatever order the tables are in
+    return min(range(1, 101), key=lambda q: int(np.abs(np.sort(_luma_table(q)) - luma).sum()))
+
+
 def _webp_is_lossy(path: Path) -> bool:
     """Walk the RIFF chunks of a WebP (Google's container spec): image data in a `VP8 ` chunk is lossy,
     in `VP8L` lossless; an animation (`ANMF` frames, 16 bytes of frame header, then chunks) with any lossy
@@ -124,6 +147,7 @@ def read_image(path: Path) -> ImageFile:
                 wide = _read_tiff16(path)
             orientation = exif.get(EXIF_ORIENTATION, 1)
             lossy = im.format == "JPEG" or (im.format == "WEBP" and _webp_is_lossy(path))
+            quality = jpeg_quality(im) if im.format == "JPEG" else None
             if wide is not None:
                 pixels = _orient(wide, orientation)
             else:
@@ -138,7 +162,7 @@ def read_image(path: Path) -> ImageFile:
         raise UserError(f"cannot decode ({reason}); the file may be truncated or corrupt", path) from None
     if EXIF_ORIENTATION in exif:
         exif[EXIF_ORIENTATION] = 1  # pixels are upright now
-    return ImageFile(pixels, icc, exif.tobytes() if len(exif) else None, lossy)
+    return ImageFile(pixels, icc, exif.tobytes() if len(exif) else None, lossy, quality)
 
 
 _ORIENT = {  # EXIF orientation -> the array operation that makes the image upright (as ImageOps.exif_transpose)

@@ -236,20 +236,40 @@ def test_models_command_lists_bundled() -> None:
     assert result.returncode == 0 and "repsr-tiny-x4" in result.stdout
 
 
+def test_jpeg_quality_is_read_from_the_quantization_table(tmp_path: Path) -> None:
+    from repsr_cli.images import jpeg_quality
+
+    img = Image.fromarray(np.random.default_rng(4).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    for quality in range(1, 101):
+        img.save(tmp_path / "q.jpg", quality=quality)
+        with Image.open(tmp_path / "q.jpg") as im:
+            assert jpeg_quality(im) == quality
+    assert read_image(tmp_path / "q.jpg").quality == 100
+    img.save(tmp_path / "p.png")
+    assert read_image(tmp_path / "p.png").quality is None
+
+
 def test_model_per_input_real_for_lossy_clean_for_lossless(tmp_path: Path, fake_bundle: Path) -> None:
     from repsr_cli.infer.upscaler import ModelPerInput
 
     rng = np.random.default_rng(5)
     img = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
-    sources = {"a.jpg": {}, "b.png": {}, "c.webp": {"lossless": True}, "d.webp": {"quality": 80}}
+    sources = {
+        "a.jpg": {"quality": 75},
+        "b.png": {},
+        "c.webp": {"lossless": True},
+        "d.webp": {"quality": 80},
+        "e.jpg": {"quality": 95},  # near-lossless: the clean model scores higher there
+    }
     for name, opts in sources.items():
         Image.fromarray(img).save(tmp_path / name, **opts)
     jobs = plan_jobs(collect_inputs([tmp_path]), OutputPlan(tmp_path / "out", "png", "_x2"))
     used: dict[str, str] = {}
     events = Callbacks(file_done=lambda job, status, detail: used.update({job.source.name: detail}))
     report = upscale_files(ModelPerInput(2, tile=0), jobs, 2, events=events)
-    assert report.done == 4 and not report.failed
+    assert report.done == 5 and not report.failed
     expected = {"a.jpg": "repsr-real-x2", "b.png": "repsr-x2", "c.webp": "repsr-x2", "d.webp": "repsr-real-x2"}
+    expected["e.jpg"] = "repsr-x2"
     for name, model in expected.items():
         assert used[name].endswith(f", {model}"), used
         pixels = read_image(tmp_path / name).pixels

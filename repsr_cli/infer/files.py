@@ -214,7 +214,7 @@ def upscale_files(
                 size = target_size(image.pixels.shape, scale, width, height)
                 check_output_size(size, job.target)
                 check_memory(image.pixels.shape, size, image.pixels.itemsize, job.source)
-                model = upscaler.for_image(image.lossy)
+                model = upscaler.for_image(image.lossy, image.quality)
                 events.file_started(job, model.count_tiles(*image.pixels.shape[:2]))
                 image.pixels = model.upscale_array(image.pixels, size, on_tile=events.tile_done)
             except UserError as exc:
