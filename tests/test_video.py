@@ -246,7 +246,7 @@ def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpo
     import os
     import signal
 
-    src = synthetic_clip(tmp_path / "long.mp4", "160x120", "25", seconds=4)
+    src = synthetic_clip(tmp_path / "long.mp4", "320x240", "25", seconds=30)  # far longer than the wait below
     out = tmp_path / "out.mp4"
     cmd = [sys.executable, "-m", "repsr_cli", "upscale-video", str(src), "-m", str(tiny_checkpoint), "-o", str(out)]
     proc = subprocess.Popen(
@@ -260,7 +260,8 @@ def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpo
     deadline = time.monotonic() + 60
     while not (tmp_path / ".out.partial.mp4").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(1)
+    time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before the Ctrl-C: make the clip longer"
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does to the foreground group
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 1, stderr
