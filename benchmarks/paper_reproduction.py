@@ -11,7 +11,8 @@ Run: python benchmarks/paper_reproduction.py [--iters 8000] [--preset tiny] [--s
      [--variants repsr-BN-switch ecb plain] [--time-limit 2h] [--only RUN ...]
 Interrupted runs resume (checkpoints under --runs); finished runs are reused; --time-limit stops cleanly and
 the next invocation continues. --only trains just the named runs (SLUG-sSEED) and writes no report, so two
-processes can train side by side.
+processes can train side by side. The report is this budget's section of docs/paper-reproduction.md, replaced
+in place; the page's head and other budgets' sections are kept.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def train_variant(name: str, block: str, bn: str, seed: int, args: argparse.Name
         ckpt_every=250,
         log_every=50,
         bn_batches=50,
+        precision="fp32",  # the same arithmetic on every machine: seeds may train on different CPUs
     )
     last = out / "checkpoints" / "last.pth"
     if last.exists() and load_checkpoint(last)["iter"] >= args.iters:
@@ -214,11 +216,11 @@ def verdicts(rows: dict[str, list[dict]]) -> list[str]:
     return out
 
 
-def collect(args: argparse.Namespace) -> tuple[dict[str, list[dict]], dict[str, Path], bool]:
-    """Train (or resume) every selected run, keep the finished ones; (rows per variant, seed-0 checkpoints,
-    whether everything has finished)."""
+def collect(args: argparse.Namespace) -> tuple[dict[str, list[dict]], dict[tuple[str, int], Path], bool]:
+    """Train (or resume) every selected run, keep the finished ones; (rows per variant, the finished checkpoints
+    still on disk by (variant, seed), whether everything has finished)."""
     rows: dict[str, list[dict]] = {}
-    seed0: dict[str, Path] = {}
+    ckpts: dict[tuple[str, int], Path] = {}
     complete = True
     for name, block, bn in VARIANTS:
         if args.variants and slug(name) not in args.variants:
@@ -236,38 +238,26 @@ def collect(args: argparse.Namespace) -> tuple[dict[str, list[dict]], dict[str, 
                     complete = False
                     continue
                 rows.setdefault(name, []).append(keep_run(name, seed, ckpt, args))
-            if seed == args.seeds[0] and ckpt.exists():
-                seed0[name] = ckpt
-    return rows, seed0, complete
+            if ckpt.exists():
+                ckpts[(name, seed)] = ckpt
+    return rows, ckpts, complete
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iters", type=int, default=1500)
-    ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--variants", nargs="*", help="variant slugs to run (default: all)")
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper", help="checkpoints (not kept in git)")
-    ap.add_argument("--history", type=Path, default=ROOT / "history" / "paper", help="configs, logs, scores kept")
-    ap.add_argument("--only", nargs="*", help="train only these runs (SLUG-sSEED), write no report")
-    ap.add_argument("--time-limit", type=float, default=None, help="seconds for this invocation's training")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "paper-reproduction.md")
-    args = ap.parse_args()
-    start = time.time()
-    args.deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
-    rows, seed0, complete = collect(args)
-    if args.only or not complete:
-        print("runs left to train: run again to continue" if not complete else "done; no report with --only")
-        return
+def section(
+    rows: dict[str, list[dict]], ckpts: dict[tuple[str, int], Path], args: argparse.Namespace, minutes: float
+) -> str:
+    """This budget's part of the page: table, verdicts, curves and the BN-artifact crop."""
     img_dir = args.out.parent / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
     tag = budget(args)
     plot_curves(rows, img_dir / f"paper-curves-{tag}.png")
-    crops = ("repsr (BN batch only)", "repsr (BN switch)")
+    pair = ("repsr (BN batch only)", "repsr (BN switch)")
+    # checkpoints are not kept in git: the crop uses the first seed whose two runs are still on disk
+    seed = next((s for s in args.seeds if all((n, s) in ckpts for n in pair)), None)
     crop_note = (
-        artifact_crops(seed0[crops[0]], seed0[crops[1]], img_dir / f"bn-batch-vs-switch-{tag}.png")
-        if all(c in seed0 for c in crops)
-        else None
+        None
+        if seed is None
+        else artifact_crops(ckpts[(pair[0], seed)], ckpts[(pair[1], seed)], img_dir / f"bn-batch-vs-switch-{tag}.png")
     )
     table = [
         "| variant | seeds | train params | deploy GFLOPs (320x180 in) | s / iter | "
@@ -284,36 +274,73 @@ def main() -> None:
             f"| {name} | {len(seeds)} | {first['train_params']:,} | {first['deploy_gflops_720p']:.2f} | "
             f"{np.mean([r['s_per_iter'] for r in seeds]):.3f} | {cells} |"
         )
+    variants = " ".join(slug(n) for n in rows)
     text = [
-        f"# The paper's claims at {args.iters:,} iterations ({args.preset}, {len(args.seeds)} seeds)",
+        f"## {args.preset}, {args.iters:,} iterations, {len(args.seeds)} seeds",
         "",
         f"Produced by `python benchmarks/paper_reproduction.py --iters {args.iters} --preset {args.preset} --seeds "
-        f"{' '.join(map(str, args.seeds))}` on {machine_name(torch.device('cpu'))}; this invocation "
-        f"{(time.time() - start) / 60:.0f} min (finished runs are reused from {shown(args.history / tag)}).",
+        f"{' '.join(map(str, args.seeds))} --variants {variants}` on {machine_name(torch.device('cpu'))}; this "
+        f"invocation {minutes:.0f} min (finished runs are reused from {shown(args.history / tag)}, where each "
+        "run's config, log and scores are kept).",
         "",
         f"Setup: x4, `{args.preset}` preset, {args.iters} iterations, batch 16, LR patch 32, Adam, cosine lr 5e-4, "
-        "BN switch at 80 % where it applies, training data `../shared/data/train` (photos shrunk to <= 2048 px). "
-        "Evaluation: fused networks, Y-channel PSNR, standard protocol; mean ± standard deviation over seeds.",
+        "fp32, BN switch at 80 % where it applies, training data `../shared/data/train` (photos shrunk to <= 2048 "
+        "px). Evaluation: fused networks, Y-channel PSNR, standard protocol; mean ± standard deviation over seeds. "
+        "s / iter is the median training speed, one thread while another run trained beside it: compare rows, "
+        "not absolutes.",
         "",
         *table,
         "",
-        "## Verdicts (computed from the table)",
+        "Verdicts, computed from the table:",
         "",
         *verdicts(rows),
         "",
-        f"![validation curves](img/paper-curves-{tag}.png)",
-        "",
+        f"![validation curves, {tag}](img/paper-curves-{tag}.png)",
     ]
     if crop_note:
         text += [
-            "## BN artifacts: mini-batch statistics only vs the switch",
             "",
-            f"HR | BN batch only | BN switch (seed {args.seeds[0]}). {crop_note}.",
+            f"BN artifacts: HR | BN batch only | BN switch (seed {seed}), on the crop where the two "
+            f"differ most. {crop_note}.",
             "",
-            f"![crops](img/bn-batch-vs-switch-{tag}.png)",
-            "",
+            f"![crops, {tag}](img/bn-batch-vs-switch-{tag}.png)",
         ]
-    args.out.write_text("\n".join(text))
+    return "\n".join(text) + "\n"
+
+
+MARK = "<!-- budget {} -->"
+
+
+def write_page(path: Path, tag: str, body: str) -> None:
+    """Replace this budget's section of the page in place (or add it), keeping the hand-written head and every
+    other budget's section; sections stay ordered by iterations, longest first."""
+    text = path.read_text() if path.exists() else ""
+    head, *parts = text.split("<!-- budget ")
+    sections = {p.split(" -->", 1)[0]: "<!-- budget " + p for p in parts}
+    sections[tag] = MARK.format(tag) + "\n" + body.strip("\n") + "\n\n"
+    order = sorted(sections, key=lambda t: -int(t.rsplit("-", 1)[1]))
+    path.write_text((head + "".join(sections[t] for t in order)).rstrip("\n") + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=1500)
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--variants", nargs="*", help="variant slugs to run (default: all)")
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper", help="checkpoints (not kept in git)")
+    ap.add_argument("--history", type=Path, default=ROOT / "history" / "paper", help="configs, logs, scores kept")
+    ap.add_argument("--only", nargs="*", help="train only these runs (SLUG-sSEED), write no report")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds for this invocation's training")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "paper-reproduction.md")
+    args = ap.parse_args()
+    start = time.time()
+    args.deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
+    rows, ckpts, complete = collect(args)
+    if args.only or not complete:
+        print("runs left to train: run again to continue" if not complete else "done; no report with --only")
+        return
+    write_page(args.out, budget(args), section(rows, ckpts, args, (time.time() - start) / 60))
     print(f"wrote {args.out}")
 
 
