@@ -313,9 +313,18 @@ def test_out_of_memory_halves_the_batch_then_the_tile_and_remembers() -> None:
     assert np.array_equal(up.upscale_array(img), want)  # interior tiles are 52x52: one at a time fits
     assert (up.tiles_per_batch, up.tile) == (1, 40)
     limit[0] = 2000  # now a 52x52 tile alone does not fit either
-    assert np.array_equal(up.upscale_array(img), want)
+    seen: list[tuple[int, int]] = []
+    assert np.array_equal(up.upscale_array(img, on_tile=lambda *a: seen.append(a)), want)
     assert (up.tiles_per_batch, up.tile) == (1, 32)  # halved from 40, but never under MIN_TILE
+    assert all(done <= total for done, total in seen) and seen[-1] == (25, 25)  # the retry's 5x5 tiles
     assert len(warnings) == 1 and "out of cpu memory" in warnings[0]
     up._run = lambda x: (_ for _ in ()).throw(RuntimeError("some other failure"))
     with pytest.raises(RuntimeError, match="some other failure"):
         up.upscale_array(img)
+
+
+def test_tile_progress_counts_the_alpha_pass_through_the_model() -> None:
+    img = np.random.default_rng(8).integers(0, 256, (50, 70, 4), dtype=np.uint8)
+    seen: list[tuple[int, int]] = []
+    Upscaler(deploy(2), tile=32, alpha="model").upscale_array(img, on_tile=lambda *a: seen.append(a))
+    assert seen == [(k, 12) for k in range(1, 13)]  # 2x3 tiles, colour then alpha

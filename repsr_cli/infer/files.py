@@ -124,7 +124,7 @@ def my_share(jobs: list[Job]) -> list[Job]:
 @dataclass
 class Callbacks:
     file_started: Callable[[Job, int], None] = lambda job, tiles: None
-    tile_done: Callable[[], None] = lambda: None
+    tile_done: Callable[[int, int], None] = lambda done, total: None  # tiles of the image in hand
     file_done: Callable[[Job, str, str], None] = lambda job, status, detail: None  # status: done|skipped|failed
 
 

@@ -34,7 +34,10 @@ class BatchProgress:
         self.progress.stop()
 
     def callbacks(self) -> Callbacks:
-        return Callbacks(self._started, lambda: self.progress.advance(self.tiles), self._done)
+        return Callbacks(self._started, self._tiles_done, self._done)
+
+    def _tiles_done(self, done: int, total: int) -> None:
+        self.progress.update(self.tiles, completed=done, total=total)
 
     def _started(self, job: Job, tiles: int) -> None:
         self.progress.reset(self.tiles, total=tiles, visible=tiles > 1, description=f"tiles of {job.source.name}")

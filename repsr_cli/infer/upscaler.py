@@ -27,6 +27,7 @@ from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
+TileProgress = Callable[[int, int], None]  # (tiles done, tiles in all) of the image in hand
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -140,7 +141,7 @@ class Upscaler:
             self._shrunk(f"tiles per batch lowered to {self.tiles_per_batch}")
             return torch.cat([self._forward_splitting(batch[:half]), self._forward_splitting(batch[half:])])
 
-    def upscale_rgb(self, rgb: np.ndarray, on_tile: Callable[[], None] | None = None) -> np.ndarray:
+    def upscale_rgb(self, rgb: np.ndarray, on_tile: TileProgress | None = None) -> np.ndarray:
         """HxWx3 uint8/uint16 -> (sH)x(sW)x3 of the same dtype, tile by tile, exact at tile borders.
         Out of memory with one tile per batch, the tile side is halved and the image done again."""
         while True:
@@ -153,13 +154,16 @@ class Upscaler:
                 self.tile = max(MIN_TILE, side // 2)
                 self._shrunk(f"tile lowered to {self.tile}")
 
-    def _upscale_tiles(self, rgb: np.ndarray, on_tile: Callable[[], None] | None) -> np.ndarray:
+    def _upscale_tiles(self, rgb: np.ndarray, on_tile: TileProgress | None) -> np.ndarray:
         h, w, _ = rgb.shape
         s = self.scale
         out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
         pending: list = []
+        plan = list(tiles(h, w, self.tile, self.radius))
+        done = 0
 
         def flush() -> None:
+            nonlocal done
             batch = torch.cat([to_tensor(rgb[t.py0 : t.py1, t.px0 : t.px1]) for t in pending])
             if self.device.type == "cuda":
                 batch = batch.pin_memory()
@@ -169,11 +173,12 @@ class Upscaler:
                     i : i + 1, :, (t.y0 - t.py0) * s : (t.y1 - t.py0) * s, (t.x0 - t.px0) * s : (t.x1 - t.px0) * s
                 ]
                 out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = to_array(core, rgb.dtype.type)
+                done += 1
                 if on_tile is not None:
-                    on_tile()
+                    on_tile(done, len(plan))
             pending.clear()
 
-        for t in tiles(h, w, self.tile, self.radius):
+        for t in plan:
             shape = (t.py1 - t.py0, t.px1 - t.px0)
             if pending and (
                 len(pending) == self.tiles_per_batch
@@ -185,7 +190,7 @@ class Upscaler:
             flush()
         return out
 
-    def _upscale_alpha(self, alpha: np.ndarray, on_tile: Callable[[], None] | None) -> np.ndarray:
+    def _upscale_alpha(self, alpha: np.ndarray, on_tile: TileProgress | None) -> np.ndarray:
         if self.alpha == "model":
             return (
                 self.upscale_rgb(np.repeat(alpha[..., None], 3, axis=2), on_tile)
@@ -202,9 +207,11 @@ class Upscaler:
         self,
         arr: np.ndarray,
         size: tuple[int, int] | None = None,
-        on_tile: Callable[[], None] | None = None,
+        on_tile: TileProgress | None = None,
     ) -> np.ndarray:
-        """HxW or HxWxC (C = 1, 2, 3, 4) uint8/uint16 -> same layout; `size` = (height, width) to finish at."""
+        """HxW or HxWxC (C = 1, 2, 3, 4) uint8/uint16 -> same layout; `size` = (height, width) to finish at.
+        `on_tile(done, total)` counts the tiles of the whole image, alpha through the model included; the total
+        grows when an out-of-memory retry shrinks the tile and starts the pass again."""
         arr = np.asarray(arr)
         if (
             arr.dtype not in (np.uint8, np.uint16)
@@ -216,12 +223,17 @@ class Upscaler:
         if squeeze:
             arr = arr[..., None]
         colour = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr[..., :1], 3, axis=2)
-        rgb = self.upscale_rgb(np.ascontiguousarray(colour), on_tile)
+        passes = 2 if arr.shape[2] in (2, 4) and self.alpha == "model" else 1
+
+        def pass_progress(k: int) -> TileProgress | None:
+            return None if on_tile is None else lambda done, total: on_tile(k * total + done, passes * total)
+
+        rgb = self.upscale_rgb(np.ascontiguousarray(colour), pass_progress(0))
         planes = (
             [rgb] if arr.shape[2] >= 3 else [rgb.mean(axis=2, dtype=np.float64).round().astype(arr.dtype)[..., None]]
         )
         if arr.shape[2] in (2, 4):
-            planes.append(self._upscale_alpha(np.ascontiguousarray(arr[..., -1]), on_tile)[..., None])
+            planes.append(self._upscale_alpha(np.ascontiguousarray(arr[..., -1]), pass_progress(1))[..., None])
         out = np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0]
         if size is not None and size != out.shape[:2]:
             out = finish_resize(out, size)
