@@ -39,7 +39,8 @@ def machine_name(device: torch.device) -> str:
     except OSError:
         pass
     isa = torch.backends.cpu.get_cpu_capability()
-    return f"{cpu} ({isa}), {torch.get_num_threads()} threads, torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    return f"{cpu} ({isa}), {threads} thread{'s' * (threads != 1)}, torch {torch.__version__}"
 
 
 def timed_together(
