@@ -252,13 +252,18 @@ def section(
     tag = budget(args)
     plot_curves(rows, img_dir / f"paper-curves-{tag}.png")
     pair = ("repsr (BN batch only)", "repsr (BN switch)")
-    # checkpoints are not kept in git: the crop uses the first seed whose two runs are still on disk
+    # checkpoints are not kept in git: the crop uses the first seed whose two runs are still on disk, and is
+    # kept (image in docs/img, its caption in history) for a rerun where none are
     seed = next((s for s in args.seeds if all((n, s) in ckpts for n in pair)), None)
-    crop_note = (
-        None
-        if seed is None
-        else artifact_crops(ckpts[(pair[0], seed)], ckpts[(pair[1], seed)], img_dir / f"bn-batch-vs-switch-{tag}.png")
-    )
+    kept_crop = args.history / tag / "bn-crop.json"
+    crop_note = None
+    if seed is not None:
+        crop_note = artifact_crops(
+            ckpts[(pair[0], seed)], ckpts[(pair[1], seed)], img_dir / f"bn-batch-vs-switch-{tag}.png"
+        )
+        kept_crop.write_text(json.dumps({"seed": seed, "note": crop_note}))
+    elif kept_crop.exists() and (img_dir / f"bn-batch-vs-switch-{tag}.png").exists():
+        seed, crop_note = json.loads(kept_crop.read_text()).values()
     table = [
         "| variant | seeds | train params | deploy GFLOPs (320x180 in) | s / iter | "
         + " | ".join(f"{s} PSNR" for s in SETS)
