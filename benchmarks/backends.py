@@ -43,7 +43,7 @@ def onnxruntime_forward(net: DeployNet, threads: int) -> Forward:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise UserError("--backend onnxruntime needs onnxruntime: pip install onnxruntime") from None
+        raise UserError("benchmarks/backends.py needs onnxruntime: pip install onnxruntime") from None
     with tempfile.TemporaryDirectory() as tmp:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
@@ -55,7 +55,7 @@ def openvino_forward(net: DeployNet, threads: int) -> Forward:
     try:
         import openvino as ov
     except ImportError:
-        raise UserError("--backend openvino needs openvino: pip install openvino") from None
+        raise UserError("benchmarks/backends.py needs openvino: pip install openvino") from None
     with tempfile.TemporaryDirectory() as tmp:
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
         compiled = ov.Core().compile_model(str(_onnx_file(net, tmp)), "CPU", config)

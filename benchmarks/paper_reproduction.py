@@ -263,7 +263,8 @@ def section(
         )
         kept_crop.write_text(json.dumps({"seed": seed, "note": crop_note}))
     elif kept_crop.exists() and (img_dir / f"bn-batch-vs-switch-{tag}.png").exists():
-        seed, crop_note = json.loads(kept_crop.read_text()).values()
+        kept = json.loads(kept_crop.read_text())
+        seed, crop_note = kept["seed"], kept["note"]
     table = [
         "| variant | seeds | train params | deploy GFLOPs (320x180 in) | s / iter | "
         + " | ".join(f"{s} PSNR" for s in SETS)
