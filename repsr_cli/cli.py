@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import signal
 import sys
@@ -23,13 +24,13 @@ from .schema import (
     BN_MODES,
     DEPLOY_FORMATS,
     EXPORT_FORMATS,
-    LOSSES,
     OUTPUT_FORMATS,
     PRESETS,
     SCHEDULES,
     choices,
 )
 from .train.config import TrainConfig
+from .train.recipes import RECIPES
 
 _T = TrainConfig  # its field defaults are the train command's defaults
 
@@ -67,6 +68,13 @@ ScaleOption = Annotated[
         help="Factor (default: the -m model's, else 4): 2, 3, 4 run a model; others finish with a Lanczos resize.",
     ),
 ]
+DetailOption = Annotated[
+    float | None,
+    typer.Option(
+        help="0 (real model: faithful, the default) to 1 (sharp model: crisp edges, invented texture), for every "
+        "input; a blend of the two in between. Not with --denoise.",
+    ),
+]
 DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
 PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
 
@@ -90,14 +98,25 @@ def upscale(
         float | None,
         typer.Option(help="0 (clean model: sharpest) to 1 (real model: removes most artifacts), for every input."),
     ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (one input) or folder.")] = None,
+    detail: DetailOption = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Output file (one input) or folder (ending in / is one).")
+    ] = None,
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Descend into folders; -o keeps the tree.")
     ] = False,
     fmt: Annotated[str | None, typer.Option("--format", help=f"{choices(OUTPUT_FORMATS)} (default: as input).")] = None,
-    quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
-    png_compression: Annotated[int, typer.Option(help="PNG zlib level 0-9 (1: fast, slightly larger).")] = 1,
-    suffix: Annotated[str | None, typer.Option(help="Output name suffix (default: _x{scale}).")] = None,
+    quality: Annotated[int | None, typer.Option(help="JPEG/WebP quality (default 95).", show_default=False)] = None,
+    png_compression: Annotated[
+        int | None, typer.Option(help="PNG zlib level 0-9 (default 1: fast, slightly larger).", show_default=False)
+    ] = None,
+    suffix: Annotated[
+        str | None,
+        typer.Option(
+            help="Output name suffix (default: the size, _x{scale}, _w{width}, _h{height} or _{w}x{h}, then the "
+            "model or blend when named: _x4-repsr-x4, _x4-detail0.5)."
+        ),
+    ] = None,
     width: Annotated[int | None, typer.Option(help="Output width (keeps aspect unless --height too).")] = None,
     height: Annotated[int | None, typer.Option(help="Output height.")] = None,
     device: DeviceOption = "auto",
@@ -115,7 +134,15 @@ def upscale(
     """Upscale images: bundled models, deploy weights, Real-ESRGAN compact .pth or training checkpoints."""
     from PIL import Image
 
-    from .infer.files import OutputPlan, collect_inputs, my_share, plan_jobs, scale_suffix, upscale_files
+    from .infer.files import (
+        OutputPlan,
+        check_encode_options,
+        collect_inputs,
+        my_share,
+        output_suffix,
+        plan_jobs,
+        upscale_files,
+    )
     from .infer.image_io import EncodeOptions
     from .infer.progress import BatchProgress, summary
     from .infer.upscaler import ModelPerInput
@@ -124,12 +151,32 @@ def upscale(
         if max_pixels < 1:
             raise UserError(f"--max-pixels must be at least 1, got {max_pixels}")
         Image.MAX_IMAGE_PIXELS = max_pixels
-    encode = EncodeOptions(quality, png_compression)
+    given = {"quality": quality, "png_compression": png_compression}
+    encode = EncodeOptions(**{name: value for name, value in given.items() if value is not None})
+    if scale is not None and (width or height):
+        raise UserError("-s and --width/--height both set the output size; use one")
     options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
-    upscaler = _named_upscaler(model, denoise, scale, options) or ModelPerInput(scale or 4, **options)
+    knobs = {"denoise": denoise, "detail": detail}
+    upscaler = _named_upscaler(model, knobs, scale, options) or ModelPerInput(scale or 4, **options)
     scale = scale or upscaler.scale
-    plan = OutputPlan(output, fmt.lower().lstrip(".") if fmt else None, suffix or scale_suffix(scale))
-    jobs = my_share(plan_jobs(collect_inputs(inputs, recursive), plan))
+    tag = next((f"{knob}{value:g}" for knob, value in knobs.items() if value is not None), None)
+    if model is not None:
+        tag = Path(model).stem
+    plan = OutputPlan(
+        Path(output) if output else None,
+        fmt.lower().lstrip(".") if fmt else None,
+        suffix or output_suffix(scale, width, height, tag),
+        folder=bool(output) and output.endswith(("/", os.sep)),
+    )
+    ours: list[Path] = []
+    jobs = my_share(plan_jobs(collect_inputs(inputs, recursive, ours), plan))
+    check_encode_options(jobs, quality is not None, png_compression is not None)
+    if ours:
+        out.print(
+            f"left out {len(ours)} file(s) that an earlier repsr run wrote (name a file to upscale it again)",
+            markup=False,
+            highlight=False,
+        )
     with BatchProgress(out, err, len(jobs)) as progress:
         report = upscale_files(upscaler, jobs, scale, width, height, overwrite, encode, progress.callbacks())
     out.print(summary(report))
@@ -142,17 +189,22 @@ def _check_scale(scale: float | None) -> None:
         raise UserError(f"--scale must be a positive number, got {scale:g}")
 
 
-def _named_upscaler(model: str | None, denoise: float | None, scale: float | None, options: dict):
-    """The Upscaler for `-m` (which always wins) or `--denoise`; None when neither is given."""
+def _named_upscaler(model: str | None, knobs: dict[str, float | None], scale: float | None, options: dict):
+    """The Upscaler for `-m` or a blend knob (`--denoise`, `--detail`: weights.BLENDS); None when none is given.
+    Two of them name two different models, so a pair is refused rather than one silently ignored."""
     from .infer.upscaler import Upscaler
-    from .weights import denoise_model
+    from .weights import blend_model
 
     _check_scale(scale)
+    given = [f"--{knob}" for knob, value in knobs.items() if value is not None] + (["-m"] if model else [])
+    if len(given) > 1:
+        raise UserError(f"{' and '.join(given)} cannot be combined: each one picks the model; use one")
     if model is not None:
         return Upscaler(model, **options)
-    if denoise is not None:
-        net, name = denoise_model(scale or 4, denoise)
-        return Upscaler(net, name=name, **options)
+    for knob, value in knobs.items():
+        if value is not None:
+            net, name = blend_model(knob, scale or 4, value)
+            return Upscaler(net, name=name, **options)
     return None
 
 
@@ -170,6 +222,7 @@ def upscale_video(
     denoise: Annotated[
         float | None, typer.Option(help="0 (clean model: sharpest) to 1 (real model, the default: cleanest).")
     ] = None,
+    detail: DetailOption = None,
     codec: Annotated[
         str | None, typer.Option(help="Video encoder: libx264 (default), libx265, libvpx-vp9, ...")
     ] = None,
@@ -199,9 +252,9 @@ def upscale_video(
     if duration is not None and not duration > 0:
         raise UserError(f"--duration must be positive, got {duration:g}")
     options = dict(device=device, precision=precision, tile=tile)
-    upscaler = _named_upscaler(model, denoise, scale, options)
+    upscaler = _named_upscaler(model, {"denoise": denoise, "detail": detail}, scale, options)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default
-        entry = default_model(scale or 4, real=True)
+        entry = default_model(scale or 4, "real")
         upscaler = Upscaler(entry.path, name=entry.name, **options)
     scale = scale or upscaler.scale
     if output is None:
@@ -345,7 +398,11 @@ def train(
     schedule: Annotated[str, typer.Option(help=f"{choices(SCHEDULES)}.")] = _T.schedule,
     warmup: Annotated[int, typer.Option(help="Warm-up iterations.")] = _T.warmup,
     bn_switch: Annotated[
-        float, typer.Option(help="BN switch: fraction of iters (<=1) or an iteration.")
+        float,
+        typer.Option(
+            help="BN switch: fraction of iters (<=1) or an iteration; 0: population statistics from the start "
+            "(a fine-tune of a finished run)."
+        ),
     ] = _T.bn_switch,
     bn_batches: Annotated[int, typer.Option(help="Batches averaged for population statistics.")] = _T.bn_batches,
     seed: Annotated[int, typer.Option()] = _T.seed,
@@ -361,7 +418,13 @@ def train(
         int, typer.Option(help="Threads making the next batches during each step (0: in the step).")
     ] = 1,
     init_from: Annotated[Path | None, typer.Option(help="Checkpoint to start from (e.g. x4 body for x2).")] = None,
-    loss: Annotated[str, typer.Option(help=f"{choices(LOSSES)} (l2: a last fine-tune after l1).")] = _T.loss,
+    loss: Annotated[
+        str,
+        typer.Option(
+            help=f"Loss recipe: {choices(RECIPES)} (l2: a last fine-tune after l1; sharp: adversarial, started "
+            "from a real model's checkpoint with --init-from)."
+        ),
+    ] = _T.loss,
     degradation: Annotated[
         str,
         typer.Option(help=f"How LR patches are made: {choices(DEGRADATIONS)} (bicubic: clean, MATLAB-exact)."),
@@ -506,6 +569,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    for console in (out, err):  # piped or captured output is never hard-wrapped: a line names a file or a model
+        console.soft_wrap = not console.is_terminal
     try:
         app(args=argv, prog_name="repsr")
     except UserError as exc:

@@ -18,6 +18,15 @@ from .errors import UserError
 from .schema import IMAGE_SUFFIXES
 
 EXIF_ORIENTATION = 0x0112
+EXIF_SOFTWARE = 0x0131
+OUTPUT_MARKER = "repsr"  # EXIF Software of every file we write (infer/image_io.py): folder scans skip them
+# Tags that say how the source file itself is laid out (TIFF 6.0 baseline and extensions: size, strips, tiles,
+# samples, compression, colour map, ICC, carried on its own) or how many pixels it has: true of no other file.
+_LAYOUT_TAGS = frozenset(
+    {256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324, 325, 338, 339, 513, 514, 530,
+     531, 532, 34675}
+)  # fmt: skip
+_EXIF_IFD, _PIXEL_DIMENSIONS = 0x8769, (0xA002, 0xA003)
 # The JPEG standard's example luminance quantization table (ITU-T T.81, Annex K), which libjpeg scales by quality.
 _JPEG_LUMA = np.array(
     [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -160,9 +169,30 @@ def read_image(path: Path) -> ImageFile:
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"cannot decode ({reason}); the file may be truncated or corrupt", path) from None
+    exif = carried_exif(exif)
+    return ImageFile(pixels, icc, exif.tobytes() if len(exif) else None, lossy, quality)
+
+
+def carried_exif(exif: Image.Exif) -> Image.Exif:
+    """The tags that stay true of an upscaled copy: no file-layout or pixel-count tags, orientation upright."""
+    for tag in _LAYOUT_TAGS & set(exif):
+        del exif[tag]
+    if _EXIF_IFD in exif:
+        sub = exif.get_ifd(_EXIF_IFD)
+        for tag in _PIXEL_DIMENSIONS:
+            sub.pop(tag, None)
     if EXIF_ORIENTATION in exif:
         exif[EXIF_ORIENTATION] = 1  # pixels are upright now
-    return ImageFile(pixels, icc, exif.tobytes() if len(exif) else None, lossy, quality)
+    return exif
+
+
+def is_our_output(path: Path) -> bool:
+    """The file carries our output marker (EXIF Software), so a folder scan does not upscale it again."""
+    try:
+        with Image.open(path) as im:
+            return str(im.getexif().get(EXIF_SOFTWARE, "")).startswith(OUTPUT_MARKER)
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError):
+        return False
 
 
 _ORIENT = {  # EXIF orientation -> the array operation that makes the image upright (as ImageOps.exif_transpose)

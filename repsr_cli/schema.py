@@ -18,10 +18,6 @@ BN_MODES = ("switch", "batch", "none")
 
 SCHEDULES = ("cosine", "multistep")
 
-# --loss name -> torch.nn.functional function. l1 trains; a last stretch with l2 (mean squared error, what PSNR
-# measures) is the fine-tune step of RLFN (Kong et al., NTIRE 2022 efficient SR, arXiv 2205.07514).
-LOSSES = {"l1": "l1_loss", "l2": "mse_loss"}
-
 # Image files: extension -> Pillow format, for reading and writing.
 IMAGE_FORMATS = {
     ".png": "PNG",

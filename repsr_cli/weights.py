@@ -13,6 +13,7 @@ import torch
 from .errors import UserError
 from .formats.deploy import read_deploy
 from .model import DeployNet
+from .schema import preset_name
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
 
@@ -29,71 +30,89 @@ def bundled_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "weights"
 
 
-REAL_PREFIX = "repsr-real-"  # bundled models trained on realistic degradations (JPEG, video codecs, noise)
+# Bundled families by name prefix: trained on realistic degradations (JPEG, video codecs, noise), and those
+# fine-tuned adversarially from them (sharp); every other bundled model is clean (trained on clean downscales).
+FAMILY_PREFIXES = {"real": "repsr-real-", "sharp": "repsr-sharp-"}
+FAMILIES = ("clean", "real", "sharp")
+
+# The knobs that blend two families of one scale and size: knob -> (family at 0, family at 1).
+BLENDS = {"denoise": ("clean", "real"), "detail": ("real", "sharp")}
+
+
+def model_family(name: str) -> str:
+    return next((family for family, prefix in FAMILY_PREFIXES.items() if name.startswith(prefix)), "clean")
 
 
 def is_real_model(name: str) -> bool:
-    return name.startswith(REAL_PREFIX)
+    return model_family(name) == "real"
 
 
-def default_model(scale: float, real: bool = False) -> ModelEntry:
-    """The bundled model for a scale, from the clean family (`repsr-x{s}`) or, with `real`, the family
-    trained on realistic degradations (`repsr-real-x{s}`): the exact scale when it ships; otherwise the
-    family's model with the smallest scale >= `scale` (finished by a downscale), else the largest (finished
-    by an upscale); among equals, the biggest network. A real request with no real model bundled falls
-    back to the clean family. Always a bundled file: a user model of the same name (`-m` reaches it)
-    cannot break the defaults."""
-    prefix = REAL_PREFIX if real else "repsr-"
-    bundled = [e for e in available_models() if e.source == "bundled" and is_real_model(e.name) == real]
-    exact = [e for e in bundled if e.name == f"{prefix}x{scale:g}"]
-    if exact:
-        return exact[0]
-    if not bundled:
-        if real:
-            return default_model(scale)
-        raise UserError("no bundled models installed; pass -m with a model file")
-    ranked = []
-    for entry in bundled:
+def default_model(scale: float, family: str = "clean", size: str | None = None) -> ModelEntry:
+    """The bundled model of a family for a scale (of one size when `size` names a preset): the exact scale
+    when it ships; otherwise the family's model with the smallest scale >= `scale` (finished by a downscale),
+    else the largest (finished by an upscale); among equals, the biggest network. A real or sharp request
+    with none of that family bundled falls back to the real, then the clean family. Always a bundled file:
+    a user model of the same name (`-m` reaches it) cannot break the defaults."""
+    candidates = []
+    for entry in available_models():
+        if entry.source != "bundled" or model_family(entry.name) != family:
+            continue
         cfg = load_model(entry.path).cfg
-        ranked.append((cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name, entry))
-    return min(ranked)[4]
+        if size is None or preset_name(cfg.channels, cfg.blocks) == size:
+            rank = (cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name)
+            candidates.append((*rank, entry))
+    if candidates:
+        return min(candidates)[4]
+    if family != "clean":
+        return default_model(scale, "real" if family == "sharp" else "clean", size)
+    if size is not None:
+        raise UserError(f"no bundled {size} model for x{scale:g}; pass -m with a model file")
+    raise UserError("no bundled models installed; pass -m with a model file")
 
 
-def default_model_name(scale: float, real: bool = False) -> str:
-    return default_model(scale, real).name
+def default_model_name(scale: float, family: str = "clean", size: str | None = None) -> str:
+    return default_model(scale, family, size).name
 
 
-def interpolate(clean: DeployNet, real: DeployNet, strength: float) -> DeployNet:
-    """Deep network interpolation (Wang et al., ESRGAN, arXiv 1809.00219): every weight (1 - s) * clean
-    + s * real. Both are fused plain networks of one shape, so the blend is one too; s = 0 and s = 1 give
+def interpolate(start: DeployNet, end: DeployNet, strength: float) -> DeployNet:
+    """Deep network interpolation (Wang et al., ESRGAN, arXiv 1809.00219): every weight (1 - s) * start
+    + s * end. Both are fused plain networks of one shape, so the blend is one too; s = 0 and s = 1 give
     the two models exactly (torch.lerp is exact at its ends)."""
-    check_strength(strength)
-    if clean.cfg != real.cfg:
-        shapes = [f"x{c.scale} {c.blocks}x{c.channels}" for c in (clean.cfg, real.cfg)]
+    if start.cfg != end.cfg:
+        shapes = [f"x{c.scale} {c.blocks}x{c.channels}" for c in (start.cfg, end.cfg)]
         raise UserError(f"cannot interpolate a {shapes[0]} and a {shapes[1]} model: their shapes differ")
-    a, b = clean.state_dict(), real.state_dict()
-    net = DeployNet(clean.cfg)
+    a, b = start.state_dict(), end.state_dict()
+    net = DeployNet(start.cfg)
     net.load_state_dict({k: torch.lerp(a[k], b[k], strength) for k in a})
     return net.eval()
 
 
-def check_strength(strength: float) -> None:
+def check_strength(strength: float, knob: str = "denoise") -> None:
     if not 0 <= strength <= 1:
-        raise UserError(f"--denoise must be between 0 and 1, got {strength:g}")
+        raise UserError(f"--{knob} must be between 0 and 1, got {strength:g}")
 
 
-def denoise_model(scale: float, strength: float) -> tuple[DeployNet, str]:
-    """The bundled clean and real models of one scale, interpolated; with the name to report."""
-    check_strength(strength)
-    real_entry = default_model(scale, real=True)
-    if not is_real_model(real_entry.name):
-        raise UserError("--denoise needs a bundled repsr-real model; none is installed")
-    real = load_model(real_entry.path)
-    clean_name = f"repsr-x{real.cfg.scale}"
-    clean = [e for e in available_models() if e.source == "bundled" and e.name == clean_name]
-    if not clean:
-        raise UserError(f"--denoise needs the bundled {clean_name} beside {real_entry.name}")
-    return interpolate(load_model(clean[0].path), real, strength), f"{clean_name}~{real_entry.name}@{strength:g}"
+def blend_model(knob: str, scale: float, strength: float, size: str | None = None) -> tuple[DeployNet, str]:
+    """The knob's two bundled families at one scale and size, interpolated; with the name to report
+    (`start~end@knob=S`). The partner is the model of the other family with the same scale and network
+    shape: a blend across sizes is refused."""
+    check_strength(strength, knob)
+    first, last = BLENDS[knob]
+    end_entry = default_model(scale, last, size)
+    if model_family(end_entry.name) != last:
+        raise UserError(f"--{knob} needs a bundled {FAMILY_PREFIXES[last]}x{scale:g} model; none is installed")
+    end = load_model(end_entry.path)
+    partners = [
+        e
+        for e in available_models()
+        if e.source == "bundled" and model_family(e.name) == first and load_model(e.path).cfg == end.cfg
+    ]
+    if not partners:
+        shape = f"x{end.cfg.scale} {end.cfg.blocks}x{end.cfg.channels}"
+        raise UserError(f"--{knob} needs a bundled {first} model of {end_entry.name}'s size ({shape}); none installed")
+    start_entry = partners[0]
+    net = interpolate(load_model(start_entry.path), end, strength)
+    return net, f"{start_entry.name}~{end_entry.name}@{knob}={strength:g}"
 
 
 @dataclass(frozen=True)

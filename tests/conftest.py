@@ -101,7 +101,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A bundled-models folder of untrained networks, clean and real families, and an empty user folder."""
+    """A bundled-models folder of untrained networks, clean, real and sharp families, and an empty user folder."""
     from repsr_cli import weights
     from repsr_cli.formats.deploy import save_deploy
     from repsr_cli.model import DeployNet, preset_config
@@ -115,6 +115,8 @@ def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("repsr-x4", "small", 4),
         ("repsr-real-x2", "tiny", 2),
         ("repsr-real-x4", "small", 4),
+        ("repsr-sharp-x2", "tiny", 2),
+        ("repsr-sharp-x4", "small", 4),
     )
     for name, preset, scale in models:
         save_deploy(DeployNet(preset_config(preset, scale)), bundle / f"{name}.safetensors")

@@ -59,14 +59,16 @@ def image(tmp_path: Path) -> Path:
         (["--device", "cudaa"], "unknown device 'cudaa'"),
         (["--precision", "fp64"], "unknown precision 'fp64'"),
         (["--denoise", "2"], "--denoise must be between 0 and 1"),
+        (["--detail", "-1"], "--detail must be between 0 and 1"),
+        (["--detail", "0.5", "--denoise", "0.5"], "--denoise and --detail cannot be combined"),
+        (["--detail", "0.5", "-m", "repsr-tiny-x4"], "--detail and -m cannot be combined"),
         (["--tile", "-5"], "--tile must be 0 (whole image) or more"),
         (["--max-pixels", "-1"], "--max-pixels must be at least 1"),
     ],
 )
 def test_upscale_option_values(image: Path, args: list[str], message: str) -> None:
-    result = (
-        cli("upscale", image, "-m", "repsr-tiny-x4", *args) if "--denoise" not in args else cli("upscale", image, *args)
-    )
+    knob = "--denoise" in args or "--detail" in args
+    result = cli("upscale", image, *args) if knob else cli("upscale", image, "-m", "repsr-tiny-x4", *args)
     if "needs about" in message or "exceeds" in message:
         assert result.returncode == 1 and message in result.stderr, result.stderr  # per-file failure line
     else:
@@ -77,7 +79,7 @@ def test_upscale_option_values(image: Path, args: list[str], message: str) -> No
 def test_bmp_output_is_accepted(image: Path) -> None:
     result = cli("upscale", image, "-m", "repsr-tiny-x4", "--format", "bmp")
     assert result.returncode == 0, result.stderr
-    assert Image.open(image.with_name("a_x4.bmp")).size == (512, 384)
+    assert Image.open(image.with_name("a_x4-repsr-tiny-x4.bmp")).size == (512, 384)
 
 
 def _deploy_file(path: Path, **metadata: str) -> dict[str, torch.Tensor]:
@@ -252,3 +254,76 @@ def test_each_torchrun_rank_drives_its_own_gpu(monkeypatch: pytest.MonkeyPatch) 
     assert runtime.resolve_device("cuda:3") == torch.device("cuda", 3)
     with pytest.raises(UserError, match="'cuda:4' is not available on this machine \\(4 CUDA devices found\\)"):
         runtime.resolve_device("cuda:4")
+
+
+# ---- nothing lost, nothing silent (the hostile run of issue 28) ----------------------------------------------
+
+
+def _noise(path: Path, size: tuple[int, int] = (24, 32), seed: int = 0, **save: object) -> Path:
+    pixels = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, **save)
+    return path
+
+
+def test_no_output_replaces_an_input_of_the_same_batch(tmp_path: Path) -> None:
+    a, b = _noise(tmp_path / "a.png"), _noise(tmp_path / "a_x4.png", seed=1)
+    before = b.read_bytes()
+    result = cli("upscale", a, b, "-s", "4", "--overwrite")
+    assert result.returncode == 1 and "another input of this batch" in result.stderr, result.stderr
+    assert b.read_bytes() == before  # the input a_x4.png is intact
+    assert (tmp_path / "a_x4_x4.png").exists()  # the rest of the batch went on
+
+
+def test_a_folder_rerun_leaves_out_our_own_outputs(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _noise(folder / "a.png")
+    _noise(folder / "b.jpg", quality=90)
+    first = cli("upscale", folder, "-s", "2")
+    assert first.returncode == 0, first.stderr
+    second = cli("upscale", folder, "-s", "2")
+    assert second.returncode == 0, second.stderr
+    assert "left out 2 file(s) that an earlier repsr run wrote" in second.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a_x2.png", "b.jpg", "b_x2.jpg"]
+    named = cli("upscale", folder / "a_x2.png", "-s", "4")  # named as a file: taken
+    assert named.returncode == 0 and (folder / "a_x2_x4.png").exists(), named.stderr
+
+
+@pytest.mark.parametrize("out_suffix", [".tif", ".png", ".jpg", ".webp"])
+def test_tiff_layout_tags_are_not_carried(tmp_path: Path, out_suffix: str) -> None:
+    src = _noise(tmp_path / "a.tif")
+    target = tmp_path / f"out{out_suffix}"
+    result = cli("upscale", src, "-m", "repsr-tiny-x4", "-o", target)
+    assert result.returncode == 0, result.stderr
+    with Image.open(target) as im:
+        assert im.size == (128, 96)
+        im.load()
+        exif = im.getexif()
+    if out_suffix != ".tif":  # a TIFF's own tags describe itself again
+        assert not {256, 257, 273, 279} & set(exif), dict(exif)
+    assert str(exif.get(0x0131, "")).startswith("repsr")
+
+
+def test_exif_too_large_for_jpeg_is_dropped_with_a_note(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70_000  # ImageDescription
+    src = _noise(tmp_path / "a.png", exif=exif.tobytes())
+    result = cli("upscale", src, "-m", "repsr-tiny-x4", "-o", tmp_path / "a.jpg")
+    assert result.returncode == 0, result.stderr
+    assert "EXIF not carried" in result.stdout, result.stdout
+    with Image.open(tmp_path / "a.jpg") as im:
+        assert str(im.getexif().get(0x0131)).startswith("repsr")
+
+
+def test_a_second_run_on_a_busy_output_is_refused(tmp_path: Path, image_folder: Path) -> None:
+    """Two train runs on one --out, or two video runs on one output, would destroy each other's files; the lock
+    is the OS's, so a run that was killed holds none."""
+    from repsr_cli.formats.files import exclusive
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with exclusive(out / ".train.lock"):  # what a live run holds
+        with pytest.raises(UserError, match="another train run is using this folder"):
+            Trainer(tiny_config(image_folder, out, iters=2)).run()
+    assert Trainer(tiny_config(image_folder, out, iters=2)).run().finished  # released: runs
+    assert not (out / ".train.lock").exists()

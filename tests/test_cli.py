@@ -93,7 +93,7 @@ def test_convert_then_upscale(tmp_path: Path, tiny_checkpoint: Path, lr_image: P
 def test_upscale_default_output_name_and_no_overwrite(tmp_path: Path, tiny_checkpoint: Path, lr_image: Path) -> None:
     result = cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint)
     assert result.returncode == 0, result.stderr
-    target = lr_image.with_name("small_x2.png")
+    target = lr_image.with_name(f"small_x2-{tiny_checkpoint.stem}.png")
     assert target.exists()
     stamp = target.stat().st_mtime_ns
     result = cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint)
@@ -102,6 +102,18 @@ def test_upscale_default_output_name_and_no_overwrite(tmp_path: Path, tiny_check
     result = cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint, "-o", lr_image, "--overwrite")
     assert result.returncode != 0 and "overwrite the input" in result.stderr
     assert Image.open(lr_image).size == (24, 20)
+
+
+def test_output_lines_are_never_wrapped_when_not_a_terminal(
+    tmp_path: Path, tiny_checkpoint: Path, lr_image: Path
+) -> None:
+    """A captured or piped run (CI, a script) gets each file's line whole, however long its paths."""
+    deep = tmp_path / ("d" * 70) / ("e" * 70)
+    deep.mkdir(parents=True)
+    result = cli("upscale", lr_image, "-s", "2", "-m", tiny_checkpoint, "-o", deep)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if " -> " in line]
+    assert len(lines) == 1 and str(deep / f"small_x2-{tiny_checkpoint.stem}.png") in lines[0], result.stdout
 
 
 def test_bad_image_in_batch_is_reported_and_the_rest_complete(
@@ -114,7 +126,7 @@ def test_bad_image_in_batch_is_reported_and_the_rest_complete(
     result = cli("upscale", bad, lr_image, "-s", "2", "-m", tiny_checkpoint, "-o", out)
     assert result.returncode != 0
     assert "broken.png" in result.stderr and "Traceback" not in result.stderr
-    assert (out / "small_x2.png").exists() and not (out / "broken_x2.png").exists()
+    assert (out / f"small_x2-{tiny_checkpoint.stem}.png").exists() and not list(out.glob("broken*"))
 
 
 def test_convert_errors_are_one_line(tmp_path: Path, tiny_checkpoint: Path) -> None:
@@ -179,4 +191,4 @@ def test_train_errors_are_one_line_and_nothing_else(tmp_path: Path) -> None:
     assert_one_line_error(result, "missing")
     assert result.stdout == ""  # no empty progress bar before the error
     misspelt = cli("train", "--data", tmp_path, "--out", tmp_path / "run", "--loss", "L1")
-    assert_one_line_error(misspelt, "unknown --loss 'L1' (use l1, l2)")
+    assert_one_line_error(misspelt, "unknown --loss 'L1' (use l1, l2, sharp)")

@@ -237,7 +237,7 @@ def test_video_uses_the_real_model_by_default(tmp_path: Path, fake_bundle: Path)
     assert result.returncode == 0, result.stderr
     assert "with repsr-real-x2" in result.stdout
     result = cli("upscale-video", src, "-s", "2", "--preset", "ultrafast", "--denoise", "0", "-o", tmp_path / "d.mp4")
-    assert result.returncode == 0 and "repsr-x2~repsr-real-x2@0" in result.stdout
+    assert result.returncode == 0 and "repsr-x2~repsr-real-x2@denoise=0" in result.stdout
 
 
 def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpoint: Path) -> None:
@@ -270,3 +270,16 @@ def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpo
     assert not out.exists() and not (tmp_path / ".out.partial.mp4").exists()
     children = subprocess.run(["pgrep", "-f", str(src)], capture_output=True, text=True).stdout.split()
     assert children == []
+
+
+def test_a_second_run_to_the_same_output_is_refused_and_a_folder_is_named(tmp_path: Path) -> None:
+    from repsr_cli.formats.files import exclusive
+
+    src = synthetic_clip(tmp_path / "c.mp4", SIZE, "25", seconds=0.2)
+    out = tmp_path / "o.mp4"
+    with exclusive(tmp_path / ".o.mp4.lock"):  # what a live run writing o.mp4 holds
+        result = cli("upscale-video", src, "-m", "repsr-tiny-x4", "-o", out)
+    assert result.returncode == 1 and "another repsr run is writing this output" in result.stderr, result.stderr
+    assert not out.exists()
+    result = cli("upscale-video", src, "-m", "repsr-tiny-x4", "-o", tmp_path)
+    assert result.returncode == 1 and "is a folder; name the output file" in result.stderr, result.stderr

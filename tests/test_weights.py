@@ -29,27 +29,55 @@ def test_default_model_for_scale(fake_bundle: Path, scale: float, expected: str)
 
 @pytest.mark.parametrize(("scale", "expected"), [(2, "repsr-real-x2"), (4, "repsr-real-x4"), (3, "repsr-real-x4")])
 def test_default_real_model_for_scale(fake_bundle: Path, scale: float, expected: str) -> None:
-    assert weights.default_model_name(scale, real=True) == expected
+    assert weights.default_model_name(scale, "real") == expected
 
 
 def test_real_request_without_real_models_falls_back_to_clean(fake_bundle: Path) -> None:
     for path in fake_bundle.glob("repsr-real-*"):
         path.unlink()
-    assert weights.default_model_name(2, real=True) == "repsr-x2"
-    with pytest.raises(UserError, match="needs a bundled repsr-real model"):
-        weights.denoise_model(2, 0.5)
+    assert weights.default_model_name(2, "real") == "repsr-x2"
+    with pytest.raises(UserError, match="needs a bundled repsr-real-x2 model"):
+        weights.blend_model("denoise", 2, 0.5)
 
 
 def test_denoise_interpolates_exactly_between_clean_and_real(fake_bundle: Path) -> None:
     clean, real = weights.load_model("repsr-x2"), weights.load_model("repsr-real-x2")
-    ends = {s: weights.denoise_model(2, s)[0].state_dict() for s in (0.0, 0.5, 1.0)}
+    ends = {s: weights.blend_model("denoise", 2, s)[0].state_dict() for s in (0.0, 0.5, 1.0)}
     for key, value in clean.state_dict().items():
         assert torch.equal(ends[0.0][key], value) and torch.equal(ends[1.0][key], real.state_dict()[key])
         assert torch.allclose(ends[0.5][key], (value + real.state_dict()[key]) / 2, atol=1e-7)
-    assert weights.denoise_model(3, 0.3)[1] == "repsr-x4~repsr-real-x4@0.3"  # nearest scale above, as -s 3
+    # nearest scale above, as -s 3
+    assert weights.blend_model("denoise", 3, 0.3)[1] == "repsr-x4~repsr-real-x4@denoise=0.3"
     for bad in (-0.1, 1.5):
         with pytest.raises(UserError, match="--denoise must be between 0 and 1"):
-            weights.denoise_model(2, bad)
+            weights.blend_model("denoise", 2, bad)
+
+
+def test_detail_interpolates_exactly_between_real_and_sharp(fake_bundle: Path) -> None:
+    real, sharp = weights.load_model("repsr-real-x4"), weights.load_model("repsr-sharp-x4")
+    ends = {d: weights.blend_model("detail", 4, d)[0].state_dict() for d in (0.0, 0.25, 1.0)}
+    for key, value in real.state_dict().items():
+        assert torch.equal(ends[0.0][key], value) and torch.equal(ends[1.0][key], sharp.state_dict()[key])
+        assert torch.allclose(ends[0.25][key], 0.75 * value + 0.25 * sharp.state_dict()[key], atol=1e-7)
+    assert weights.blend_model("detail", 2, 0.5)[1] == "repsr-real-x2~repsr-sharp-x2@detail=0.5"
+    with pytest.raises(UserError, match="--detail must be between 0 and 1"):
+        weights.blend_model("detail", 4, 1.01)
+
+
+def test_detail_refuses_a_blend_across_sizes(fake_bundle: Path) -> None:
+    from repsr_cli.formats.deploy import save_deploy
+    from repsr_cli.model import DeployNet, preset_config
+
+    save_deploy(DeployNet(preset_config("base", 4)), fake_bundle / "repsr-sharp-x4.safetensors")
+    with pytest.raises(UserError, match="needs a bundled real model of repsr-sharp-x4's size"):
+        weights.blend_model("detail", 4, 0.5)
+    assert weights.default_model_name(4, "sharp", size="small") == "repsr-real-x4"  # no small sharp: real
+
+
+def test_sharp_models_are_never_a_clean_or_real_default(fake_bundle: Path) -> None:
+    assert weights.default_model_name(4) == "repsr-x4"
+    assert weights.default_model_name(4, "real") == "repsr-real-x4"
+    assert weights.default_model_name(4, "sharp") == "repsr-sharp-x4"
 
 
 def test_no_bundled_models_is_a_clear_error(fake_bundle: Path) -> None:

@@ -17,7 +17,8 @@ from ..model import NetConfig, RepSRNet
 from .files import atomic_write, read_torch_file
 
 FORMAT = "repsr-train"
-VERSION = 1
+# 2: adversarial runs add "ema" (the generator EMA, what deploys) and "objective" (discriminator + optimizer).
+VERSION = 2
 
 
 RESUME_KEYS = ("config", "train", "model", "optimizer", "iter", "torch_rng")
@@ -56,16 +57,24 @@ def check_resumable(ckpt: dict[str, Any], path: Path | str) -> None:
         raise UserError(f"checkpoint cannot be resumed: it has no {', '.join(missing)}", path)
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], path: Path | str = "checkpoint") -> RepSRNet:
+def model_from_checkpoint(ckpt: dict[str, Any], path: Path | str = "checkpoint", ema: bool = True) -> RepSRNet:
+    """The run's network: its generator EMA when it keeps one (what a sharp run ships), unless `ema` is off
+    (resume needs the online weights)."""
     try:
         net = RepSRNet(NetConfig.from_dict(ckpt["config"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"checkpoint does not describe a RepSR network: {exc}", path) from None
-    state = ckpt.get("model")
+    key = "ema" if ema and isinstance(ckpt.get("ema"), dict) else "model"
+    load_network_state(net, ckpt.get(key), path)
+    return net
+
+
+def load_network_state(net: torch.nn.Module, state: Any, path: Path | str) -> None:
+    """Load `state` into `net`, naming the first missing, unexpected or misshapen tensor."""
     if not isinstance(state, dict):
         raise UserError("checkpoint holds no model weights", path)
     own = net.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own), key=str)
     wrong = [k for k in own if k in state and getattr(state[k], "shape", None) != own[k].shape]
     for problem, keys in (("misses the tensor", missing), ("has the unexpected tensor", unexpected)):
         if keys:
@@ -78,4 +87,3 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: Path | str = "checkpoint")
             path,
         )
     net.load_state_dict(state)
-    return net

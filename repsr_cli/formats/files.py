@@ -8,6 +8,8 @@ import re
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,32 @@ def read_torch_file(path: Path) -> Any:
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise UserError(f"not a readable PyTorch file (corrupt or truncated?): {type(exc).__name__}", path) from None
+
+
+class Busy(Exception):
+    """The lock is held by another live process."""
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an advisory lock on `path` for the block; Busy if another process holds it. The OS drops the lock
+    when its process ends, however it ends, so a killed run never holds it for ever (unlike a pid file)."""
+    path = Path(path)
+    fh = open(path, "a+b")  # noqa: SIM115 - held open for the block
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise Busy(str(path)) from None
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        fh.close()

@@ -17,7 +17,7 @@ import torch
 
 from ..distributed import from_env
 from ..errors import UserError
-from ..images import find_images, read_image
+from ..images import find_images, is_our_output, read_image
 from ..runtime import PeakMemory
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
 from .image_io import EncodeOptions, check_output_size, write_image
@@ -37,6 +37,7 @@ class OutputPlan:
     output: Path | None = None  # a file (one input) or a folder
     fmt: str | None = None  # png, jpg, webp, tiff, bmp; default: the input's own
     suffix: str = "_x4"
+    folder: bool = False  # the output was given as a folder (a trailing /), whatever its name looks like
 
     def __post_init__(self) -> None:
         if "/" in self.suffix or "\\" in self.suffix or "\0" in self.suffix:
@@ -59,25 +60,53 @@ class Report:
         return self.megapixels / self.seconds if self.seconds > 0 else 0.0
 
 
-def scale_suffix(scale: float) -> str:
-    return f"_x{scale:g}"
+def output_suffix(scale: float, width: int | None = None, height: int | None = None, tag: str | None = None) -> str:
+    """The default name suffix says what the output is: its size (the factor, or the width and height asked
+    for) and, when one was named, the model or blend that made it; a rerun with other settings does not find
+    an earlier output under its own name."""
+    if width and height:
+        size = f"_{width}x{height}"
+    else:
+        size = f"_w{width}" if width else f"_h{height}" if height else f"_x{scale:g}"
+    return f"{size}-{tag}" if tag else size
 
 
-def collect_inputs(inputs: list[str | Path], recursive: bool = False) -> list[tuple[Path, Path | None]]:
+def check_encode_options(jobs: list[Job], quality: bool, png_compression: bool) -> None:
+    """An encoder option given for outputs that have no such setting is a mistake to say, not to ignore."""
+    formats = {IMAGE_FORMATS.get(job.target.suffix.lower()) or "?" for job in jobs}
+    if not jobs:
+        return
+    if quality and not formats & {"JPEG", "WEBP"}:
+        raise UserError(f"--quality is for JPEG and WebP outputs; these are {choices(sorted(formats))}")
+    if png_compression and "PNG" not in formats:
+        raise UserError(f"--png-compression is for PNG outputs; these are {choices(sorted(formats))}")
+
+
+def collect_inputs(
+    inputs: list[str | Path], recursive: bool = False, ours: list[Path] | None = None
+) -> list[tuple[Path, Path | None]]:
     """(file, folder it was found under) for every input: files as given, folders' images, glob patterns.
 
-    A path that does not exist is kept, so the batch reports it as a failure and goes on.
+    Folder and glob scans leave out files that carry our output marker (an earlier run's outputs), listing
+    them in `ours`; a file named as such is always taken. A path that does not exist is kept, so the batch
+    reports it as a failure and goes on.
     """
     found: list[tuple[Path, Path | None]] = []
     for item in inputs:
         text = str(item)
         path = Path(text)
         if path.is_dir():
-            found += [(p, path) for p in find_images(path, recursive)]
+            scanned = [(p, path) for p in find_images(path, recursive)]
         elif not path.exists() and GLOB_CHARS & set(text):
-            found += [(Path(p), None) for p in sorted(glob.glob(text, recursive=True)) if Path(p).is_file()]
+            scanned = [(Path(p), None) for p in sorted(glob.glob(text, recursive=True)) if Path(p).is_file()]
         else:
             found.append((path, None))
+            continue
+        for src, base in scanned:
+            if not is_our_output(src):
+                found.append((src, base))
+            elif ours is not None:
+                ours.append(src)
     seen: set[Path] = set()
     unique = []
     for src, base in found:
@@ -99,9 +128,14 @@ def plan_jobs(found: list[tuple[Path, Path | None]], plan: OutputPlan) -> list[J
     if not found:
         raise UserError("no images to upscale")
     out = plan.output
-    one_file = out is not None and len(found) == 1 and found[0][1] is None and out.suffix != "" and not out.is_dir()
+    file_like = out is not None and not plan.folder and out.suffix != "" and not out.is_dir()
+    one_file = file_like and len(found) == 1 and found[0][1] is None
+    if file_like and not one_file and not out.exists():
+        raise UserError(f"names one file, but {len(found)} input(s) from folders or patterns need a folder (end it with /)", out)
     if out is not None and not one_file and out.exists() and not out.is_dir():
         raise UserError("is a file, but these inputs need an output folder", out)
+    if one_file and plan.fmt and IMAGE_FORMATS.get(out.suffix.lower()) != IMAGE_FORMATS.get(f".{plan.fmt}"):
+        raise UserError(f"is not a {plan.fmt} file name, but --format asks for {plan.fmt}: use one of them", out)
     jobs = []
     for src, base in found:
         if out is None:
@@ -175,6 +209,7 @@ def upscale_files(
     report = Report()
     start = time.perf_counter()
     planned: dict[Path, Path] = {}
+    sources = {job.source.resolve() for job in jobs}
     writing: tuple[Job, Future, tuple[int, int], str] | None = None
 
     def failed(job: Job, exc: UserError) -> None:
@@ -188,13 +223,13 @@ def upscale_files(
         job, future, size, name = writing
         writing = None
         try:
-            future.result()
+            notes = future.result()
         except UserError as exc:
             failed(job, exc)
             return
         report.done += 1
         report.megapixels += size[0] * size[1] / 1e6
-        events.file_done(job, "done", f"{size[1]}x{size[0]}, {name}")
+        events.file_done(job, "done", "; ".join([f"{size[1]}x{size[0]}, {name}", *notes]))
 
     peak = PeakMemory()
     with ThreadPoolExecutor(max_workers=1) as writer:
@@ -203,6 +238,10 @@ def upscale_files(
                 target = job.target.resolve()
                 if target == job.source.resolve():
                     raise UserError("output would overwrite the input; choose another -o or --suffix", job.target)
+                if target in sources:
+                    raise UserError(
+                        "output would overwrite another input of this batch; choose another -o or --suffix", job.target
+                    )
                 if target in planned:
                     raise UserError(f"same output as {planned[target]}; use --suffix or --format", job.source)
                 planned[target] = job.source

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .. import __version__
 from ..errors import UserError
 from ..formats.files import atomic_write
-from ..images import ImageFile, to_uint8
+from ..images import EXIF_SOFTWARE, OUTPUT_MARKER, ImageFile, to_uint8
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
 from .png import write_png
 
+JPEG_EXIF_LIMIT = 65_533  # bytes in one APP1 segment (a 16-bit length that counts itself)
 MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "PNG": 2**31 - 1, "TIFF": 2**31 - 1, "BMP": 2**31 - 1}  # format limits
 
 
@@ -68,8 +70,26 @@ def check_output_size(size: tuple[int, int], path: Path) -> None:
         raise UserError(f"output {size[1]}x{size[0]} exceeds the {fmt} limit of {limit} pixels per side", path)
 
 
-def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOptions()) -> None:
-    """Write atomically; formats without alpha or 16 bits get the closest thing they can hold."""
+def output_exif(exif: bytes | None, fmt: str) -> tuple[bytes | None, list[str]]:
+    """The carried EXIF with our output marker as its Software tag (BMP holds none), and a note for each
+    thing left out: an EXIF block larger than a JPEG segment keeps only the marker."""
+    if fmt == "BMP":
+        return None, ["EXIF not carried: BMP holds no metadata"] if exif else []
+    tags = Image.Exif()
+    if exif:
+        tags.load(exif)
+    tags[EXIF_SOFTWARE] = f"{OUTPUT_MARKER} {__version__}"
+    data = tags.tobytes()
+    if fmt == "JPEG" and len(data) > JPEG_EXIF_LIMIT:
+        marker = Image.Exif()
+        marker[EXIF_SOFTWARE] = tags[EXIF_SOFTWARE]
+        return marker.tobytes(), [f"EXIF not carried: {len(data):,} bytes, a JPEG holds {JPEG_EXIF_LIMIT:,}"]
+    return data, []
+
+
+def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOptions()) -> list[str]:
+    """Write atomically; formats without alpha or 16 bits get the closest thing they can hold. Returns notes
+    on metadata that could not be carried."""
     path = Path(path)
     fmt = IMAGE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -83,15 +103,16 @@ def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOpti
     options: dict[str, object] = {}
     if image.icc:
         options["icc_profile"] = image.icc
-    if image.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
-        options["exif"] = image.exif
+    exif, notes = output_exif(image.exif, fmt)
+    if exif:
+        options["exif"] = exif
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = encode.quality
 
     def save(tmp: str) -> None:
         if fmt == "PNG":
             with open(tmp, "wb") as fh, ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-                write_png(fh, pixels, encode.png_compression, image.icc, image.exif, pool)
+                write_png(fh, pixels, encode.png_compression, image.icc, exif, pool)
         elif wide and fmt == "TIFF" and pixels.shape[2] != 1:
             _save_tiff16(pixels, tmp, image.icc)
         else:
@@ -101,3 +122,4 @@ def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOpti
         atomic_write(path, save)
     except OSError as exc:
         raise UserError(f"cannot write ({exc.strerror or exc})", path) from None
+    return notes

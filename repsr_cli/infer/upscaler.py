@@ -259,7 +259,7 @@ class ModelPerInput:
 
     def __init__(self, scale: float, **options: object) -> None:
         self.scale, self.options = scale, options
-        self.models = {lossy: default_model(scale, real=lossy) for lossy in (False, True)}
+        self.models = {lossy: default_model(scale, "real" if lossy else "clean") for lossy in (False, True)}
         self._loaded: dict[str, Upscaler] = {}
 
     def for_image(self, lossy: bool, quality: int | None = None) -> Upscaler:

@@ -25,6 +25,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from ..errors import UserError
+from ..formats.files import Busy, exclusive
 from ..runtime import PeakMemory
 from .upscaler import Upscaler
 
@@ -294,6 +295,8 @@ def upscale_video(
     Any failure on any side (decoder, model, encoder, Ctrl-C) stops both ffmpeg processes and all threads
     at once, and removes the partial output; a stale partial file of a killed run is removed first."""
     src, out = Path(src), Path(out)
+    if out.is_dir():
+        raise UserError(f"is a folder; name the output file (for example {out / (src.stem + '_x4.mp4')})", out)
     if out.suffix.lower() not in CONTAINERS:
         raise UserError(f"unsupported container {out.suffix!r} (use {', '.join(CONTAINERS)})", out)
     if not out.parent.is_dir():
@@ -306,6 +309,26 @@ def upscale_video(
     w, h = info.width, info.height
     factor = scale or upscaler.scale
     out_w, out_h = even_size((max(2, round(w * factor)), max(2, round(h * factor))), output_pix_fmt(info, opts))
+    try:
+        with exclusive(out.with_name(f".{out.name}.lock")):
+            return _upscale_locked(upscaler, src, out, opts, on_frame, info, (out_w, out_h))
+    except Busy:
+        raise UserError("another repsr run is writing this output right now", out) from None
+
+
+def _upscale_locked(
+    upscaler: Upscaler,
+    src: Path,
+    out: Path,
+    opts: VideoOptions,
+    on_frame: Callable[[int], None] | None,
+    info: Probe,
+    size: tuple[int, int],
+) -> VideoReport:
+    """The run itself, under the output's lock: no other run writes this partial file meanwhile, so one left
+    there is a killed run's and is removed first."""
+    w, h = info.width, info.height
+    out_w, out_h = size
     raw, dtype = raw_format(info)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
     tmp.unlink(missing_ok=True)  # left by a run that was killed
@@ -372,6 +395,7 @@ def upscale_video(
             stop.set()
         _shut(stop, (decoder, encoder), (reader, writer))
         _check(decoder, encoder, logs, writer, count, src, out)
+        _check_written(tmp, out)
         os.replace(tmp, out)
         ok = True
     finally:
@@ -415,6 +439,16 @@ def _check(
         raise UserError(f"cannot encode ({reason})", out)
     if count == 0:
         raise UserError("no frames decoded (empty or corrupt video)", src)
+
+
+def _check_written(tmp: Path, out: Path) -> None:
+    """What the encoder left must read back as a video before we call it written."""
+    try:
+        written = probe(tmp)
+    except UserError:
+        raise UserError("the encoded file does not read back as a video; nothing written", out) from None
+    if written.width <= 0 or not written.of_kind("video"):
+        raise UserError("the encoded file holds no video stream; nothing written", out)
 
 
 def _exit_reason(code: int) -> str:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from ..data.presets import DEGRADATIONS
 from ..errors import UserError
 from ..runtime import PRECISION_CHOICES
-from ..schema import BLOCK_NAMES, BN_MODES, LOSSES, PRESETS, SCHEDULES
+from ..schema import BLOCK_NAMES, BN_MODES, PRESETS, SCHEDULES
+from .recipes import RECIPES
 
 if TYPE_CHECKING:
     from ..model import NetConfig
@@ -20,7 +21,7 @@ CHOICES = {
     "precision": PRECISION_CHOICES,
     "bn": BN_MODES,
     "schedule": SCHEDULES,
-    "loss": tuple(LOSSES),
+    "loss": RECIPES,  # the table itself: benchmarks/sharp_recipes.py adds candidate rows in-process
     "degradation": tuple(DEGRADATIONS),
 }
 
@@ -51,7 +52,9 @@ class TrainConfig:
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.75, 0.9])  # fractions of iters
     gamma: float = 0.5
     warmup: int = 0
-    bn_switch: float = 0.8  # fraction of iters (<= 1) or an iteration (> 1)
+    # fraction of iters (<= 1) or an iteration (> 1); 0: population statistics from the first step, for a fine-tune
+    # of a model that had its batch phase already (the sharp runs: docs/sharp.md)
+    bn_switch: float = 0.8
     bn_batches: int = 100
     seed: int = 0
     lr_data: str | None = None
@@ -62,7 +65,7 @@ class TrainConfig:
     log_every: int = 50
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     init_from: str | None = None  # checkpoint whose body initialises this run (all but the last conv)
-    loss: str = "l1"  # a key of schema.LOSSES
+    loss: str = "l1"  # a key of recipes.RECIPES
     degradation: str = "bicubic"  # a key of data.presets.DEGRADATIONS: how LR patches are made
 
     def check(self) -> None:
@@ -80,8 +83,8 @@ class TrainConfig:
                 raise UserError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
         if not 0 < self.lr < 1 or not 0 <= self.min_lr <= self.lr:
             raise UserError(f"--lr must be in (0, 1) and above the minimum {self.min_lr:g}, got {self.lr:g}")
-        if not self.bn_switch > 0:
-            raise UserError(f"--bn-switch must be a positive fraction or iteration, got {self.bn_switch:g}")
+        if not 0 <= self.bn_switch < math.inf:
+            raise UserError(f"--bn-switch must be a fraction (0 to 1) or an iteration, got {self.bn_switch:g}")
 
     def net_config(self) -> NetConfig:
         from ..model import preset_config

@@ -1,8 +1,10 @@
-"""The training loop: L1 (or L2) + Adam, lr schedule, the BN switch, validation, checkpoints and exact resume.
+"""The training loop: a loss recipe's objective + Adam, lr schedule, the BN switch, validation, checkpoints and
+exact resume.
 
 Exact resume rests on three things: batches are a pure function of the iteration (data/dataset.py),
 the learning rate is a pure function of the iteration (config.py), and the checkpoint holds model,
-optimizer and BN phase. A run stopped at k and resumed is bit-identical on CPU to one that never stopped.
+optimizer, BN phase, and for adversarial recipes the generator EMA, the discriminator and its optimizer.
+A run stopped at k and resumed is bit-identical on CPU to one that never stopped.
 """
 
 from __future__ import annotations
@@ -18,18 +20,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import distributed, evaluate
 from ..data.dataset import PatchSampler, Prefetcher, load_pairs
 from ..data.degradations import make_degrader
 from ..errors import UserError
-from ..formats.checkpoint import check_resumable, load_checkpoint, model_from_checkpoint, save_checkpoint
+from ..formats.checkpoint import (
+    check_resumable,
+    load_checkpoint,
+    load_network_state,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+from ..formats.files import Busy, exclusive
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
 from ..runtime import resolve_device, resolve_precision
-from ..schema import LOSSES
 from .config import TrainConfig
+from .ema import GeneratorEMA
+from .objectives import Objective
+from .recipes import RECIPES
 from .runlog import parse_log
 
 BN_STREAM = 1  # sampler stream for population statistics, apart from the training batches
@@ -82,20 +92,17 @@ class Trainer:
         self.net = RepSRNet(cfg.net_config())
         self.iteration, self.best_psnr = 0, None
         if ckpt is not None:
-            self.net = model_from_checkpoint(ckpt, self.ckpt_dir / "last.pth")
+            self.net = model_from_checkpoint(ckpt, self.ckpt_dir / "last.pth", ema=False)
             self.iteration, self.best_psnr = int(ckpt["iter"]), ckpt.get("best_psnr")
         elif cfg.init_from:
             self._init_body(Path(cfg.init_from))
         self.net = self.net.to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+        recipe = RECIPES[cfg.loss]
+        self.ema = GeneratorEMA(self.net, recipe.ema) if recipe.ema > 0 else None
+        self.objective = Objective(recipe, cfg.scale, self.device, self._autocast)
         if ckpt is not None:
-            try:
-                self.optimizer.load_state_dict(ckpt["optimizer"])
-                torch.set_rng_state(ckpt["torch_rng"])
-            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-                raise UserError(
-                    f"checkpoint's optimizer state does not fit: {exc}", self.ckpt_dir / "last.pth"
-                ) from None
+            self._restore(ckpt)
         self.model = DistributedDataParallel(self.net) if self.env.active else self.net
         self._stop_signal: str | None = None
 
@@ -112,6 +119,19 @@ class Trainer:
         ckpt = load_checkpoint(last)
         check_resumable(ckpt, last)
         return ckpt
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        """Optimizer, RNG, and the recipe's own state (EMA, discriminator) from the checkpoint."""
+        path = self.ckpt_dir / "last.pth"
+        if self.ema is not None:
+            load_network_state(self.ema.net, ckpt.get("ema"), path)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            if self.objective.disc is not None:
+                self.objective.load_state_dict(ckpt["objective"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise UserError(f"checkpoint's optimizer state does not fit: {exc}", path) from None
 
     def _check_out_dir(self) -> None:
         if not self.env.main:
@@ -176,10 +196,11 @@ class Trainer:
         set_bn_phase(self.net, BNPhase.POPULATION)
         self.say(f"iteration {self.iteration}: population statistics from {n} batches; BN phase -> population")
 
-    def _step(self, it: int, batches: Prefetcher, end: int) -> tuple[float, float]:
-        """One optimisation step; returns the loss and the seconds spent waiting for the batch."""
+    def _step(self, it: int, batches: Prefetcher, end: int) -> tuple[float, dict[str, float], float]:
+        """One optimisation step; returns the loss, its parts by name, and the seconds spent waiting for the batch."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr_at(it)
+        self.objective.set_lr_factor(self.cfg.lr_at(it) / self.cfg.lr)
         t0 = time.perf_counter()
         lr, hr = batches.batch_at(it, end)
         data_seconds = time.perf_counter() - t0
@@ -187,17 +208,23 @@ class Trainer:
         hr = hr.to(self.device)
         with self._autocast():
             sr = self.model(lr)
-        loss = getattr(F, LOSSES[self.cfg.loss])(sr.float(), hr)
+            reference = self.ema(lr).float() if self.ema is not None and self.objective.needs_reference else None
+        sr = sr.float()
+        loss, parts = self.objective.generator_loss(sr, hr, reference)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return float(loss.detach()), data_seconds
+        if self.ema is not None:
+            self.ema.update(self.net)
+        parts.update(self.objective.after_generator_step(sr, hr))
+        return float(loss.detach()), parts, data_seconds
 
     def validate(self) -> evaluate.EvalResult | None:
         if not self.val_pairs:
             return None
-        deploy = fuse(self.net.eval())
-        self.net.train()
+        net = self.ema.net if self.ema is not None else self.net  # what convert will ship
+        deploy = fuse(net.eval())
+        net.train()
         return evaluate.evaluate(evaluate.network(deploy, self.device), self.val_pairs, self.cfg.scale)
 
     def _state(self) -> dict[str, Any]:
@@ -209,6 +236,8 @@ class Trainer:
             "iter": self.iteration,
             "best_psnr": self.best_psnr,
             "torch_rng": torch.get_rng_state(),
+            **({"ema": self.ema.net.state_dict()} if self.ema is not None else {}),
+            **({"objective": self.objective.state_dict()} if self.objective.disc is not None else {}),
         }
 
     def save(self, name: str = "last.pth") -> Path:
@@ -240,6 +269,15 @@ class Trainer:
         return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def run(self, stop_at: int | None = None, time_limit: float | None = None) -> TrainResult:
+        """Train under the run folder's lock: a second run on the same --out is refused, not interleaved."""
+        lock = exclusive(self.out / ".train.lock") if self.env.main else contextlib.nullcontext()
+        try:
+            with lock:
+                return self._run(stop_at, time_limit)
+        except Busy:
+            raise UserError("another train run is using this folder right now", self.out) from None
+
+    def _run(self, stop_at: int | None, time_limit: float | None) -> TrainResult:
         cfg = self.cfg
         log_path = self._prepare_log()
         end = min(cfg.iters, stop_at) if stop_at is not None else cfg.iters
@@ -247,6 +285,7 @@ class Trainer:
         previous = self._install_handlers()
         self.net.train()
         losses: list[float] = []
+        parts: list[dict[str, float]] = []
         data_time, tick = 0.0, time.monotonic()
         reason = "finished"
         batches = Prefetcher(self.sampler, self.data_workers)
@@ -254,8 +293,9 @@ class Trainer:
             while self.iteration < end:
                 if self.iteration == cfg.switch_iter and bn_phase(self.net) == BNPhase.BATCH:
                     self._switch_bn()
-                loss, waited = self._step(self.iteration, batches, end)
+                loss, step_parts, waited = self._step(self.iteration, batches, end)
                 losses.append(loss)
+                parts.append(step_parts)
                 data_time += waited
                 self.iteration += 1
                 timed_out = time_limit is not None and time.monotonic() - start_time > time_limit
@@ -264,10 +304,10 @@ class Trainer:
                 # and iteration count cover every step the checkpoint holds.
                 log_now, validate_now = self._due(last=stopping or self.iteration == end)
                 if log_now:
-                    record = self._log_record(losses, tick, data_time)
+                    record = self._log_record(losses, parts, tick, data_time)
                     if validate_now:
                         self._validate_into(record)
-                    losses, tick, data_time = [], time.monotonic(), 0.0
+                    losses, parts, tick, data_time = [], [], time.monotonic(), 0.0
                     if self.env.main:
                         with log_path.open("a") as fh:
                             fh.write(json.dumps(record) + "\n")
@@ -293,8 +333,10 @@ class Trainer:
         validate = cfg.val_every > 0 and (it % cfg.val_every == 0 or it == cfg.iters)
         return it % cfg.log_every == 0 or validate or it == cfg.iters or last, validate
 
-    def _log_record(self, losses: list[float], tick: float, data_time: float) -> dict[str, Any]:
-        """The step statistics since the last record."""
+    def _log_record(
+        self, losses: list[float], parts: list[dict[str, float]], tick: float, data_time: float
+    ) -> dict[str, Any]:
+        """The step statistics since the last record; a recipe of several terms logs each as `loss_NAME`."""
         it, cfg = self.iteration, self.cfg
         elapsed = time.monotonic() - tick
         phase = bn_phase(self.net)
@@ -305,6 +347,7 @@ class Trainer:
             "bn": phase.label if phase is not None else "none",
             "it_s": len(losses) / elapsed if elapsed > 0 else None,
             "data_share": data_time / elapsed if elapsed > 0 else None,
+            **{f"loss_{name}": sum(p[name] for p in parts) / len(parts) for name in parts[0] if len(parts[0]) > 1},
         }
 
     def _validate_into(self, record: dict[str, Any]) -> None:

@@ -1,0 +1,165 @@
+"""What a generator step minimises: one Objective per run, built from a recipe row (recipes.py).
+
+A pixel-only recipe is the same object with no discriminator, so the trainer never branches on the recipe.
+An adversarial recipe owns its discriminator and that discriminator's optimizer; both go into the
+checkpoint (`state_dict`), so resume is exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..model.discriminator import PatchDiscriminator
+from .recipes import Recipe
+
+Parts = dict[str, float]
+
+# BT.601 luma weights: the grid term looks at brightness, where a checkerboard shows.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def fft_amplitude_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """L1 between the 2-D FFT amplitudes (orthonormal, so the scale matches the pixels')."""
+    return F.l1_loss(torch.fft.rfft2(sr, norm="ortho").abs(), torch.fft.rfft2(hr, norm="ortho").abs())
+
+
+def highpass_luma(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Y minus its (2s+1)-box blur: the detail layer in which a PixelShuffle checkerboard lives."""
+    y = sum(w * x[:, c : c + 1] for c, w in enumerate(_LUMA))
+    k = 2 * scale + 1
+    blurred = F.avg_pool2d(F.pad(y, (scale,) * 4, mode="replicate"), k, stride=1)
+    return y - blurred
+
+
+def phase_means(residual: torch.Tensor, scale: int) -> torch.Tensor:
+    """N x s*s: the residual's mean on each of the s*s pixel phases (PixelShuffle's sub-pixel positions)."""
+    n, _, h, w = residual.shape
+    r = residual[:, 0, : h - h % scale, : w - w % scale]
+    return r.unflatten(1, (-1, scale)).unflatten(3, (-1, scale)).mean(dim=(1, 3)).flatten(1)
+
+
+def grid_loss(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The output's per-phase detail means should be the target's, relative to the target's detail spread."""
+    res_sr, res_hr = highpass_luma(sr, scale), highpass_luma(hr, scale)
+    spread = res_hr.flatten(1).std(dim=1, keepdim=True) + 1e-3
+    diff = (phase_means(res_sr, scale) - phase_means(res_hr, scale)) / spread
+    return diff.abs().mean()
+
+
+def artifact_map(sr: torch.Tensor, hr: torch.Tensor, reference: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """LDL's refined artefact map (Liang et al., CVPR 2022, arXiv 2203.09195, Sec. 3): the local variance of the
+    output's residual, scaled by the patch's residual variance to the power 1/5, kept only where the EMA
+    generator's residual is smaller (where it is larger, the detail is more likely real texture)."""
+    residual = (hr - sr).abs().sum(dim=1, keepdim=True)
+    ref_residual = (hr - reference).abs().sum(dim=1, keepdim=True)
+    patch_weight = residual.flatten(1).var(dim=1).pow(0.2).view(-1, 1, 1, 1)
+    pad = window // 2
+    padded = F.pad(residual, (pad,) * 4, mode="reflect")
+    mean = F.avg_pool2d(padded, window, stride=1)
+    local_var = (F.avg_pool2d(padded * padded, window, stride=1) - mean * mean).clamp_min(0)
+    weight = patch_weight * local_var
+    return torch.where(residual < ref_residual, torch.zeros_like(weight), weight)
+
+
+class Objective:
+    """Loss terms of one recipe; with an adversarial recipe, also the discriminator and its optimizer."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        scale: int,
+        device: str,
+        autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
+        self.recipe = recipe
+        self.scale = scale
+        self.autocast = autocast
+        self.disc: PatchDiscriminator | None = None
+        self.d_opt: torch.optim.Optimizer | None = None
+        if recipe.adversarial:
+            self.disc = PatchDiscriminator(recipe.d_channels).to(device)
+            self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=recipe.d_lr, betas=(0.9, 0.99))
+
+    @property
+    def needs_reference(self) -> bool:
+        """The EMA generator's output is needed (for LDL's artefact map)."""
+        return self.recipe.ldl_weight > 0
+
+    def set_lr_factor(self, factor: float) -> None:
+        """The discriminator follows the generator's schedule (as Real-ESRGAN's training does)."""
+        if self.d_opt is not None:
+            for group in self.d_opt.param_groups:
+                group["lr"] = self.recipe.d_lr * factor
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.disc is not None
+        with self.autocast():
+            return self.disc(x).float()
+
+    def _adversarial(self, fake: torch.Tensor, real: torch.Tensor | None) -> torch.Tensor:
+        """Generator side: vanilla pushes D(fake) to 'real'; RaGAN compares each side with the other's mean."""
+        fake_logits = self._logits(fake)
+        if self.recipe.gan == "vanilla":
+            return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+        assert real is not None
+        with torch.no_grad():
+            real_logits = self._logits(real)
+        return 0.5 * (
+            F.binary_cross_entropy_with_logits(real_logits - fake_logits.mean(), torch.zeros_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits - real_logits.mean(), torch.ones_like(fake_logits))
+        )
+
+    def generator_loss(
+        self, sr: torch.Tensor, hr: torch.Tensor, reference: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Parts]:
+        """The weighted sum and each term by name (unweighted), for the log."""
+        r = self.recipe
+        pixel = (F.l1_loss if r.pixel == "l1" else F.mse_loss)(sr, hr)
+        terms: dict[str, tuple[float, torch.Tensor]] = {"pixel": (r.pixel_weight, pixel)}
+        if r.fft_weight > 0:
+            terms["fft"] = (r.fft_weight, fft_amplitude_loss(sr, hr))
+        if r.grid_weight > 0:
+            terms["grid"] = (r.grid_weight, grid_loss(sr, hr, self.scale))
+        if r.ldl_weight > 0:
+            if reference is None:
+                raise ValueError("the LDL term needs the EMA generator's output")
+            mask = artifact_map(sr.detach(), hr, reference)
+            terms["ldl"] = (r.ldl_weight, F.l1_loss(mask * sr, mask * hr))
+        if self.disc is not None:
+            self.disc.requires_grad_(False)  # its gradient here would be thrown away
+            terms["gan"] = (r.gan_weight, self._adversarial(sr, hr))
+            self.disc.requires_grad_(True)
+        loss = sum(w * t for w, t in terms.values())
+        return loss, {name: float(t.detach()) for name, (_, t) in terms.items()}
+
+    def after_generator_step(self, sr: torch.Tensor, hr: torch.Tensor) -> Parts:
+        """One discriminator step on the step's output (detached) against the HR batch."""
+        if self.disc is None or self.d_opt is None:
+            return {}
+        fake, real = self._logits(sr.detach()), self._logits(hr)
+        if self.recipe.gan == "vanilla":
+            d_real = F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+            d_fake = F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+        else:
+            d_real = F.binary_cross_entropy_with_logits(real - fake.mean(), torch.ones_like(real))
+            d_fake = F.binary_cross_entropy_with_logits(fake - real.mean(), torch.zeros_like(fake))
+        self.d_opt.zero_grad(set_to_none=True)
+        (d_real + d_fake).backward()
+        self.d_opt.step()
+        return {"d_real": float(d_real.detach()), "d_fake": float(d_fake.detach())}
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.disc is None or self.d_opt is None:
+            return {}
+        return {"discriminator": self.disc.state_dict(), "optimizer": self.d_opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.disc is None or self.d_opt is None:
+            return
+        self.disc.load_state_dict(state["discriminator"])
+        self.d_opt.load_state_dict(state["optimizer"])

@@ -1,0 +1,48 @@
+"""The loss recipes of `repsr train --loss`: which terms a generator step adds, and their weights, as data.
+
+Torch-free, so the CLI lists the names without loading torch; train/objectives.py builds the terms. A new
+recipe is one row here. The sharp recipe's weights were chosen by a short search at a small budget
+(`benchmarks/sharp_recipes.py`, results in docs/sharp.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Weights of the loss terms (0 leaves a term out) and the adversarial set-up, if any."""
+
+    pixel: str = "l1"  # l1 | l2: the pixel loss
+    pixel_weight: float = 1.0
+    # L1 between the FFT amplitudes of output and target: pushes the output's spectrum up to the target's where
+    # a pixel loss alone averages high frequencies away (as in Real-ESRGAN-style sharp fine-tunes).
+    fft_weight: float = 0.0
+    # Per-phase grid: the s*s pixel phases of the output's high-pass residual should carry the same means as the
+    # target's; an adversarial PixelShuffle generator otherwise drifts into a checkerboard (docs/sharp.md).
+    grid_weight: float = 0.0
+    gan: str = "none"  # none | vanilla | ragan (relativistic average, ESRGAN, arXiv 1809.00219)
+    gan_weight: float = 0.0
+    # LDL (Liang et al., CVPR 2022, arXiv 2203.09195): an L1 term on the pixels where the output has artefacts
+    # that the EMA generator does not; needs `ema`.
+    ldl_weight: float = 0.0
+    ema: float = 0.0  # decay of the generator EMA (Real-ESRGAN keeps one at 0.999); 0: none
+    d_channels: int = 16  # the discriminator's first width (model/discriminator.py)
+    d_lr: float = 1e-4
+
+    @property
+    def adversarial(self) -> bool:
+        return self.gan != "none" and self.gan_weight > 0
+
+
+GAN_KINDS = ("none", "vanilla", "ragan")
+PIXEL_LOSSES = ("l1", "l2")
+
+RECIPES: dict[str, Recipe] = {
+    "l1": Recipe(),
+    # l2 (mean squared error, what PSNR measures) is the last fine-tune step of RLFN (Kong et al., NTIRE 2022
+    # efficient SR, arXiv 2205.07514).
+    "l2": Recipe(pixel="l2"),
+    "sharp": Recipe(grid_weight=1.0, gan="vanilla", gan_weight=0.05, ldl_weight=1.0, ema=0.999),
+}

