@@ -304,6 +304,19 @@ def convert(
     result = run_convert(Path(model), output, fmt, overwrite)
     out.print(f"wrote {result.output} (x{result.scale}, {result.blocks} blocks x {result.channels} channels)")
     out.print(f"max abs difference, training vs fused network: {result.max_abs_diff:.3g}")
+    if result.warning:
+        err.print(f"warning: {result.warning}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _json_safe(obj: object) -> object:
+    """JSON has no NaN or Infinity: a PSNR of identical images (inf) is written as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 @app.command("eval")
@@ -349,7 +362,8 @@ def eval_(
         rows = [
             {"degradation": label, "psnr": r.psnr, "ssim": r.ssim, "per_image": r.per_image} for label, r in results
         ]
-        print(json.dumps({"model": model, "scale": scale, "data": str(data), "skipped": skipped, "results": rows}))
+        report = {"model": model, "scale": scale, "data": str(data), "skipped": skipped, "results": rows}
+        print(json.dumps(_json_safe(report), allow_nan=False))
         return
     from rich.table import Table
 
@@ -379,6 +393,7 @@ def parse_duration(text: str | None) -> float | None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Annotated[
         Path | None, typer.Option("--data", help="HR image folder (recursive) or DIV2K-style *_HR.")
     ] = None,
@@ -439,7 +454,13 @@ def train(
 
     if data is None and not resume:
         raise UserError("--data is required (a folder of HR images)")
+    if stop_at is not None and stop_at < 1:
+        raise UserError(f"--stop-at must be at least 1, got {stop_at}")
     limit = parse_duration(time_limit)
+    # by the source's name: typer 0.29 carries its own click, whose enum is not click's
+    given = {
+        n for n in TrainConfig.__dataclass_fields__ if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"
+    }
     cfg = TrainConfig(
         data=str(data) if data else "",
         block=block,
@@ -477,7 +498,10 @@ def train(
             data_workers=data_workers,
             on_log=progress.update,
             on_message=progress.say,
+            given=given,
         )
+        if stop_at is not None and stop_at <= trainer.iteration:
+            raise UserError(f"--stop-at {stop_at}: the run is at iteration {trainer.iteration} already", out_dir)
         progress.start(trainer.cfg.iters, trainer.iteration, stop_at)
         try:
             result = trainer.run(stop_at=stop_at, time_limit=limit)
@@ -488,8 +512,10 @@ def train(
     out.print(
         f"{result.reason} at iteration {result.iteration}/{trainer.cfg.iters}; checkpoint {result.last_checkpoint}"
     )
-    if result.reason == "interrupted":
-        raise typer.Exit(130)
+    if result.warning:
+        err.print(f"warning: {result.warning}", markup=False, highlight=False, soft_wrap=True)
+    if result.reason in ("interrupted", "terminated"):
+        raise typer.Exit(130 if result.reason == "interrupted" else 128 + signal.SIGTERM)
 
 
 @app.command()

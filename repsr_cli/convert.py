@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .formats.checkpoint import is_checkpoint, model_from_checkpoint
+from .formats.checkpoint import checkpoint_warning, is_checkpoint, model_from_checkpoint
 from .formats.deploy import save_deploy
 from .formats.files import read_torch_file
 from .model import fuse
@@ -23,6 +23,7 @@ class ConvertResult:
     scale: int
     channels: int
     blocks: int
+    warning: str | None = None  # from the checkpoint: stopped before its BN switch, or scored below bicubic
 
 
 def default_output(ckpt: Path, fmt: str) -> Path:
@@ -32,9 +33,13 @@ def default_output(ckpt: Path, fmt: str) -> Path:
 def convert(
     ckpt_path: Path, output: Path | None = None, fmt: str = "safetensors", overwrite: bool = False
 ) -> ConvertResult:
+    from .weights import available_models
+
     ckpt_path = Path(ckpt_path)
     if fmt not in DEPLOY_FORMATS:
         raise UserError(f"unknown --format {fmt!r} (use {choices(DEPLOY_FORMATS + EXPORT_FORMATS)})")
+    if not ckpt_path.exists() and str(ckpt_path) in {e.name for e in available_models()}:
+        raise UserError("is a deploy model already: nothing to fuse (--format onnx or ncnn exports it)", ckpt_path)
     if ckpt_path.suffix == ".safetensors" and ckpt_path.exists():
         raise UserError("already fused deploy weights: nothing to convert", ckpt_path)
     obj = read_torch_file(ckpt_path)
@@ -47,18 +52,31 @@ def convert(
         raise UserError("not a repsr training checkpoint", ckpt_path)
     net = model_from_checkpoint(obj, ckpt_path).eval()
     deploy = fuse(net)
+    bad = [k for k, v in deploy.state_dict().items() if not torch.isfinite(v).all()]
+    if bad:
+        raise UserError(f"the fused weights hold NaN or infinite values ({bad[0]}): the run diverged", ckpt_path)
     output = Path(output) if output is not None else default_output(ckpt_path, fmt)
+    expected = ".safetensors" if fmt == "safetensors" else ".pth"
+    if output.suffix.lower() != expected:
+        raise UserError(f"--format {fmt} writes a {expected} file; name the output so, or choose the format", output)
     if output.resolve() == ckpt_path.resolve():
         raise UserError("output would overwrite the checkpoint", output)
+    if output.is_dir():
+        raise UserError("is a folder; name the output file", output)
+    if not output.parent.is_dir():
+        raise UserError("the output folder does not exist", output.parent)
     if output.exists() and not overwrite:
         raise UserError("exists already (pass --overwrite to replace it)", output)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, 32, 32, generator=generator)
     with torch.no_grad():
         diff = float((net(x) - deploy(x)).abs().max())
-    save_deploy(deploy, output, fmt, iterations=str(obj.get("iter", "")))
+    try:
+        save_deploy(deploy, output, fmt, iterations=str(obj.get("iter", "")))
+    except OSError as exc:
+        raise UserError(f"cannot write ({exc.strerror or exc})", output) from None
     cfg = deploy.cfg
-    return ConvertResult(output, diff, cfg.scale, cfg.channels, cfg.blocks)
+    return ConvertResult(output, diff, cfg.scale, cfg.channels, cfg.blocks, checkpoint_warning(obj))
 
 
 def export(

@@ -39,7 +39,11 @@ def load_benchmark(path: Path, scale: int, warn: Callable[[str], None] | None = 
     """The benchmark's pairs; images that cannot be read (or are smaller than the scale) are passed to
     `warn` and left out, so the caller can name them."""
     pairs, _ = load_pairs(benchmark_root(path), scale, warn=warn)
-    return pairs
+    scorable = [p for p in pairs if min(p.hr.shape[:2]) > 2 * scale]
+    for p in pairs:
+        if p not in scorable and warn is not None:
+            warn(f"{p.name}: {p.hr.shape[1]}x{p.hr.shape[0]} leaves nothing after the {scale}-pixel border crop")
+    return scorable
 
 
 def degrade_pairs(pairs: list[Pair], degradation: LRDegradation) -> list[Pair]:

@@ -121,12 +121,19 @@ def test_train_option_values(tmp_path: Path, image_folder: Path) -> None:
         (["--degradation", "jpg"], "unknown --degradation 'jpg'"),
         (["--data-workers", "-1"], "--data-workers must be 0 or more"),
         (["--lr", "-1"], "--lr must be in (0, 1)"),
+        (["--bn-switch", "inf"], "--bn-switch must be a fraction"),
+        (["--max-hr-side", "0"], "--max-hr-side must be at least 1"),
+        (["--max-hr-side", "-5"], "--max-hr-side must be at least 1"),
+        (["--stop-at", "0"], "--stop-at must be at least 1"),
+        (["--stop-at", "-3"], "--stop-at must be at least 1"),
+        (["--init-from", "repsr-x4"], "is a fused deploy model: --init-from takes a training checkpoint"),
     ]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda"], "not available on this machine"))
     for args, message in cases:
         out = tmp_path / "run"
-        one_line_error(cli("train", "--data", image_folder, "--out", out, "--iters", "2", *args), message)
+        small = ["--scale", "2", "--patch", "12", "--batch", "2"]
+        one_line_error(cli("train", "--data", image_folder, "--out", out, "--iters", "2", *small, *args), message)
         assert not out.exists(), args  # nothing created for a run that cannot start
 
 
@@ -322,8 +329,72 @@ def test_a_second_run_on_a_busy_output_is_refused(tmp_path: Path, image_folder: 
 
     out = tmp_path / "run"
     out.mkdir()
-    with exclusive(out / ".train.lock"):  # what a live run holds
-        with pytest.raises(UserError, match="another train run is using this folder"):
-            Trainer(tiny_config(image_folder, out, iters=2)).run()
+    # what a live run holds
+    with exclusive(out / ".train.lock"), pytest.raises(UserError, match="another train run is using this folder"):
+        Trainer(tiny_config(image_folder, out, iters=2)).run()
     assert Trainer(tiny_config(image_folder, out, iters=2)).run().finished  # released: runs
     assert not (out / ".train.lock").exists()
+
+
+def test_an_unreadable_validation_folder_is_refused(tmp_path: Path, image_folder: Path) -> None:
+    val = tmp_path / "val"
+    val.mkdir()
+    (val / "broken.png").write_bytes(b"not a png")
+    args = ["train", "--data", image_folder, "--out", tmp_path / "run", "--scale", "2", "--patch", "12"]
+    one_line_error(cli(*args, "--val", val), "no validation image could be read")
+
+
+def test_resume_refuses_changed_options_and_sigterm_is_not_success(tmp_path: Path, image_folder: Path) -> None:
+    out = _run(tmp_path, image_folder)
+    for flag, value in (("--scale", "3"), ("--preset", "small"), ("--iters", "9")):
+        one_line_error(cli("train", "--out", out, "--resume", flag, value), f"{flag} {value} differs from the run's")
+    one_line_error(cli("train", "--out", out, "--resume", "--stop-at", "2"), "the run is at iteration 2 already")
+    assert cli("train", "--out", out, "--resume", "--iters", "4").returncode == 0  # the same value: fine
+
+
+def test_a_checkpoint_before_its_bn_switch_is_flagged_in_train_and_convert(tmp_path: Path, image_folder: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--data", image_folder, "--out", out, "--scale", "2", "--iters", "4", "--patch", "12"]
+    result = cli(*args, "--batch", "2", "--stop-at", "1")
+    assert result.returncode == 0 and "before its BN switch" in result.stderr, result.stderr
+    converted = cli("convert", out / "checkpoints" / "last.pth", "-o", tmp_path / "m.safetensors")
+    assert converted.returncode == 0
+    assert "warning: the run stopped at iteration 1 before its BN switch" in converted.stderr
+
+
+def test_convert_refuses_what_it_cannot_write_right(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    wrong = cli("convert", tiny_checkpoint, "-o", tmp_path / "x.safetensors", "--format", "pth")
+    one_line_error(wrong, "writes a .pth")
+    one_line_error(cli("convert", tiny_checkpoint, "-o", tmp_path, "--overwrite"), "writes a .safetensors")
+    one_line_error(cli("convert", tiny_checkpoint, "-o", tmp_path / "no" / "m.safetensors"), "folder does not exist")
+    one_line_error(cli("convert", "repsr-x4"), "is a deploy model already")
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt["model"]["body.0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(ckpt, tmp_path / "nan.pth")
+    one_line_error(cli("convert", tmp_path / "nan.pth"), "NaN or infinite", "diverged")
+    assert not (tmp_path / "nan.safetensors").exists()
+
+
+def test_eval_and_plot_refuse_nonsense(tmp_path: Path, tiny_checkpoint: Path, image_folder: Path) -> None:
+    one_line_error(cli("eval", "-m", "bicubic", "--data", image_folder, "-s", "2", "--degrade", "jpeg:²"), "jpeg:²")
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.new("RGB", (8, 8)).save(tiny / "dot.png")  # nothing left after a 4-pixel crop per side
+    result = cli("eval", "-m", "bicubic", "--data", tiny, "-s", "4")
+    assert result.returncode == 1 and "dot: 8x8 leaves nothing after the 4-pixel border crop" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith("no image could be scored"), result.stderr
+    same = tmp_path / "same"
+    same.mkdir()
+    Image.new("RGB", (32, 32), "gray").save(same / "flat.png")  # bicubic reproduces it: PSNR inf
+    result = cli("eval", "-m", "bicubic", "--data", same, "-s", "2", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["results"][0]["psnr"] is None, result.stdout
+    pytest.importorskip("matplotlib")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.jsonl").write_text('{"iter": "x", "loss": 1}\n{"iter": 2, "loss": 1}\n')
+    one_line_error(cli("plot", run), "line 1 is not a log record")
+    (run / "log.jsonl").write_text('{"iter": 1, "loss": 1}\n{"iter": 2, "loss": 1}\n')
+    (run / "config.json").write_text('{"iters": "abc"}')
+    one_line_error(cli("plot", run, "-o", tmp_path / "missing" / "c.png"), "the output folder does not exist")
+    one_line_error(cli("plot", run, "-o", tmp_path / "c.xyz"), "cannot plot to '.xyz'")
+    assert cli("plot", run).returncode == 0  # a damaged config.json is left out, the log still plots

@@ -297,7 +297,8 @@ class LRDegradation:
         if kind == "none" and not level:
             return cls()
         limits = {"jpeg": (1, 100), "h264": (0, 51), "h265": (0, 51)}
-        if kind not in limits or not level.isdigit() or not limits[kind][0] <= int(level) <= limits[kind][1]:
+        number = level.isascii() and level.isdigit()  # str.isdigit alone takes '²', which int() refuses
+        if kind not in limits or not number or not limits[kind][0] <= int(level) <= limits[kind][1]:
             raise UserError(f"cannot read the degradation {text!r} (use none, jpeg:1-100, h264:0-51 or h265:0-51)")
         return cls(kind, int(level))
 

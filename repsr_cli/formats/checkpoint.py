@@ -57,6 +57,24 @@ def check_resumable(ckpt: dict[str, Any], path: Path | str) -> None:
         raise UserError(f"checkpoint cannot be resumed: it has no {', '.join(missing)}", path)
 
 
+def checkpoint_warning(ckpt: dict[str, Any]) -> str | None:
+    """What a user must hear before fusing this checkpoint: it stopped before its BN switch, or its last
+    validation scored below bicubic upscaling of the same images."""
+    train, model = ckpt.get("train"), ckpt.get("model")
+    if not isinstance(train, dict) or not isinstance(model, dict):
+        return None
+    phases = [v for k, v in model.items() if isinstance(k, str) and k.endswith(".phase")]
+    if train.get("bn") == "switch" and phases and int(phases[0]) == 0:
+        return (
+            f"the run stopped at iteration {ckpt.get('iter')} before its BN switch: BatchNorm still uses running "
+            "averages, not population statistics; resume it past the switch before using the model"
+        )
+    last, floor = ckpt.get("last_psnr"), ckpt.get("bicubic_psnr")
+    if isinstance(last, float) and isinstance(floor, float) and last < floor:
+        return f"its last validation scored {last:.2f} dB, below bicubic upscaling's {floor:.2f} dB on the same images"
+    return None
+
+
 def model_from_checkpoint(ckpt: dict[str, Any], path: Path | str = "checkpoint", ema: bool = True) -> RepSRNet:
     """The run's network: its generator EMA when it keeps one (what a sharp run ships), unless `ema` is off
     (resume needs the online weights)."""

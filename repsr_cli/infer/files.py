@@ -131,7 +131,7 @@ def plan_jobs(found: list[tuple[Path, Path | None]], plan: OutputPlan) -> list[J
     file_like = out is not None and not plan.folder and out.suffix != "" and not out.is_dir()
     one_file = file_like and len(found) == 1 and found[0][1] is None
     if file_like and not one_file and not out.exists():
-        raise UserError(f"names one file, but {len(found)} input(s) from folders or patterns need a folder (end it with /)", out)
+        raise UserError(f"names one file, but {len(found)} inputs need a folder (end it with /)", out)
     if out is not None and not one_file and out.exists() and not out.is_dir():
         raise UserError("is a file, but these inputs need an output folder", out)
     if one_file and plan.fmt and IMAGE_FORMATS.get(out.suffix.lower()) != IMAGE_FORMATS.get(f".{plan.fmt}"):

@@ -83,6 +83,8 @@ class TrainConfig:
                 raise UserError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
         if not 0 < self.lr < 1 or not 0 <= self.min_lr <= self.lr:
             raise UserError(f"--lr must be in (0, 1) and above the minimum {self.min_lr:g}, got {self.lr:g}")
+        if self.max_hr_side is not None and not self.max_hr_side >= 1:
+            raise UserError(f"--max-hr-side must be at least 1, got {self.max_hr_side}")
         if not 0 <= self.bn_switch < math.inf:
             raise UserError(f"--bn-switch must be a fraction (0 to 1) or an iteration, got {self.bn_switch:g}")
 

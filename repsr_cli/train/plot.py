@@ -7,6 +7,8 @@ from pathlib import Path
 from ..errors import UserError
 from .runlog import read_config, read_log
 
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
 
 def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     try:
@@ -38,6 +40,13 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     ax_loss.set_title(Path(run_dir).resolve().name)
     fig.tight_layout()
     output = Path(output) if output else Path(run_dir) / "curves.png"
-    fig.savefig(output, dpi=120)
+    if output.suffix.lower() not in PLOT_SUFFIXES:
+        raise UserError(f"cannot plot to {output.suffix or 'a name without suffix'!r} (use {', '.join(PLOT_SUFFIXES)})")
+    if not output.parent.is_dir():
+        raise UserError("the output folder does not exist", output.parent)
+    try:
+        fig.savefig(output, dpi=120)
+    except OSError as exc:
+        raise UserError(f"cannot write ({exc.strerror or exc})", output) from None
     plt.close(fig)
     return output

@@ -14,15 +14,24 @@ from .config import TrainConfig
 def parse_log(log: Path) -> list[dict]:
     """The records of a log.jsonl. A torn last line (a crash mid-write) is dropped: the checkpoint it belonged
     to is redone on resume. A bad line elsewhere is an error that names its line number."""
-    lines = log.read_text(errors="replace").splitlines()
+    if log.is_dir():
+        raise UserError("is a folder, not a log", log)
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        raise UserError(f"cannot read ({exc.strerror or exc})", log) from None
     records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            if not isinstance(record, dict) or "iter" not in record:
-                raise ValueError("a record without 'iter'")
+            if not isinstance(record, dict) or type(record.get("iter")) is not int:
+                raise ValueError("a record without an integer 'iter'")
+            if not isinstance(record.get("loss"), int | float):
+                raise ValueError("a record without a numeric 'loss'")
+            if not all(isinstance(record.get(k), int | float | None) for k in ("psnr", "it_s")):
+                raise ValueError("a record whose psnr or it_s is not a number")
         except ValueError as exc:
             if number == len(lines):
                 break
@@ -40,11 +49,14 @@ def read_log(run_dir: Path) -> list[dict]:
 
 
 def read_config(run_dir: Path) -> TrainConfig | None:
-    """The run's configuration, when config.json is there: it names the loss and the planned switch."""
+    """The run's configuration, when config.json is there and holds a valid one: it names the loss and the
+    planned switch. A damaged one is left out (the log alone still plots)."""
     path = Path(run_dir) / "config.json"
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError, TypeError):
+        cfg = TrainConfig.from_dict(json.loads(path.read_text()))
+        cfg.check()
+        return cfg
+    except (OSError, ValueError, TypeError, AttributeError, UserError):
         return None
 
 
@@ -59,6 +71,7 @@ class RunSummary:
     median_it_s: float | None
     last_psnr: float | None
     config: TrainConfig | None
+    bicubic_psnr: float | None = None  # bicubic upscaling of the validation images: the floor
 
     @property
     def init_from_run(self) -> str | None:
@@ -72,7 +85,9 @@ class RunSummary:
         rate = f", median {self.median_it_s:.2f} it/s" if self.median_it_s else ""
         psnr = f", last validation {self.last_psnr:.3f} dB" if self.last_psnr is not None else ""
         hours = self.step_seconds / 3600
-        return f"{self.name}: {self.iterations:,}{planned} iterations, {hours:.2f} h of steps{rate}{psnr}"
+        below = self.last_psnr is not None and self.bicubic_psnr is not None and self.last_psnr < self.bicubic_psnr
+        warn = f" (warning: below bicubic's {self.bicubic_psnr:.3f} dB on the same images)" if below else ""
+        return f"{self.name}: {self.iterations:,}{planned} iterations, {hours:.2f} h of steps{rate}{psnr}{warn}"
 
 
 def summarize(run_dir: Path) -> RunSummary:
@@ -89,6 +104,7 @@ def summarize(run_dir: Path) -> RunSummary:
         previous = r["iter"]
     cfg = read_config(run_dir)
     val = [r["psnr"] for r in records if "psnr" in r]
+    floors = [r["psnr_bicubic"] for r in records if isinstance(r.get("psnr_bicubic"), float)]
     return RunSummary(
         name=Path(run_dir).resolve().name,
         iterations=previous,
@@ -97,4 +113,5 @@ def summarize(run_dir: Path) -> RunSummary:
         median_it_s=statistics.median(rates) if rates else None,
         last_psnr=val[-1] if val else None,
         config=cfg,
+        bicubic_psnr=floors[-1] if floors else None,
     )

@@ -28,6 +28,7 @@ from ..data.degradations import make_degrader
 from ..errors import UserError
 from ..formats.checkpoint import (
     check_resumable,
+    checkpoint_warning,
     load_checkpoint,
     load_network_state,
     model_from_checkpoint,
@@ -52,9 +53,25 @@ class TrainResult:
     reason: str
     best_psnr: float | None
     last_checkpoint: Path
+    warning: str | None = None  # what the user must know of the model this run made
 
 
 Callback = Callable[[dict[str, Any]], None]
+
+
+def init_checkpoint(spec: str) -> Path:
+    """--init-from takes a training checkpoint; a bundled model's name is a fused network, which has no blocks
+    to start from: say where its checkpoint is instead of 'file not found'."""
+    from ..weights import available_models
+
+    path = Path(spec)
+    if not path.exists() and spec in {e.name for e in available_models()}:
+        raise UserError(
+            "is a fused deploy model: --init-from takes a training checkpoint (the bundled models' lineage heads "
+            "are in history/RUN/checkpoints/last.pth)",
+            spec,
+        )
+    return path
 
 
 class Trainer:
@@ -68,7 +85,9 @@ class Trainer:
         data_workers: int = 0,
         on_log: Callback | None = None,
         on_message: Callable[[str], None] | None = None,
+        given: set[str] | None = None,
     ) -> None:
+        """`given`: the configuration fields the user set (on resume, each must match the run's own)."""
         dev = resolve_device(device)
         if dev.type == "cuda":
             torch.cuda.set_device(dev)  # nccl and DDP use the current device: this rank's own GPU
@@ -81,8 +100,11 @@ class Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         ckpt = self._resume_state(resume)
         if ckpt is not None:
+            self._check_unchanged(cfg, ckpt["train"], given or set())
             cfg = TrainConfig.from_dict({**ckpt["train"], "out": cfg.out, "data": cfg.data or ckpt["train"]["data"]})
         cfg.check()
+        if ckpt is None and cfg.init_from:
+            init_checkpoint(cfg.init_from)  # a bundled name is refused before any folder is made
         self.cfg = cfg
         dtype = resolve_precision(cfg.precision, torch.device(self.device))
         self.amp_dtype = None if dtype == torch.float32 else dtype  # autocast dtype; fp32 runs without autocast
@@ -90,12 +112,13 @@ class Trainer:
         self._check_out_dir()  # after the data: a run that cannot start leaves no folder behind
         torch.manual_seed(cfg.seed)
         self.net = RepSRNet(cfg.net_config())
-        self.iteration, self.best_psnr = 0, None
+        self.iteration, self.best_psnr, self.last_psnr = 0, None, None
         if ckpt is not None:
             self.net = model_from_checkpoint(ckpt, self.ckpt_dir / "last.pth", ema=False)
             self.iteration, self.best_psnr = int(ckpt["iter"]), ckpt.get("best_psnr")
+            self.last_psnr = ckpt.get("last_psnr")
         elif cfg.init_from:
-            self._init_body(Path(cfg.init_from))
+            self._init_body(init_checkpoint(cfg.init_from))
         self.net = self.net.to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         recipe = RECIPES[cfg.loss]
@@ -119,6 +142,17 @@ class Trainer:
         ckpt = load_checkpoint(last)
         check_resumable(ckpt, last)
         return ckpt
+
+    def _check_unchanged(self, cfg: TrainConfig, saved: dict[str, Any], given: set[str]) -> None:
+        """A resumed run continues as it was configured: an option set to another value is refused, not ignored
+        (the data folder may move)."""
+        for name in sorted(given - {"data", "out"}):
+            if name in saved and getattr(cfg, name) != saved[name]:
+                raise UserError(
+                    f"--{name.replace('_', '-')} {getattr(cfg, name)} differs from the run's {saved[name]}: --resume "
+                    "continues the run as configured (start a new run in another --out to change it)",
+                    self.out,
+                )
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         """Optimizer, RNG, and the recipe's own state (EMA, discriminator) from the checkpoint."""
@@ -164,6 +198,10 @@ class Trainer:
         degrader = make_degrader(cfg.degradation, cfg.scale)
         sampler = PatchSampler(usable, cfg.scale, cfg.patch, cfg.batch, cfg.seed, self.env.rank, degrader)
         val = evaluate.load_benchmark(Path(cfg.val), cfg.scale) if cfg.val and self.env.main else []
+        if cfg.val and self.env.main and not val:
+            raise UserError("no validation image could be read (a folder of HR images, or one with HR/)", cfg.val)
+        # the floor every validation is held to: a network below bicubic upscaling is broken, however it trained
+        self.bicubic_psnr = evaluate.evaluate(evaluate.bicubic(cfg.scale), val, cfg.scale).psnr if val else None
         return sampler, val
 
     def _init_body(self, path: Path) -> None:
@@ -235,6 +273,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "iter": self.iteration,
             "best_psnr": self.best_psnr,
+            "last_psnr": self.last_psnr,
+            "bicubic_psnr": self.bicubic_psnr,
             "torch_rng": torch.get_rng_state(),
             **({"ema": self.ema.net.state_dict()} if self.ema is not None else {}),
             **({"objective": self.objective.state_dict()} if self.objective.disc is not None else {}),
@@ -324,7 +364,12 @@ class Trainer:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return TrainResult(
-            self.iteration, self.iteration >= cfg.iters, reason, self.best_psnr, self.ckpt_dir / "last.pth"
+            self.iteration,
+            self.iteration >= cfg.iters,
+            reason,
+            self.best_psnr,
+            self.ckpt_dir / "last.pth",
+            checkpoint_warning(self._state()),
         )
 
     def _due(self, last: bool) -> tuple[bool, bool]:
@@ -355,7 +400,8 @@ class Trainer:
         result = self.validate()
         if result is None:
             return
-        record.update(psnr=result.psnr, ssim=result.ssim)
+        record.update(psnr=result.psnr, ssim=result.ssim, psnr_bicubic=self.bicubic_psnr)
+        self.last_psnr = result.psnr
         if self.best_psnr is None or result.psnr > self.best_psnr:
             self.best_psnr = result.psnr
             self.save("best.pth")
