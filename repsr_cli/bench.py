@@ -136,6 +136,9 @@ def precisions_for(device: torch.device) -> list[str]:
     return ["fp32", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
 
 
+MAX_BENCH_SIDE = 4096  # LR pixels a side: x4 of it is a 16K output, already ~12 GiB in float32 for the base preset
+
+
 def bench(
     presets: list[str],
     scales: list[int],
@@ -150,6 +153,8 @@ def bench(
         raise UserError(f"unknown --preset {unknown[0]!r} (use {', '.join(PRESETS)})")
     if min(size) < 1 or min(scales) < 1:
         raise UserError(f"--size and --scale must be at least 1, got {min(size)} and {min(scales)}")
+    if max(size) > MAX_BENCH_SIDE:
+        raise UserError(f"--size {max(size)} is above {MAX_BENCH_SIDE}: a benchmark input, not a poster")
     device = resolve_device(device_name)
     precisions = precisions or precisions_for(device)
     out_mp = size[0] * size[1] / 1e6

@@ -550,7 +550,8 @@ def models() -> None:
             shape = (f"x{cfg.scale}", preset, f"{cfg.blocks} x {cfg.channels}")
         except UserError as exc:
             shape = ("?", "?", f"unreadable: {exc}")
-        table.add_row(entry.name, entry.source, *shape, f"{entry.path.stat().st_size / 1024:.0f} KiB")
+        size = f"{entry.path.stat().st_size / 1024:.0f} KiB" if entry.path.is_file() else "-"  # a dangling link
+        table.add_row(entry.name, entry.source, *shape, size)
     out.print(table)
 
 
@@ -595,6 +596,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    for stream in (sys.stdout, sys.stderr):  # a file name the terminal's encoding cannot show is escaped, not fatal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     for console in (out, err):  # piped or captured output is never hard-wrapped: a line names a file or a model
         console.soft_wrap = not console.is_terminal
     try:

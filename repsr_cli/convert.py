@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .formats.checkpoint import checkpoint_warning, is_checkpoint, model_from_checkpoint
+from .formats.checkpoint import check_fields, checkpoint_warning, is_checkpoint, model_from_checkpoint
 from .formats.deploy import save_deploy
 from .formats.files import read_torch_file
 from .model import fuse
@@ -50,6 +50,7 @@ def convert(
         if fused:
             raise UserError("already fused deploy weights: nothing to convert", ckpt_path)
         raise UserError("not a repsr training checkpoint", ckpt_path)
+    check_fields(obj, ckpt_path)
     net = model_from_checkpoint(obj, ckpt_path).eval()
     deploy = fuse(net)
     bad = [k for k, v in deploy.state_dict().items() if not torch.isfinite(v).all()]

@@ -66,9 +66,12 @@ def _png_bit_depth(path: Path) -> int | None:
 def _read_png16(path: Path) -> np.ndarray:
     import png
 
-    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    planes = info["planes"]
-    return np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
+    try:
+        width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+        planes = info["planes"]
+        return np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
+    except png.Error as exc:  # a bad CRC, a truncated chunk: pypng's own exceptions
+        raise ValueError(str(exc)) from None
 
 
 def _read_tiff16(path: Path) -> np.ndarray | None:
@@ -140,7 +143,7 @@ def _webp_is_lossy(path: Path) -> bool:
 def read_image(path: Path) -> ImageFile:
     path = Path(path)
     if not path.exists():
-        raise UserError("file not found", path)
+        raise UserError("a symbolic link to nothing (or to itself)" if path.is_symlink() else "file not found", path)
     if path.is_dir():
         raise UserError("is a folder, not an image", path)
     if path.stat().st_size == 0:

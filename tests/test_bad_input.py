@@ -398,3 +398,48 @@ def test_eval_and_plot_refuse_nonsense(tmp_path: Path, tiny_checkpoint: Path, im
     one_line_error(cli("plot", run, "-o", tmp_path / "missing" / "c.png"), "the output folder does not exist")
     one_line_error(cli("plot", run, "-o", tmp_path / "c.xyz"), "cannot plot to '.xyz'")
     assert cli("plot", run).returncode == 0  # a damaged config.json is left out, the log still plots
+
+
+def test_tracebacks_of_the_hostile_run_are_one_line(tmp_path: Path, tiny_checkpoint: Path, image: Path) -> None:
+    """Each case once raised a traceback (issue 28); the class it stands for is handled where it arises."""
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    damaged = {
+        "version": "2.0",
+        "iter": "abc",
+        "config": [1],
+        "train": [1],
+    }
+    for key, value in damaged.items():
+        torch.save({**ckpt, key: value}, tmp_path / "bad.pth")
+        one_line_error(cli("convert", tmp_path / "bad.pth", "-o", tmp_path / "o.safetensors"), "damaged checkpoint")
+    torch.save({**ckpt, "config": {**ckpt["config"], "scale": "4"}}, tmp_path / "bad.pth")
+    one_line_error(cli("upscale", image, "-m", tmp_path / "bad.pth"), "config scale '4': expected a value of type int")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    result = cli("upscale", tmp_path / "loop1", image, "-m", "repsr-tiny-x4")
+    assert result.returncode == 1 and "a symbolic link to nothing (or to itself)" in result.stderr, result.stderr
+    assert image.with_name("a_x4-repsr-tiny-x4.png").exists()
+    one_line_error(cli("bench", "--size", "300000"), "--size 300000 is above 4096")
+
+
+def test_a_16_bit_png_with_a_bad_crc_is_named(tmp_path: Path) -> None:
+    import png
+
+    path = tmp_path / "deep.png"
+    png.from_array(np.full((8, 8 * 3), 40000, np.uint16), "RGB;16").save(str(path))
+    data = bytearray(path.read_bytes())
+    idat = data.index(b"IDAT")
+    data[idat + 6] ^= 0xFF  # corrupt the compressed data: the chunk's CRC no longer matches
+    path.write_bytes(bytes(data))
+    result = cli("upscale", path, "-m", "repsr-tiny-x4")
+    assert result.returncode == 1 and "deep.png" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_an_unwritable_lr_cache_only_costs_time(tmp_path: Path, image_folder: Path, monkeypatch) -> None:
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    from repsr_cli.data.dataset import load_pairs
+
+    pairs, _ = load_pairs(image_folder, 2)
+    assert pairs and pairs[0].lr.shape[0] == pairs[0].hr.shape[0] // 2

@@ -7,6 +7,7 @@ uninterrupted one would, with no sampler state to save. LR images are made once 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,7 @@ import torch
 from PIL import Image
 
 from ..errors import UserError
+from ..formats.files import atomic_write
 from ..images import find_images, read_rgb8
 from ..imaging import to_tensor
 from .degradations import Degrader
@@ -41,7 +43,8 @@ def _digest(path: Path) -> str:
 
 
 def _cached(key: str, make, refresh: bool = False) -> np.ndarray:
-    """Load a PNG from the cache, or make it and store it (atomically) for next time."""
+    """Load a PNG from the cache, or make it and store it (atomically) for next time. A cache that cannot be
+    written (no home, a file where the folder should be, a full disk) only costs the time to make it again."""
     path = cache_dir() / f"{key}.png"
     if path.exists() and not refresh:
         try:
@@ -50,10 +53,8 @@ def _cached(key: str, make, refresh: bool = False) -> np.ndarray:
         except OSError:
             path.unlink(missing_ok=True)
     arr = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{np.random.randint(1 << 30)}.tmp")
-    Image.fromarray(arr).save(tmp, format="PNG", compress_level=1)
-    tmp.replace(path)
+    with contextlib.suppress(OSError):
+        atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format="PNG", compress_level=1))
     return arr
 
 

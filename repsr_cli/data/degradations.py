@@ -21,13 +21,13 @@ import math
 import subprocess
 from dataclasses import dataclass
 
-import imageio_ffmpeg
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import UserError
+from ..ffmpeg import ffmpeg_exe
 from .presets import DEGRADATIONS, Preset, Stage
 from .resize import imresize
 
@@ -172,7 +172,7 @@ def codec_roundtrip(frames: np.ndarray, codec: str, crf: int, preset: str = "med
     n, h, w, _ = frames.shape
     ph, pw = max(16, h + h % 2), max(16, w + w % 2)
     padded = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    exe = ffmpeg_exe()
     src = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{pw}x{ph}", "-r", "25", "-i", "pipe:"]
     enc = [
         exe,

@@ -45,9 +45,40 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     ckpt = read_torch_file(path)
     if not is_checkpoint(ckpt):
         raise UserError("not a repsr training checkpoint", path)
+    check_fields(ckpt, path)
+    return ckpt
+
+
+def check_fields(ckpt: dict[str, Any], path: Path | str) -> None:
+    """Every reader of a checkpoint calls this first: types as we write them, a version we know."""
+    problem = _field_problem(ckpt)
+    if problem:
+        raise UserError(f"damaged checkpoint: {problem}", path)
     if ckpt.get("version", 0) > VERSION:
         raise UserError(f"checkpoint format version {ckpt['version']} is newer than this repsr", path)
-    return ckpt
+
+
+def _field_problem(ckpt: dict[str, Any]) -> str | None:
+    """The first field whose type is not what we write: a file edited or made by something else is refused
+    here, in one line, rather than failing deep inside the network or the trainer."""
+    integer = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    if not integer(ckpt.get("version", 0)):
+        return f"version {ckpt.get('version')!r} is not an integer"
+    if "iter" in ckpt and not (integer(ckpt["iter"]) and ckpt["iter"] >= 0):
+        return f"iter {ckpt['iter']!r} is not an iteration"
+    for key in ("config", "train", "model", "optimizer", "ema", "objective"):
+        if key in ckpt and not isinstance(ckpt[key], dict):
+            return f"{key} is a {type(ckpt[key]).__name__}, not a mapping"
+    defaults = NetConfig()
+    for name, value in ckpt.get("config", {}).items():
+        expected = type(getattr(defaults, name, None))
+        if hasattr(defaults, name) and (type(value) is not expected):
+            return f"config {name} {value!r}: expected a value of type {expected.__name__}"
+    for key in ("model", "ema"):
+        bad = [k for k, v in ckpt.get(key, {}).items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+        if bad:
+            return f"{key} holds {bad[0]!r}, not a named tensor"
+    return None
 
 
 def check_resumable(ckpt: dict[str, Any], path: Path | str) -> None:

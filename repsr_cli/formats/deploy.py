@@ -17,7 +17,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from ..errors import UserError
 from ..model import DeployNet, NetConfig, fuse
 from ..schema import DEPLOY_FORMATS, choices, preset_name
-from .checkpoint import is_checkpoint, model_from_checkpoint
+from .checkpoint import check_fields, is_checkpoint, model_from_checkpoint
 from .files import atomic_write, read_torch_file
 
 ARCHITECTURE = "SRVGGNetCompact"
@@ -104,6 +104,7 @@ def _read_safetensors(path: Path) -> DeployNet:
 def _read_pth(path: Path) -> DeployNet:
     obj = read_torch_file(path)
     if is_checkpoint(obj):
+        check_fields(obj, path)
         return fuse(model_from_checkpoint(obj, path).eval())
     if isinstance(obj, dict):
         for wrapper in ("params_ema", "params"):

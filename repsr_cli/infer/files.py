@@ -7,6 +7,7 @@ skips what exists and continues where it stopped.
 from __future__ import annotations
 
 import glob
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,6 +61,12 @@ class Report:
         return self.megapixels / self.seconds if self.seconds > 0 else 0.0
 
 
+def real_path(path: Path) -> Path:
+    """The file a path names, links followed; a link loop stays itself (Path.resolve raises on one), so it is
+    reported as unreadable in its turn instead of stopping the batch."""
+    return Path(os.path.realpath(path))
+
+
 def output_suffix(scale: float, width: int | None = None, height: int | None = None, tag: str | None = None) -> str:
     """The default name suffix says what the output is: its size (the factor, or the width and height asked
     for) and, when one was named, the model or blend that made it; a rerun with other settings does not find
@@ -110,7 +117,7 @@ def collect_inputs(
     seen: set[Path] = set()
     unique = []
     for src, base in found:
-        key = src.resolve()
+        key = real_path(src)
         if key not in seen:
             seen.add(key)
             unique.append((src, base))
@@ -209,7 +216,7 @@ def upscale_files(
     report = Report()
     start = time.perf_counter()
     planned: dict[Path, Path] = {}
-    sources = {job.source.resolve() for job in jobs}
+    sources = {real_path(job.source) for job in jobs}
     writing: tuple[Job, Future, tuple[int, int], str] | None = None
 
     def failed(job: Job, exc: UserError) -> None:
@@ -235,8 +242,8 @@ def upscale_files(
     with ThreadPoolExecutor(max_workers=1) as writer:
         for job in jobs:
             try:
-                target = job.target.resolve()
-                if target == job.source.resolve():
+                target = real_path(job.target)
+                if target == real_path(job.source):
                     raise UserError("output would overwrite the input; choose another -o or --suffix", job.target)
                 if target in sources:
                     raise UserError(

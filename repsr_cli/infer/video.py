@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 
 from ..errors import UserError
+from ..ffmpeg import ffmpeg_exe
 from ..formats.files import Busy, exclusive
 from ..runtime import PeakMemory
 from .upscaler import Upscaler
@@ -72,7 +72,7 @@ class Probe:
 
 
 def ffmpeg() -> str:
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return ffmpeg_exe()
 
 
 def exact_rate(value: float) -> Fraction:

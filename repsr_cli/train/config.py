@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from ..data.presets import DEGRADATIONS
@@ -26,6 +26,7 @@ CHOICES = {
 }
 
 
+OPTIONAL = {"lr_data": str, "max_hr_side": int, "val": str, "init_from": str}  # None or this kind
 AT_LEAST_ONE = ("scale", "iters", "batch", "patch", "expand", "bn_batches", "ckpt_every", "log_every")
 NOT_NEGATIVE = ("warmup", "val_every", "seed")
 
@@ -71,6 +72,7 @@ class TrainConfig:
     def check(self) -> None:
         """Reject a misspelt choice or an impossible number before anything is read or written, rather than
         failing later or silently training something else."""
+        self._check_types()
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
@@ -87,6 +89,17 @@ class TrainConfig:
             raise UserError(f"--max-hr-side must be at least 1, got {self.max_hr_side}")
         if not 0 <= self.bn_switch < math.inf:
             raise UserError(f"--bn-switch must be a fraction (0 to 1) or an iteration, got {self.bn_switch:g}")
+
+    def _check_types(self) -> None:
+        """Each field holds its kind of value (a config.json or checkpoint may have been edited by hand)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = OPTIONAL.get(f.name) or (type(f.default) if f.default not in (MISSING, None) else None)
+            if kind is None or (value is None and f.name in OPTIONAL):
+                continue
+            kinds = (int, float) if kind is float else (kind,)
+            if isinstance(value, bool) != (kind is bool) or not isinstance(value, kinds):
+                raise UserError(f"--{_flag(f.name)} {value!r}: expected a value of type {kind.__name__}")
 
     def net_config(self) -> NetConfig:
         from ..model import preset_config
