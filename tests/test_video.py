@@ -283,3 +283,44 @@ def test_a_second_run_to_the_same_output_is_refused_and_a_folder_is_named(tmp_pa
     assert not out.exists()
     result = cli("upscale-video", src, "-m", "repsr-tiny-x4", "-o", tmp_path)
     assert result.returncode == 1 and "is a folder; name the output file" in result.stderr, result.stderr
+
+
+def _frame_mean(path: Path, matrix: str) -> np.ndarray:
+    """Mean RGB of the first frame, decoded with the given matrix (as a player reading the tags would)."""
+    cmd = [ffmpeg(), "-v", "error", "-i", f"file:{path}", "-vf", f"scale=in_color_matrix={matrix}:in_range=tv"]
+    raw = subprocess.run([*cmd, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True)
+    return np.frombuffer(raw.stdout, np.uint8).reshape(-1, 3).mean(axis=0)
+
+
+def test_colour_tags_aspect_and_odd_names_are_kept(tmp_path: Path) -> None:
+    """A BT.709 source stays BT.709 (converted and tagged), an anamorphic one keeps its sample aspect, and a
+    name with a colon is a file name, not an ffmpeg protocol."""
+    src = tmp_path / "take1:red.mp4"
+    make = [ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0xE02010:size=64x48:rate=25", "-t", "0.2"]
+    make += ["-vf", "scale=out_color_matrix=bt709:out_range=tv,setsar=32/27", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    subprocess.run([*make, "-colorspace", "bt709", "-color_range", "tv", f"file:{src}"], check=True)
+    out = tmp_path / "out:1.mp4"
+    result = cli("upscale-video", src, "-m", "repsr-x2", "-o", out)
+    assert result.returncode == 0, result.stderr
+    info = probe(out)
+    assert (info.colour.matrix, info.colour.range, info.sar) == ("bt709", "tv", "32:27")
+    assert np.abs(_frame_mean(out, "bt709") - _frame_mean(src, "bt709")).max() < 3  # no BT.601 shift
+
+
+def test_cover_art_is_not_the_video_and_bad_requests_are_refused(tmp_path: Path) -> None:
+    clip = synthetic_clip(tmp_path / "c.mp4", SIZE, "25", seconds=0.2)
+    cover = tmp_path / "cover.png"
+    cover.write_bytes(b"")
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "color=c=blue:size=32x32", "-frames:v", "1",
+                    "-y", str(cover)], check=True)  # fmt: skip
+    art = tmp_path / "art.mkv"
+    subprocess.run([ffmpeg(), "-v", "error", "-y", "-i", str(cover), "-i", str(clip), "-map", "0", "-map", "1",
+                    "-c", "copy", "-disposition:v:0", "attached_pic", str(art)], check=True)  # fmt: skip
+    assert probe(art).video_index == 1
+    result = cli("upscale-video", art, "-m", "repsr-tiny-x4", "-o", tmp_path / "o.mp4")
+    assert result.returncode == 0, result.stderr
+    assert probe(tmp_path / "o.mp4").width == 48 * 4 and "5 frames" in result.stdout, result.stdout
+    bad = cli("upscale-video", clip, "-m", "repsr-tiny-x4", "--crf", "99", "-o", tmp_path / "p.mp4")
+    assert bad.returncode == 1 and "--crf must be 0 to 51 for libx264" in bad.stderr
+    image = cli("upscale-video", cover, "-m", "repsr-tiny-x4")
+    assert image.returncode == 1 and "is an image: use `repsr upscale`" in image.stderr

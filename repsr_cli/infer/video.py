@@ -27,6 +27,7 @@ from ..errors import UserError
 from ..ffmpeg import ffmpeg_exe
 from ..formats.files import Busy, exclusive
 from ..runtime import PeakMemory
+from ..schema import IMAGE_SUFFIXES
 from .upscaler import Upscaler
 
 # Which codecs each container can hold without transcoding, and what to transcode to otherwise.
@@ -39,9 +40,74 @@ AUDIO_OK = {
 AUDIO_FALLBACK = {".mp4": "aac", ".mov": "aac", ".mkv": "flac", ".webm": "libopus"}
 TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 SUBTITLE_CODEC = {".mp4": "mov_text", ".mov": "mov_text", ".mkv": "copy", ".webm": "webvtt"}
+MKV_TEXT_OK = {"subrip", "srt", "ass", "ssa", "webvtt", "text"}  # mov_text cannot be copied into Matroska: srt
+STILL_CODECS = {"png", "bmp", "tiff", "webp", "gif"}  # a stream of these beside another video is cover art
+CRF_MAX = {"libx264": 51, "libx265": 51, "libvpx-vp9": 63}
+# ffmpeg's colour-space names (as `ffmpeg -i` prints them) -> the scale filter's matrix names
+SCALE_MATRIX = {
+    "bt709": "bt709",
+    "bt470bg": "bt470",
+    "smpte170m": "smpte170m",
+    "fcc": "fcc",
+    "smpte240m": "smpte240m",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+}
 DEFAULT_CODEC = {".webm": "libvpx-vp9"}
 CONTAINERS = tuple(AUDIO_OK)
 LOW_DEPTH_PACKED = ("rgb565", "bgr565", "rgb555", "bgr555", "rgb444", "bgr444")  # endian-suffixed, yet <= 8 bits
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How the source's YUV relates to RGB: range (tv/pc), matrix, primaries, transfer; None when untagged."""
+
+    range: str | None = None
+    matrix: str | None = None
+    primaries: str | None = None
+    transfer: str | None = None
+
+    @classmethod
+    def parse(cls, inner: str) -> Colour:
+        """From the parenthesis after the pixel format: 'tv, bt709', 'tv, bt2020nc/bt2020/smpte2084, progressive'."""
+        parts = [p.strip() for p in inner.split(",")]
+        rng = next((p for p in parts if p in ("tv", "pc")), None)
+        spaces = next(
+            (
+                p
+                for p in parts
+                if p not in ("tv", "pc")
+                and p.replace("/", "").replace("-", "").isalnum()
+                and p not in ("progressive", "top first", "bottom first")
+            ),
+            None,
+        )
+        names = (spaces.split("/") * 3)[:3] if spaces and "/" not in spaces else (spaces or "//").split("/")
+        known = [None if n in ("", "unknown", "reserved") else n for n in names]
+        return cls(rng, *known)
+
+    def decode_filter(self) -> list[str]:
+        """The YUV -> RGB conversion by the source's own matrix and range (ffmpeg assumes BT.601 otherwise)."""
+        opts = [f"in_color_matrix={SCALE_MATRIX[self.matrix]}"] if self.matrix in SCALE_MATRIX else []
+        opts += [f"in_range={self.range}"] if self.range else []
+        return ["-vf", "scale=" + ":".join(opts)] if opts else []
+
+    def encode_args(self, sar: str | None) -> list[str]:
+        """RGB -> YUV by the same matrix and range, and the source's tags on the output."""
+        opts = [f"out_color_matrix={SCALE_MATRIX[self.matrix]}"] if self.matrix in SCALE_MATRIX else []
+        opts += [f"out_range={self.range}"] if self.range else []
+        filters = ["scale=" + ":".join(opts)] if opts else []
+        filters += [f"setsar={sar.replace(':', '/')}"] if sar else []
+        args = ["-vf", ",".join(filters)] if filters else []
+        for flag, value in (
+            ("-color_range", self.range),
+            ("-colorspace", self.matrix),
+            ("-color_primaries", self.primaries),
+            ("-color_trc", self.transfer),
+        ):
+            if value:
+                args += [flag, value]
+        return args
 
 
 @dataclass
@@ -60,6 +126,9 @@ class Probe:
     video_codec: str
     pix_fmt: str = "yuv420p"
     streams: list[Stream] = field(default_factory=list)
+    colour: Colour = field(default_factory=lambda: Colour())
+    sar: str | None = None  # sample aspect ratio "a:b" when not square (anamorphic)
+    video_index: int = 0  # of the picture stream among the video streams (cover art comes first in some mkv)
 
     @property
     def high_depth(self) -> bool:
@@ -88,7 +157,8 @@ _STREAM = re.compile(r"Stream #0:(\d+)[^:]*: (Video|Audio|Subtitle|Data): (\w+)"
 _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})[ ,]")
 _FPS = re.compile(r", ([\d.]+) (?:fps|tbr)")
 _DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
-_PIX_FMT = re.compile(r"Video: [^,]+, (\w+)")
+_PIX_FMT = re.compile(r"Video: [^,]+, (\w+)(?:\(([^)]*)\))?")
+_SAR = re.compile(r"\[SAR (\d+):(\d+) DAR")
 
 
 def probe(path: Path) -> Probe:
@@ -98,21 +168,31 @@ def probe(path: Path) -> Probe:
         raise UserError("file not found", path)
     if path.is_dir():
         raise UserError("is a folder, not a video", path)
-    res = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True, errors="replace")
+    args = [ffmpeg(), "-hide_banner", "-i", file_url(path)]
+    res = subprocess.run(args, capture_output=True, text=True, errors="replace")
     text = res.stderr
     if "Invalid data found" in text or "Input #0" not in text:
         raise UserError("not a video ffmpeg can read", path)
-    streams, video = [], None
+    streams, pictures = [], []
     for line in text.splitlines():
         m = _STREAM.search(line)
         if not m:
             continue
         kind = m.group(2).lower()
         streams.append(Stream(int(m.group(1)), kind, m.group(3)))
-        if kind == "video" and video is None and "attached pic" not in line:
-            video = line
-    if video is None:
+        if kind == "video":
+            pictures.append(line)
+    # The picture stream: never cover art (an attached picture, or a still-image codec beside a real video);
+    # among the rest the one marked default, else the first.
+    ranked = sorted(
+        (("attached pic" in line, m.group(3) in STILL_CODECS, "(default)" not in line, n), n)
+        for n, line in enumerate(pictures)
+        if (m := _STREAM.search(line))
+    )
+    if not ranked or ranked[0][0][0]:
         raise UserError("has no video stream", path)
+    video_index = ranked[0][1]
+    video = pictures[video_index]
     size, fps = _SIZE.search(video), _FPS.search(video)
     if size is None or fps is None:
         raise UserError("cannot tell the video's frame size or rate", path)
@@ -124,7 +204,18 @@ def probe(path: Path) -> Probe:
     codec = _STREAM.search(video).group(3)
     pix = _PIX_FMT.search(video)
     rate = exact_rate(float(fps.group(1)))
-    return Probe(width, height, rate, duration, codec, pix.group(1) if pix else "yuv420p", streams)
+    colour = Colour.parse(pix.group(2)) if pix and pix.group(2) else Colour()
+    sar = _SAR.search(video)
+    anamorphic = (
+        f"{sar.group(1)}:{sar.group(2)}" if sar and sar.group(1) != sar.group(2) and sar.group(1) != "0" else None
+    )
+    pix_fmt = pix.group(1) if pix else "yuv420p"
+    return Probe(width, height, rate, duration, codec, pix_fmt, streams, colour, anamorphic, video_index)
+
+
+def file_url(path: Path) -> str:
+    """ffmpeg reads 'take1:final.mp4' as protocol 'take1'; the file: protocol makes every name a file name."""
+    return f"file:{path}"
 
 
 @dataclass(frozen=True)
@@ -185,7 +276,7 @@ def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts:
         "-",
         *_window(opts),
         "-i",
-        str(src),
+        file_url(src),
         "-map",
         "0:v:0",
     ]
@@ -195,9 +286,12 @@ def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts:
         keep = audio_ok is None or s.codec in audio_ok
         args += [f"-c:a:{i}", "copy" if keep else AUDIO_FALLBACK[ext]]
     sub_codec = SUBTITLE_CODEC[ext]
-    text_subs = [i for i, s in enumerate(info.of_kind("subtitle")) if s.codec in TEXT_SUBS or sub_codec == "copy"]
+    subs = info.of_kind("subtitle")
+    text_subs = [i for i, s in enumerate(subs) if s.codec in TEXT_SUBS or sub_codec == "copy"]
     for n, i in enumerate(text_subs):
-        args += ["-map", f"1:s:{i}", f"-c:s:{n}", sub_codec]
+        copy_ok = sub_codec != "copy" or ext != ".mkv" or subs[i].codec in MKV_TEXT_OK or subs[i].codec not in TEXT_SUBS
+        args += ["-map", f"1:s:{i}", f"-c:s:{n}", sub_codec if copy_ok else "srt"]
+    args += info.colour.encode_args(info.sar)
     args += ["-c:v", codec, "-pix_fmt", pix_fmt]
     if codec in ("libx264", "libx265", "libvpx-vp9"):
         args += ["-crf", str(opts.crf)]
@@ -207,7 +301,7 @@ def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts:
         args += ["-b:v", "0", "-row-mt", "1"]
     if ext in (".mp4", ".mov"):
         args += ["-movflags", "+faststart"]
-    args += ["-map_metadata", "1", "-f", {".mkv": "matroska"}.get(ext, ext[1:]), str(out)]
+    args += ["-map_metadata", "1", "-f", {".mkv": "matroska"}.get(ext, ext[1:]), file_url(out)]
     return args
 
 
@@ -295,6 +389,11 @@ def upscale_video(
     Any failure on any side (decoder, model, encoder, Ctrl-C) stops both ffmpeg processes and all threads
     at once, and removes the partial output; a stale partial file of a killed run is removed first."""
     src, out = Path(src), Path(out)
+    if src.suffix.lower() in IMAGE_SUFFIXES:
+        raise UserError("is an image: use `repsr upscale` for images", src)
+    codec = opts.codec or DEFAULT_CODEC.get(out.suffix.lower(), "libx264")
+    if codec in CRF_MAX and not 0 <= opts.crf <= CRF_MAX[codec]:
+        raise UserError(f"--crf must be 0 to {CRF_MAX[codec]} for {codec}, got {opts.crf}")
     if out.is_dir():
         raise UserError(f"is a folder; name the output file (for example {out / (src.stem + '_x4.mp4')})", out)
     if out.suffix.lower() not in CONTAINERS:
@@ -334,8 +433,9 @@ def _upscale_locked(
     tmp.unlink(missing_ok=True)  # left by a run that was killed
     # ffmpeg's stderr goes to files, which never fill up and block it; closed in the `finally` below
     logs = [tempfile.TemporaryFile() for _ in range(2)]  # noqa: SIM115
-    decode = [ffmpeg(), "-hide_banner", "-loglevel", "error", *_window(opts), "-xerror", "-i", str(src)]
-    decode += ["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", raw, "-fps_mode", "passthrough", "-"]
+    decode = [ffmpeg(), "-hide_banner", "-loglevel", "error", *_window(opts), "-xerror", "-i", file_url(src)]
+    decode += ["-map", f"0:v:{info.video_index}", *info.colour.decode_filter()]
+    decode += ["-f", "rawvideo", "-pix_fmt", raw, "-fps_mode", "passthrough", "-"]
     decoder = subprocess.Popen(decode, stdout=subprocess.PIPE, stderr=logs[0], stdin=subprocess.DEVNULL)
     encoder = subprocess.Popen(
         encoder_args(src, tmp, info, (out_w, out_h), opts), stdin=subprocess.PIPE, stderr=logs[1]
