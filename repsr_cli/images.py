@@ -7,6 +7,7 @@ one-line UserError.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UserError
-from .schema import IMAGE_SUFFIXES
+from .schema import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 EXIF_ORIENTATION = 0x0112
 EXIF_SOFTWARE = 0x0131
@@ -75,25 +76,59 @@ def _read_png16(path: Path) -> np.ndarray:
 
 
 def _read_tiff16(path: Path) -> np.ndarray | None:
+    """16-bit and float TIFFs, which Pillow reads as 8 bits or not at all: uint16, float scaled from [0, 1]
+    (values outside clipped), CMYK converted to RGB as Pillow converts 8-bit CMYK. None: Pillow reads it."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
-        if page.dtype != np.uint16:
+        if page.dtype != np.uint16 and page.dtype.kind != "f":
             return None
         arr = page.asarray()
-    return arr[..., None] if arr.ndim == 2 else arr
+        cmyk = page.photometric == tifffile.PHOTOMETRIC.SEPARATED
+    if arr.dtype.kind == "f":
+        arr = np.round(np.clip(np.nan_to_num(arr.astype(np.float64)), 0, 1) * 65535).astype(np.uint16)
+    arr = arr[..., None] if arr.ndim == 2 else arr
+    if cmyk and arr.shape[2] >= 4:
+        ink = arr[..., :4].astype(np.float64) / 65535
+        arr = np.round((1 - ink[..., :3]) * (1 - ink[..., 3:4]) * 65535).astype(np.uint16)
+    return arr
+
+
+def _bmp_has_alpha(path: Path) -> bool:
+    """A 32-bit BI_RGB BMP whose fourth byte is not all zero: that byte is alpha (as browsers read it),
+    which Pillow drops."""
+    with open(path, "rb") as fh:
+        head = fh.read(54)
+    if len(head) < 54 or head[:2] != b"BM":
+        return False
+    bpp, compression = struct.unpack_from("<HI", head, 28)
+    return bpp == 32 and compression == 0 and bool(_read_bmp32(path)[..., 3].any())
+
+
+def _read_bmp32(path: Path) -> np.ndarray:
+    data = Path(path).read_bytes()
+    offset, width, height = struct.unpack_from("<I", data, 10)[0], *struct.unpack_from("<ii", data, 18)
+    rows = np.frombuffer(data, np.uint8, count=abs(height) * width * 4, offset=offset).reshape(abs(height), width, 4)
+    rgba = rows[..., [2, 1, 0, 3]]  # stored BGRA
+    return np.ascontiguousarray(rgba if height < 0 else rgba[::-1])  # bottom-up unless the height is negative
 
 
 def pil_to_array(im: Image.Image) -> np.ndarray:
     """Any Pillow mode -> grey, grey+alpha, RGB or RGBA, keeping 16-bit grey as uint16."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return np.asarray(im, dtype=np.uint16)[..., None]
-    if im.mode in ("I", "F"):  # 32-bit integer or float grey: scale to 16 bits
-        arr = np.asarray(im, dtype=np.float64)
-        return np.clip(arr if arr.max() > 1 else arr * 65535, 0, 65535).astype(np.uint16)[..., None]
-    if im.mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode == "I":  # 32-bit integer grey: counts, as 16-bit ones
+        return np.clip(np.asarray(im, dtype=np.int64), 0, 65535).astype(np.uint16)[..., None]
+    if im.mode == "F":  # float grey: nominally [0, 1], values outside clipped
+        arr = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        return np.round(np.clip(arr, 0, 1) * 65535).astype(np.uint16)[..., None]
+    if im.mode in ("P", "RGB") and "transparency" in im.info:  # tRNS: a colour that means transparent
+        im = im.convert("RGBA")
+    elif im.mode == "L" and "transparency" in im.info:
+        im = im.convert("LA")
+    elif im.mode == "P":
+        im = im.convert("RGB")
     elif im.mode in ("1", "L"):
         im = im.convert("L")
     elif im.mode in ("LA", "La", "PA"):
@@ -148,17 +183,29 @@ def read_image(path: Path) -> ImageFile:
         raise UserError("is a folder, not an image", path)
     if path.stat().st_size == 0:
         raise UserError("empty file", path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        raise UserError("is a video: use `repsr upscale-video` for videos", path)
     try:
         with Image.open(path) as im:
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                raise UserError(
+                    f"has {frames} frames (animated or multi-page); repsr upscales single images: extract the "
+                    "frames first, or give an animation to `repsr upscale-video` as a video",
+                    path,
+                )
             icc = im.info.get("icc_profile")
             exif = im.getexif()
             wide = None
             if im.format == "PNG" and _png_bit_depth(path) == 16 and im.mode not in ("I;16", "I", "L", "LA"):
                 wide = _read_png16(path)
-            elif im.format == "TIFF" and im.mode not in ("I;16", "I;16B", "I", "F"):
+            elif im.format == "TIFF" and im.mode not in ("I;16", "I;16B", "I"):
                 wide = _read_tiff16(path)
+            elif im.format == "BMP" and _bmp_has_alpha(path):
+                wide = _read_bmp32(path)
             orientation = exif.get(EXIF_ORIENTATION, 1)
-            lossy = im.format == "JPEG" or (im.format == "WEBP" and _webp_is_lossy(path))
+            # AVIF is a video codec's still frame: lossy in practice, so it goes to the real model like a JPEG
+            lossy = im.format in ("JPEG", "AVIF") or (im.format == "WEBP" and _webp_is_lossy(path))
             quality = jpeg_quality(im) if im.format == "JPEG" else None
             if wide is not None:
                 pixels = _orient(wide, orientation)
@@ -168,7 +215,13 @@ def read_image(path: Path) -> ImageFile:
     except Image.DecompressionBombError as exc:
         raise UserError(f"image too large for the safety limit ({exc}); raise it with --max-pixels", path) from None
     except UnidentifiedImageError:
-        raise UserError("not an image, or a format we cannot read", path) from None
+        pixels = None
+        if path.suffix.lower() in (".tif", ".tiff"):
+            with contextlib.suppress(ValueError, OSError, struct.error):
+                pixels = _read_tiff16(path)
+        if pixels is None:  # a float RGB TIFF is a TIFF that only tifffile reads
+            raise UserError("not an image, or a format we cannot read", path) from None
+        return ImageFile(pixels)
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"cannot decode ({reason}); the file may be truncated or corrupt", path) from None

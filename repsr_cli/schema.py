@@ -28,7 +28,10 @@ IMAGE_FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
 }
-IMAGE_SUFFIXES = tuple(IMAGE_FORMATS)
+# Read, never written (an output of one of these is a PNG): GIF is a palette of 256 colours, AVIF we do not encode.
+READ_ONLY_FORMATS = {".gif": "GIF", ".avif": "AVIF"}
+IMAGE_SUFFIXES = tuple(IMAGE_FORMATS) + tuple(READ_ONLY_FORMATS)
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".mts", ".wmv", ".flv")
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff", "bmp")  # --format names
 
 DEPLOY_FORMATS = ("safetensors", "pth")  # deploy weights: ours, and Real-ESRGAN's `params_ema` .pth

@@ -443,3 +443,84 @@ def test_an_unwritable_lr_cache_only_costs_time(tmp_path: Path, image_folder: Pa
 
     pairs, _ = load_pairs(image_folder, 2)
     assert pairs and pairs[0].lr.shape[0] == pairs[0].hr.shape[0] // 2
+
+
+def test_images_the_hostile_run_read_wrong(tmp_path: Path) -> None:
+    """Each once gave a wrong image with exit 0 (issue 28)."""
+    from repsr_cli.images import read_image
+
+    rgb = np.random.default_rng(3).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "trns.png", transparency=tuple(int(v) for v in rgb[0, 0]))
+    assert read_image(tmp_path / "trns.png").pixels[0, 0, 3] == 0  # tRNS: that colour is transparent
+    rgba = np.dstack([rgb, np.full((6, 5), 77, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.bmp")  # 32-bit BMP with alpha, which Pillow drops
+    assert np.array_equal(read_image(tmp_path / "a.bmp").pixels, rgba)
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "f.tif", np.full((6, 5, 3), 0.5, np.float32), photometric="rgb")  # float RGB
+    assert np.all(read_image(tmp_path / "f.tif").pixels == 32768)
+    Image.fromarray(np.full((6, 5), 2.0, np.float32), "F").save(tmp_path / "f2.tif")  # above 1: clipped, not counts
+    assert np.all(read_image(tmp_path / "f2.tif").pixels == 65535)
+    cmyk = np.zeros((6, 5, 4), np.uint16)
+    cmyk[..., 0] = 65535  # full cyan
+    tifffile.imwrite(tmp_path / "c.tif", cmyk, photometric="separated")
+    assert read_image(tmp_path / "c.tif").pixels[0, 0].tolist() == [0, 65535, 65535]  # cyan, not RGBA
+    frames = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(UserError, match="has 2 frames"):
+        read_image(tmp_path / "anim.gif")
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    with pytest.raises(UserError, match="is a video: use `repsr upscale-video`"):
+        read_image(tmp_path / "clip.mp4")
+
+
+def test_gif_and_avif_are_found_and_avif_counts_as_lossy(tmp_path: Path) -> None:
+    from repsr_cli.images import find_images, read_image
+
+    rgb = np.random.default_rng(4).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.gif")
+    Image.fromarray(rgb).save(tmp_path / "b.avif", quality=60)
+    assert [p.name for p in find_images(tmp_path)] == ["a.gif", "b.avif"]
+    assert read_image(tmp_path / "b.avif").lossy and not read_image(tmp_path / "a.gif").lossy
+    result = cli("upscale", tmp_path, "-s", "2")
+    assert result.returncode == 0 and "repsr-real-x2" in result.stdout, result.stdout  # AVIF: the real model
+    assert sorted(p.name for p in tmp_path.glob("*_x2.*")) == ["a_x2.png", "b_x2.png"]  # written as PNG
+
+
+def test_a_cmyk_profile_is_not_attached_to_rgb_output(tmp_path: Path) -> None:
+    header = bytearray(128)
+    header[16:20] = b"CMYK"
+    src = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (16, 12), (0, 80, 160, 0)).save(src, icc_profile=bytes(header))
+    result = cli("upscale", src, "-m", "repsr-tiny-x4", "-o", tmp_path / "o.png")
+    assert result.returncode == 0 and "ICC profile not carried: it describes CMYK" in result.stdout, result.stdout
+    assert "icc_profile" not in Image.open(tmp_path / "o.png").info
+
+
+def test_integer_weights_and_pickles_are_named_for_what_they_are(tmp_path: Path, image: Path) -> None:
+    state = _deploy_file(tmp_path / "q.safetensors")
+    state["body.0.weight"] = state["body.0.weight"].to(torch.int8)
+    save_file(state, str(tmp_path / "q.safetensors"))
+    one_line_error(cli("upscale", image, "-m", tmp_path / "q.safetensors"), "holds torch.int8 values")
+    import os
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    torch.save({"params": Evil()}, tmp_path / "evil.pth")
+    one_line_error(cli("upscale", image, "-m", tmp_path / "evil.pth"), "refusing to load", "posix.system")
+
+
+def test_a_torch_file_that_would_unpack_beyond_reason_is_refused(tmp_path: Path) -> None:
+    import zipfile
+
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("archive/data/0", "w", force_zip64=True) as entry:
+            chunk = bytes(2**24)
+            for _ in range(70):  # 1.1 GiB of zeros, about a megabyte on disk
+                entry.write(chunk)
+    assert bomb.stat().st_size < 8 * 2**20
+    with pytest.raises(UserError, match="would unpack to 1.1 GiB"):
+        files.read_torch_file(bomb)

@@ -60,6 +60,8 @@ def deploy_from_state_dict(state: dict[str, torch.Tensor], source: Path | str) -
         m = _BODY_KEY.match(key)
         if m is None or not isinstance(value, torch.Tensor):
             raise UserError(f"unknown architecture: unexpected entry {key!r} for {ARCHITECTURE}", source)
+        if not value.is_floating_point():  # quantised or integer weights are not numbers a float network takes
+            raise UserError(f"tensor {key!r} holds {value.dtype} values; repsr reads float weights only", source)
         layers.setdefault(int(m.group(1)), {})[m.group(2)] = value
     for i, layer in sorted(layers.items()):
         if "weight" not in layer:

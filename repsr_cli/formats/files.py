@@ -39,6 +39,23 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+MAX_UNPACKED = 2**30  # bytes a torch file may unpack to: 200 times our largest checkpoint
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """A torch file is a zip; what its entries unpack to is in the zip's directory, read before anything is
+    unpacked, so a small file that would fill memory (a zip bomb) is refused at no cost."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # torch.load names the damage
+    if total > MAX_UNPACKED:
+        raise UserError(f"would unpack to {total / 2**30:.1f} GiB, more than any model needs; refusing it", path)
+
+
 def read_torch_file(path: Path) -> Any:
     """torch.load restricted to tensors and plain containers; every failure becomes a one-line UserError."""
     path = Path(path)
@@ -46,12 +63,14 @@ def read_torch_file(path: Path) -> Any:
         raise UserError("file not found", path)
     if not path.is_file():
         raise UserError("not a file", path)
+    _check_unpacked_size(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols it still reads safely
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        # torch words it "Unsupported global: GLOBAL x" (2.4-2.5) or "unsupported GLOBAL x whose module" (2.6 on)
+        found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", str(exc))
         if found is None:
             raise UserError("not a PyTorch file (corrupt, or another kind of file)", path) from None
         raise UserError(

@@ -70,6 +70,20 @@ def check_output_size(size: tuple[int, int], path: Path) -> None:
         raise UserError(f"output {size[1]}x{size[0]} exceeds the {fmt} limit of {limit} pixels per side", path)
 
 
+def fitting_icc(icc: bytes | None, channels: int) -> tuple[bytes | None, list[str]]:
+    """The input's ICC profile when it describes the output's colour space (bytes 16-19 of the profile
+    header: 'RGB ' or 'GRAY'); a CMYK input's profile would make RGB pixels read as ink."""
+    if not icc:
+        return None, []
+    want = b"GRAY" if channels in (1, 2) else b"RGB "
+    space = icc[16:20]
+    if space == want:
+        return icc, []
+    described = space.decode("ascii", "replace").strip() or "an unknown space"
+    output = "grey" if want == b"GRAY" else "RGB"
+    return None, [f"ICC profile not carried: it describes {described}, the output is {output}"]
+
+
 def output_exif(exif: bytes | None, fmt: str) -> tuple[bytes | None, list[str]]:
     """The carried EXIF with our output marker as its Software tag (BMP holds none), and a note for each
     thing left out: an EXIF block larger than a JPEG segment keeps only the marker."""
@@ -101,9 +115,11 @@ def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOpti
     if wide and fmt not in ("PNG", "TIFF"):
         pixels, wide = to_uint8(pixels), False
     options: dict[str, object] = {}
-    if image.icc:
-        options["icc_profile"] = image.icc
-    exif, notes = output_exif(image.exif, fmt)
+    icc, notes = fitting_icc(image.icc, pixels.shape[2])
+    if icc:
+        options["icc_profile"] = icc
+    exif, exif_notes = output_exif(image.exif, fmt)
+    notes += exif_notes
     if exif:
         options["exif"] = exif
     if fmt in ("JPEG", "WEBP"):
@@ -112,9 +128,9 @@ def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOpti
     def save(tmp: str) -> None:
         if fmt == "PNG":
             with open(tmp, "wb") as fh, ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-                write_png(fh, pixels, encode.png_compression, image.icc, exif, pool)
+                write_png(fh, pixels, encode.png_compression, icc, exif, pool)
         elif wide and fmt == "TIFF" and pixels.shape[2] != 1:
-            _save_tiff16(pixels, tmp, image.icc)
+            _save_tiff16(pixels, tmp, icc)
         else:
             array_to_pil(pixels).save(tmp, format=fmt, **options)
 
