@@ -516,11 +516,13 @@ def test_a_torch_file_that_would_unpack_beyond_reason_is_refused(tmp_path: Path)
     import zipfile
 
     bomb = tmp_path / "bomb.pth"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("archive/data/0", "w", force_zip64=True) as entry:
-            chunk = bytes(2**24)
-            for _ in range(70):  # 1.1 GiB of zeros, about a megabyte on disk
-                entry.write(chunk)
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("archive/data/0", "w", force_zip64=True) as entry,
+    ):
+        chunk = bytes(2**24)
+        for _ in range(70):  # 1.1 GiB of zeros, about a megabyte on disk
+            entry.write(chunk)
     assert bomb.stat().st_size < 8 * 2**20
     with pytest.raises(UserError, match="would unpack to 1.1 GiB"):
         files.read_torch_file(bomb)
