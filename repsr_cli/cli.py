@@ -249,8 +249,10 @@ def upscale_video(
 
     if start is not None and not start >= 0:
         raise UserError(f"--start must be 0 or more, got {start:g}")
-    if duration is not None and not duration > 0:
-        raise UserError(f"--duration must be positive, got {duration:g}")
+    if duration is not None and not 0 < duration < math.inf:
+        raise UserError(f"--duration must be a positive number of seconds, got {duration:g}")
+    if start is not None and start == math.inf:
+        raise UserError("--start must be a number of seconds, got inf")
     options = dict(device=device, precision=precision, tile=tile)
     upscaler = _named_upscaler(model, {"denoise": denoise, "detail": detail}, scale, options)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default

@@ -324,3 +324,20 @@ def test_cover_art_is_not_the_video_and_bad_requests_are_refused(tmp_path: Path)
     assert bad.returncode == 1 and "--crf must be 0 to 51 for libx264" in bad.stderr
     image = cli("upscale-video", cover, "-m", "repsr-tiny-x4")
     assert image.returncode == 1 and "is an image: use `repsr upscale`" in image.stderr
+
+
+def test_a_variable_rate_source_keeps_its_duration(tmp_path: Path) -> None:
+    """Frames of 40 and 500 ms in turn: put on the nominal rate, the output lasts as long (within the last
+    frame's duration, which the container's duration does not count)."""
+    frames = tmp_path / "f%02d.png"
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10", "-frames:v", "6",
+                    str(frames)], check=True)  # fmt: skip
+    listing = "".join(f"file 'f{i:02d}.png'\nduration {0.5 if i % 2 == 0 else 0.04}\n" for i in range(1, 7))
+    (tmp_path / "list.txt").write_text(listing + "file 'f06.png'\n")
+    src = tmp_path / "vfr.mkv"
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "concat", "-i", str(tmp_path / "list.txt"), "-fps_mode", "vfr",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)], check=True)  # fmt: skip
+    result = cli("upscale-video", src, "-m", "repsr-tiny-x4", "-o", tmp_path / "o.mkv")
+    assert result.returncode == 0, result.stderr
+    source, output = probe(src).duration, probe(tmp_path / "o.mkv").duration
+    assert source is not None and output is not None and source - 0.05 <= output <= source + 0.55, (source, output)

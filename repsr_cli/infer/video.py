@@ -86,11 +86,11 @@ class Colour:
         known = [None if n in ("", "unknown", "reserved") else n for n in names]
         return cls(rng, *known)
 
-    def decode_filter(self) -> list[str]:
+    def decode_filters(self) -> list[str]:
         """The YUV -> RGB conversion by the source's own matrix and range (ffmpeg assumes BT.601 otherwise)."""
         opts = [f"in_color_matrix={SCALE_MATRIX[self.matrix]}"] if self.matrix in SCALE_MATRIX else []
         opts += [f"in_range={self.range}"] if self.range else []
-        return ["-vf", "scale=" + ":".join(opts)] if opts else []
+        return ["scale=" + ":".join(opts)] if opts else []
 
     def encode_args(self, sar: str | None) -> list[str]:
         """RGB -> YUV by the same matrix and range, and the source's tags on the output."""
@@ -434,8 +434,12 @@ def _upscale_locked(
     # ffmpeg's stderr goes to files, which never fill up and block it; closed in the `finally` below
     logs = [tempfile.TemporaryFile() for _ in range(2)]  # noqa: SIM115
     decode = [ffmpeg(), "-hide_banner", "-loglevel", "error", *_window(opts), "-xerror", "-i", file_url(src)]
-    decode += ["-map", f"0:v:{info.video_index}", *info.colour.decode_filter()]
-    decode += ["-f", "rawvideo", "-pix_fmt", raw, "-fps_mode", "passthrough", "-"]
+    # Frames on the source's nominal rate, timed from the first one: a variable-rate source has frames repeated
+    # or dropped to it, so the output keeps its duration and stays in sync with the audio (the encoder's input
+    # is constant-rate raw video); a constant-rate one passes unchanged.
+    filters = ",".join([*info.colour.decode_filters(), "setpts=PTS-STARTPTS"])
+    decode += ["-map", f"0:v:{info.video_index}", "-vf", filters]
+    decode += ["-f", "rawvideo", "-pix_fmt", raw, "-fps_mode", "cfr", "-r", str(info.fps), "-"]
     decoder = subprocess.Popen(decode, stdout=subprocess.PIPE, stderr=logs[0], stdin=subprocess.DEVNULL)
     encoder = subprocess.Popen(
         encoder_args(src, tmp, info, (out_w, out_h), opts), stdin=subprocess.PIPE, stderr=logs[1]

@@ -189,6 +189,8 @@ class Trainer:
         )
         if report.unreadable:
             self.say(f"{len(report.unreadable)} unreadable image(s) skipped")
+        if not pairs:
+            raise UserError(f"no image could be read ({len(report.unreadable)} unreadable)", cfg.data)
         usable = [p for p in pairs if min(p.lr.shape[:2]) >= cfg.patch]
         if not usable:
             raise UserError(f"every image is smaller than the patch ({cfg.patch} LR pixels at x{cfg.scale})", cfg.data)
