@@ -526,3 +526,17 @@ def test_a_torch_file_that_would_unpack_beyond_reason_is_refused(tmp_path: Path)
     assert bomb.stat().st_size < 8 * 2**20
     with pytest.raises(UserError, match="would unpack to 1.1 GiB"):
         files.read_torch_file(bomb)
+
+
+def test_output_names_and_options_say_what_they_do(tmp_path: Path) -> None:
+    a, b = _noise(tmp_path / "a.png"), _noise(tmp_path / "b.png", seed=1)
+    one_line_error(cli("upscale", a, b, "-s", "2", "-o", tmp_path / "new.png"), "names one file, but 2 inputs")
+    assert not (tmp_path / "new.png").exists()
+    folder = f"{tmp_path / 'outdir.png'}/"  # a trailing slash: a folder, whatever the name looks like
+    assert cli("upscale", a, "-s", "2", "-o", folder).returncode == 0
+    assert (tmp_path / "outdir.png" / "a_x2.png").is_file()
+    one_line_error(cli("upscale", a, "-s", "2", "-o", tmp_path / "o.png", "--format", "jpg"), "--format asks for jpg")
+    one_line_error(cli("upscale", a, "-s", "2", "--quality", "80"), "--quality is for JPEG and WebP outputs")
+    one_line_error(cli("upscale", a, "-s", "2", "--format", "jpg", "--png-compression", "3"), "--png-compression is")
+    one_line_error(cli("upscale", a, "-s", "2", "--width", "100"), "-s and --width/--height both set")
+    assert cli("upscale", a, "--width", "100").returncode == 0 and Image.open(tmp_path / "a_w100.png").width == 100
