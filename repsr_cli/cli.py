@@ -243,7 +243,7 @@ def upscale_video(
 
     from .infer.progress import VideoProgress, video_summary
     from .infer.upscaler import Upscaler
-    from .infer.video import CONTAINERS, VideoOptions, probe
+    from .infer.video import CONTAINERS, VideoOptions, check_request, probe
     from .infer.video import upscale_video as run
     from .weights import default_model
 
@@ -262,8 +262,9 @@ def upscale_video(
     if output is None:
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"
         output = source.with_name(f"{source.stem}_x{scale:g}{ext}")
-    info = probe(source)
     opts = VideoOptions(codec, crf, preset, pix_fmt, start, duration)
+    check_request(source, output, opts)
+    info = probe(source)
     with VideoProgress(out, info, opts) as progress:
         report = run(upscaler, source, output, opts, overwrite, progress.on_frame, scale, info)
     out.print(video_summary(report, upscaler.name))

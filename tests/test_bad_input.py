@@ -176,7 +176,13 @@ def test_tiny_images_are_skipped_in_training_and_eval(tmp_path: Path, image_fold
 def test_video_option_values(tmp_path: Path) -> None:
     clip = tmp_path / "c.mp4"
     clip.write_bytes(b"never read: the options are checked first")
-    for args, message in ((["--start", "-3"], "--start must be 0 or more"), (["--duration", "0"], "must be positive")):
+    cases = [
+        (["--start", "-3"], "--start must be 0 or more"),
+        (["--duration", "0"], "must be a positive number of seconds"),
+        (["--duration", "inf"], "must be a positive number of seconds"),
+        (["--crf", "99"], "--crf must be 0 to 51 for libx264"),
+    ]
+    for args, message in cases:
         one_line_error(cli("upscale-video", clip, "-m", "repsr-tiny-x4", *args), message)
 
 

@@ -374,6 +374,15 @@ def even_size(size: tuple[int, int], pix_fmt: str) -> tuple[int, int]:
     return w, h
 
 
+def check_request(src: Path, out: Path, opts: VideoOptions) -> None:
+    """What can be refused before the source is even probed."""
+    if Path(src).suffix.lower() in IMAGE_SUFFIXES:
+        raise UserError("is an image: use `repsr upscale` for images", src)
+    codec = opts.codec or DEFAULT_CODEC.get(Path(out).suffix.lower(), "libx264")
+    if codec in CRF_MAX and not 0 <= opts.crf <= CRF_MAX[codec]:
+        raise UserError(f"--crf must be 0 to {CRF_MAX[codec]} for {codec}, got {opts.crf}")
+
+
 def upscale_video(
     upscaler: Upscaler,
     src: Path,
@@ -389,11 +398,7 @@ def upscale_video(
     Any failure on any side (decoder, model, encoder, Ctrl-C) stops both ffmpeg processes and all threads
     at once, and removes the partial output; a stale partial file of a killed run is removed first."""
     src, out = Path(src), Path(out)
-    if src.suffix.lower() in IMAGE_SUFFIXES:
-        raise UserError("is an image: use `repsr upscale` for images", src)
-    codec = opts.codec or DEFAULT_CODEC.get(out.suffix.lower(), "libx264")
-    if codec in CRF_MAX and not 0 <= opts.crf <= CRF_MAX[codec]:
-        raise UserError(f"--crf must be 0 to {CRF_MAX[codec]} for {codec}, got {opts.crf}")
+    check_request(src, out, opts)
     if out.is_dir():
         raise UserError(f"is a folder; name the output file (for example {out / (src.stem + '_x4.mp4')})", out)
     if out.suffix.lower() not in CONTAINERS:
