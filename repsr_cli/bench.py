@@ -46,7 +46,14 @@ def machine_name(device: torch.device) -> str:
 def timed_together(
     fns: dict[Key, Callable[[], object]], device: torch.device, rounds: int = 5, min_time: float = 0.2
 ) -> dict[Key, float]:
-    """Median seconds per call of each function, after one warm-up call each.
+    """Median seconds per call of each function (timed_rounds)."""
+    return {key: float(np.median(times)) for key, times in timed_rounds(fns, device, rounds, min_time).items()}
+
+
+def timed_rounds(
+    fns: dict[Key, Callable[[], object]], device: torch.device, rounds: int = 5, min_time: float = 0.2
+) -> dict[Key, list[float]]:
+    """Seconds per call of each function in each round, after one warm-up call each.
 
     The functions take turns, round after round, so a slow spell on a shared machine falls on all of them
     alike and the ratios between them hold even when the absolute figures drift.
@@ -64,7 +71,7 @@ def timed_together(
                 sync()
                 calls += 1
             samples[key].append((time.perf_counter() - start) / calls)
-    return {key: float(np.median(times)) for key, times in samples.items()}
+    return samples
 
 
 def deploy_flops(net: DeployNet, height: int, width: int) -> float:
@@ -86,8 +93,10 @@ class Row:
     device: str
     precision: str
     variant: str  # fused | unfused | bicubic
-    mp_per_s: float
+    mp_per_s: float  # median of the rounds
     gflops: float | None
+    mp_per_s_min: float = 0.0  # the slowest round
+    mp_per_s_max: float = 0.0  # the fastest round
 
 
 def forward_fn(
@@ -133,6 +142,8 @@ def conv_fn(device: torch.device, precision: str, channels: int, side: int) -> t
 
 
 def precisions_for(device: torch.device) -> list[str]:
+    """fp32 and the low precision `auto` would pick; bf16 on CPUs without native bf16 too, where it measures
+    how much slower it is (the reason `auto` keeps fp32 there)."""
     return ["fp32", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
 
 
@@ -174,7 +185,8 @@ def bench(
             fns[("peak", precision, channels, side)], flops[("peak", precision, channels, side)] = conv_fn(
                 device, precision, channels, side
             )
-    seconds = timed_together(fns, device)
+    rounds = timed_rounds(fns, device)
+    seconds = {key: float(np.median(times)) for key, times in rounds.items()}
     rows = []
     for key in fns:
         if key[0] == "peak":
@@ -182,7 +194,9 @@ def bench(
         preset, scale, precision, variant = key
         gflops = flops[key] / seconds[key] / 1e9 if key in flops else None
         device_used = "cpu" if variant == "bicubic" else str(device)
-        rows.append(Row(preset, scale, device_used, precision, variant, out_mp * scale**2 / seconds[key], gflops))
+        mp = out_mp * scale**2
+        spread = (mp / max(rounds[key]), mp / min(rounds[key]))
+        rows.append(Row(preset, scale, device_used, precision, variant, mp / seconds[key], gflops, *spread))
     peak = {
         p: max(flops[key] / seconds[key] / 1e9 for key in fns if key[0] == "peak" and key[1] == p) for p in precisions
     }

@@ -579,17 +579,19 @@ def bench_(
         print(json.dumps(report))
         return
     table = Table(title=f"repsr bench on {report['machine']}, LR input {size}x{size}")
-    for col in ("preset", "scale", "precision", "variant", "output MP/s", "GFLOP/s", "% of peak"):
+    columns = ("preset", "scale", "precision", "variant", "output MP/s", "min-max", "GFLOP/s", "% of peak")
+    for col in columns:
         table.add_column(col, justify="right")
     peak = report["peak_gflops"]
     for r in report["results"]:
-        share = f"{100 * r['gflops'] / peak[r['precision']]:.0f}%" if r["gflops"] else ""
+        share = f"{100 * r['gflops'] / peak[r['precision']]:.0f}% of {r['precision']}" if r["gflops"] else ""
         gflops = f"{r['gflops']:.1f}" if r["gflops"] else ""
-        table.add_row(
-            r["preset"], f"x{r['scale']}", r["precision"], r["variant"], f"{r['mp_per_s']:.2f}", gflops, share
-        )
+        spread = f"{r['mp_per_s_min']:.2f}-{r['mp_per_s_max']:.2f}"
+        cells = (r["preset"], f"x{r['scale']}", r["precision"], r["variant"], f"{r['mp_per_s']:.2f}", spread)
+        table.add_row(*cells, gflops, share)
     out.print(table)
     out.print("peak (one wide 3x3 conv): " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peak.items()))
+    out.print("MP/s: the median of 5 rounds taken in turns with every other row; min-max: the slowest and fastest")
 
 
 def _terminate(signum: int, frame: object) -> None:

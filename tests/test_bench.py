@@ -24,8 +24,11 @@ def test_bench_json_shape() -> None:
         ("uint8", "bicubic"),
     }
     for r in rows:
-        assert set(r) == {"preset", "scale", "device", "precision", "variant", "mp_per_s", "gflops"}
+        assert set(r) == {
+            "preset", "scale", "device", "precision", "variant", "mp_per_s", "gflops", "mp_per_s_min", "mp_per_s_max"
+        }  # fmt: skip
         assert r["mp_per_s"] > 0 and r["preset"] == "tiny" and r["scale"] == 2
+        assert r["mp_per_s_min"] <= r["mp_per_s"] <= r["mp_per_s_max"]  # the median lies within the rounds' spread
     assert all(r["gflops"] > 0 for r in rows if r["variant"] == "fused")
     assert set(report["peak_gflops"]) == {"fp32", "bf16"}
 
