@@ -75,6 +75,18 @@ DetailOption = Annotated[
         "input; a blend of the two in between. Not with --denoise.",
     ),
 ]
+# Video on the CPU takes no base model unless --size says so: the small ones already run far below real time
+# there (docs/video-performance.md); a GPU takes the biggest bundled.
+VIDEO_CPU_SIZES = ("tiny", "small")
+
+SizeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--size",
+        help=f"Model size of the bundled models: {choices(PRESETS)} (default: the biggest bundled; for video on "
+        "the CPU, small).",
+    ),
+]
 DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
 PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
 
@@ -99,6 +111,7 @@ def upscale(
         typer.Option(help="0 (clean model: sharpest) to 1 (real model: removes most artifacts), for every input."),
     ] = None,
     detail: DetailOption = None,
+    size: SizeOption = None,
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Output file (one input) or folder (ending in / is one).")
     ] = None,
@@ -157,7 +170,8 @@ def upscale(
         raise UserError("-s and --width/--height both set the output size; use one")
     options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
     knobs = {"denoise": denoise, "detail": detail}
-    upscaler = _named_upscaler(model, knobs, scale, options) or ModelPerInput(scale or 4, **options)
+    _check_size(size)
+    upscaler = _named_upscaler(model, knobs, scale, options, size) or ModelPerInput(scale or 4, size, **options)
     scale = scale or upscaler.scale
     tag = next((f"{knob}{value:g}" for knob, value in knobs.items() if value is not None), None)
     if model is not None:
@@ -189,7 +203,18 @@ def _check_scale(scale: float | None) -> None:
         raise UserError(f"--scale must be a positive number, got {scale:g}")
 
 
-def _named_upscaler(model: str | None, knobs: dict[str, float | None], scale: float | None, options: dict):
+def _check_size(size: str | None) -> None:
+    if size is not None and size not in PRESETS:
+        raise UserError(f"unknown --size {size!r} (use {choices(PRESETS)})")
+
+
+def _named_upscaler(
+    model: str | None,
+    knobs: dict[str, float | None],
+    scale: float | None,
+    options: dict,
+    size: str | tuple[str, ...] | None = None,
+):
     """The Upscaler for `-m` or a blend knob (`--denoise`, `--detail`: weights.BLENDS); None when none is given.
     Two of them name two different models, so a pair is refused rather than one silently ignored."""
     from .infer.upscaler import Upscaler
@@ -200,10 +225,12 @@ def _named_upscaler(model: str | None, knobs: dict[str, float | None], scale: fl
     if len(given) > 1:
         raise UserError(f"{' and '.join(given)} cannot be combined: each one picks the model; use one")
     if model is not None:
+        if isinstance(size, str):
+            raise UserError("--size and -m cannot be combined: -m names the model, whatever its size")
         return Upscaler(model, **options)
     for knob, value in knobs.items():
         if value is not None:
-            net, name = blend_model(knob, scale or 4, value)
+            net, name = blend_model(knob, scale or 4, value, size)
             return Upscaler(net, name=name, **options)
     return None
 
@@ -223,6 +250,7 @@ def upscale_video(
         float | None, typer.Option(help="0 (clean model: sharpest) to 1 (real model, the default: cleanest).")
     ] = None,
     detail: DetailOption = None,
+    size: SizeOption = None,
     codec: Annotated[
         str | None, typer.Option(help="Video encoder: libx264 (default), libx265, libvpx-vp9, ...")
     ] = None,
@@ -245,6 +273,7 @@ def upscale_video(
     from .infer.upscaler import Upscaler
     from .infer.video import CONTAINERS, VideoOptions, check_request, probe
     from .infer.video import upscale_video as run
+    from .runtime import resolve_device
     from .weights import default_model
 
     if start is not None and not start >= 0:
@@ -254,9 +283,12 @@ def upscale_video(
     if start is not None and start == math.inf:
         raise UserError("--start must be a number of seconds, got inf")
     options = dict(device=device, precision=precision, tile=tile)
-    upscaler = _named_upscaler(model, {"denoise": denoise, "detail": detail}, scale, options)
+    _check_size(size)
+    if size is None and model is None and resolve_device(device).type == "cpu":
+        size = VIDEO_CPU_SIZES
+    upscaler = _named_upscaler(model, {"denoise": denoise, "detail": detail}, scale, options, size)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default
-        entry = default_model(scale or 4, "real")
+        entry = default_model(scale or 4, "real", size)
         upscaler = Upscaler(entry.path, name=entry.name, **options)
     scale = scale or upscaler.scale
     if output is None:

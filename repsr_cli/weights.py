@@ -47,8 +47,8 @@ def is_real_model(name: str) -> bool:
     return model_family(name) == "real"
 
 
-def default_model(scale: float, family: str = "clean", size: str | None = None) -> ModelEntry:
-    """The bundled model of a family for a scale (of one size when `size` names a preset): the exact scale
+def default_model(scale: float, family: str = "clean", size: str | tuple[str, ...] | None = None) -> ModelEntry:
+    """The bundled model of a family for a scale (of the sizes `size` names, when given): the exact scale
     when it ships; otherwise the family's model with the smallest scale >= `scale` (finished by a downscale),
     else the largest (finished by an upscale); among equals, the biggest network. A real or sharp request
     with none of that family bundled falls back to the real, then the clean family. Always a bundled file:
@@ -58,7 +58,7 @@ def default_model(scale: float, family: str = "clean", size: str | None = None) 
         if entry.source != "bundled" or model_family(entry.name) != family:
             continue
         cfg = load_model(entry.path).cfg
-        if size is None or preset_name(cfg.channels, cfg.blocks) == size:
+        if size is None or preset_name(cfg.channels, cfg.blocks) in ((size,) if isinstance(size, str) else size):
             rank = (cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name)
             candidates.append((*rank, entry))
     if candidates:
@@ -66,11 +66,12 @@ def default_model(scale: float, family: str = "clean", size: str | None = None) 
     if family != "clean":
         return default_model(scale, "real" if family == "sharp" else "clean", size)
     if size is not None:
-        raise UserError(f"no bundled {size} model for x{scale:g}; pass -m with a model file")
+        named = size if isinstance(size, str) else " or ".join(size)
+        raise UserError(f"no bundled {named} model for x{scale:g}; pass -m with a model file")
     raise UserError("no bundled models installed; pass -m with a model file")
 
 
-def default_model_name(scale: float, family: str = "clean", size: str | None = None) -> str:
+def default_model_name(scale: float, family: str = "clean", size: str | tuple[str, ...] | None = None) -> str:
     return default_model(scale, family, size).name
 
 
@@ -92,7 +93,9 @@ def check_strength(strength: float, knob: str = "denoise") -> None:
         raise UserError(f"--{knob} must be between 0 and 1, got {strength:g}")
 
 
-def blend_model(knob: str, scale: float, strength: float, size: str | None = None) -> tuple[DeployNet, str]:
+def blend_model(
+    knob: str, scale: float, strength: float, size: str | tuple[str, ...] | None = None
+) -> tuple[DeployNet, str]:
     """The knob's two bundled families at one scale and size, interpolated; with the name to report
     (`start~end@knob=S`). The partner is the model of the other family with the same scale and network
     shape: a blend across sizes is refused."""

@@ -60,6 +60,8 @@ def image(tmp_path: Path) -> Path:
         (["--precision", "fp64"], "unknown precision 'fp64'"),
         (["--denoise", "2"], "--denoise must be between 0 and 1"),
         (["--detail", "-1"], "--detail must be between 0 and 1"),
+        (["--size", "huge"], "unknown --size 'huge'"),
+        (["--size", "small"], "--size and -m cannot be combined"),
         (["--detail", "0.5", "--denoise", "0.5"], "--denoise and --detail cannot be combined"),
         (["--detail", "0.5", "-m", "repsr-tiny-x4"], "--detail and -m cannot be combined"),
         (["--tile", "-5"], "--tile must be 0 (whole image) or more"),

@@ -32,7 +32,9 @@ def test_a_dry_run_trains_splits_and_resumes(tmp_path: Path) -> None:
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(files) <= 8 and all(p.stat().st_size <= 16 * 2**20 for p in (tmp_path / "out").iterdir())
     # a second window: the parts brought back rebuild each checkpoint byte for byte, and the runs go on from it
-    again = session(tmp_path / "out2", "--dry-run", "--data", data, "--work", tmp_path / "w2", "--resume", tmp_path / "out")
+    again = session(
+        tmp_path / "out2", "--dry-run", "--data", data, "--work", tmp_path / "w2", "--resume", tmp_path / "out"
+    )
     assert again.returncode == 0, again.stderr
     for name in ("real-base-x4", "real-base-x2"):
         original = (tmp_path / "work" / name / "checkpoints" / "last.pth").read_bytes()

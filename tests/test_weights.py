@@ -100,3 +100,21 @@ def test_every_bundled_model_clearly_beats_bicubic_on_set5() -> None:
         model = evaluate.evaluate(evaluate.network(net), pairs, net.cfg.scale).psnr
         base = evaluate.evaluate(evaluate.bicubic(net.cfg.scale), pairs, net.cfg.scale).psnr
         assert model > base + 1.0, (entry.name, model, base)  # the weakest, tiny x4, is about 2.2 dB above
+
+
+def test_size_picks_the_models_of_one_preset_and_the_default_is_the_biggest(fake_bundle: Path) -> None:
+    from repsr_cli.formats.deploy import save_deploy
+    from repsr_cli.infer.upscaler import ModelPerInput
+    from repsr_cli.model import DeployNet, preset_config
+
+    for name in ("repsr-base-x4", "repsr-real-base-x4"):
+        save_deploy(DeployNet(preset_config("base", 4)), fake_bundle / f"{name}.safetensors")
+    assert weights.default_model_name(4) == "repsr-base-x4"  # the biggest bundled network
+    assert weights.default_model_name(4, "real") == "repsr-real-base-x4"
+    assert weights.default_model_name(4, "real", size="small") == "repsr-real-x4"
+    chosen = ModelPerInput(4, size="small")
+    assert (chosen.models[False].name, chosen.models[True].name) == ("repsr-x4", "repsr-real-x4")
+    assert weights.default_model_name(2, size="base") == "repsr-base-x4"  # within a size, the scale rule as always
+    assert weights.blend_model("detail", 4, 0.5, size="small")[1] == "repsr-real-x4~repsr-sharp-x4@detail=0.5"
+    with pytest.raises(UserError, match="--detail needs a bundled repsr-sharp-x4 model"):
+        weights.blend_model("detail", 4, 0.5, size="base")  # no base sharp model: refused, not the small one

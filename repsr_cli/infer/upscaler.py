@@ -257,9 +257,11 @@ class ModelPerInput:
     lossless WebP) and near-lossless JPEGs. Each model is loaded once, when an input first needs it;
     `for_image` gives the Upscaler to use, whose `name` says which."""
 
-    def __init__(self, scale: float, **options: object) -> None:
+    def __init__(self, scale: float, size: str | None = None, **options: object) -> None:
+        """`size`: a preset name (small, base) to take the bundled models of that size only; None: the biggest
+        bundled network of each family."""
         self.scale, self.options = scale, options
-        self.models = {lossy: default_model(scale, "real" if lossy else "clean") for lossy in (False, True)}
+        self.models = {lossy: default_model(scale, "real" if lossy else "clean", size) for lossy in (False, True)}
         self._loaded: dict[str, Upscaler] = {}
 
     def for_image(self, lossy: bool, quality: int | None = None) -> Upscaler:
