@@ -1,5 +1,6 @@
 """Which model a name means: bundled models, the user model folder (platformdirs), the default per scale and
-kind of input, and the clean/real blend of --denoise. Files are read by formats.deploy."""
+kind of input and size, and the blends of two families (--denoise: clean~real, --detail: real~sharp). Files are
+read by formats.deploy."""
 
 from __future__ import annotations
 

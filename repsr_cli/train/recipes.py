@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+GAN_KINDS = ("none", "vanilla", "ragan")
+PIXEL_LOSSES = ("l1", "l2")
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -31,13 +34,16 @@ class Recipe:
     d_channels: int = 16  # the discriminator's first width (model/discriminator.py)
     d_lr: float = 1e-4
 
+    def __post_init__(self) -> None:
+        if self.pixel not in PIXEL_LOSSES or self.gan not in GAN_KINDS:
+            raise ValueError(f"unknown pixel loss {self.pixel!r} or GAN {self.gan!r}")
+        if self.ldl_weight > 0 and self.ema <= 0:
+            raise ValueError("the LDL term compares with the generator EMA: it needs ema > 0")
+
     @property
     def adversarial(self) -> bool:
         return self.gan != "none" and self.gan_weight > 0
 
-
-GAN_KINDS = ("none", "vanilla", "ragan")
-PIXEL_LOSSES = ("l1", "l2")
 
 RECIPES: dict[str, Recipe] = {
     "l1": Recipe(),
