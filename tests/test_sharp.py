@@ -65,3 +65,34 @@ def test_niqe_prefers_the_original_to_its_bicubic_upscale() -> None:
         assert niqe(pair.hr) + 3 < niqe(upscaled), pair.name
     with pytest.raises(ValueError, match="more than 192 pixels"):
         niqe(np.zeros((100, 300, 3), np.uint8))
+
+
+@pytest.mark.parametrize("gan", ["vanilla", "ragan"])
+def test_both_players_follow_one_gan_rule(gan: str) -> None:
+    """Generator and discriminator losses from the same rule: vanilla is plain BCE toward swapped labels,
+    RaGAN compares each side with the other's mean (ESRGAN); one discriminator step changes its weights."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from repsr_cli.train.objectives import Objective
+    from repsr_cli.train.recipes import RECIPES
+
+    torch.manual_seed(0)
+    objective = Objective(dataclasses.replace(RECIPES["sharp"], gan=gan, ldl_weight=0.0), 2, "cpu")
+    sr, hr = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    objective.disc.eval()  # spectral norm's power iteration holds still, so both calls see the same weights
+    with torch.no_grad():
+        fake, real = objective.disc(sr), objective.disc(hr)
+    _, parts = objective.generator_loss(sr, hr)
+    if gan == "vanilla":
+        want = F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    else:
+        bce = F.binary_cross_entropy_with_logits
+        want = 0.5 * (bce(real - fake.mean(), torch.zeros_like(real)) + bce(fake - real.mean(), torch.ones_like(fake)))
+    assert parts["gan"] == pytest.approx(float(want), rel=1e-5)
+    objective.disc.train()
+    before = [p.clone() for p in objective.disc.parameters()]
+    d_parts = objective.after_generator_step(sr, hr)
+    assert set(d_parts) == {"d_real", "d_fake"} and all(v > 0 for v in d_parts.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, objective.disc.parameters(), strict=True))

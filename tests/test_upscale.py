@@ -325,6 +325,17 @@ def test_out_of_memory_halves_the_batch_then_the_tile_and_remembers() -> None:
         up.upscale_array(img)
 
 
+def test_bf16_tiles_differ_from_the_whole_image_by_one_level_at_most() -> None:
+    """What the README promises for bf16 (auto on AMX CPUs): another tile size may pick another kernel, whose
+    rounding moves a value by one level, never more."""
+    net = deploy(2)
+    img = np.random.default_rng(7).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    whole = Upscaler(net, tile=0, precision="bf16").upscale_array(img).astype(int)
+    for tile in (32, 40):
+        tiled = Upscaler(net, tile=tile, precision="bf16").upscale_array(img).astype(int)
+        assert np.abs(tiled - whole).max() <= 1, tile
+
+
 def test_tile_progress_counts_the_alpha_pass_through_the_model() -> None:
     img = np.random.default_rng(8).integers(0, 256, (50, 70, 4), dtype=np.uint8)
     seen: list[tuple[int, int]] = []

@@ -6,8 +6,8 @@ that periodic gradient lands on the same sub-pixel phases step after step, which
 the generator within a few hundred steps (benchmarks/sharp_recipes.py, docs/sharp.md). Average pooling sends
 back the same gradient to every pixel of its window, so no phase is favoured. Spectral normalisation (Miyato
 et al., ICLR 2018, arXiv 1802.05957) keeps it Lipschitz, as Real-ESRGAN's U-Net discriminator does; its
-power-iteration vectors are buffers, so a checkpoint resumes exactly. With 16 channels at the first layer a
-sharp step costs about 1.5 pixel-loss steps of the small generator here.
+power-iteration vectors are buffers, so a checkpoint resumes exactly. 16 channels at the first layer keep
+it small beside the generator (the sharp runs' step rates are in weights/runs.md).
 """
 
 from __future__ import annotations

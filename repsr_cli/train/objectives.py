@@ -101,18 +101,22 @@ class Objective:
         with self.autocast():
             return self.disc(x).float()
 
-    def _adversarial(self, fake: torch.Tensor, real: torch.Tensor | None) -> torch.Tensor:
-        """Generator side: vanilla pushes D(fake) to 'real'; RaGAN compares each side with the other's mean."""
+    def _sides(self, real: torch.Tensor, fake: torch.Tensor, real_label: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of each side's logits toward its label (the fake side's is the other one): as they are
+        (vanilla), or each relative to the other side's mean (RaGAN). Both players use this one rule."""
+        if self.recipe.gan == "ragan":
+            real, fake = real - fake.mean(), fake - real.mean()
+        bce = F.binary_cross_entropy_with_logits
+        return bce(real, torch.full_like(real, real_label)), bce(fake, torch.full_like(fake, 1 - real_label))
+
+    def _adversarial(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Generator side: the labels swapped. Vanilla needs only the fake side, RaGAN both (real ones fixed)."""
         fake_logits = self._logits(fake)
         if self.recipe.gan == "vanilla":
-            return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-        assert real is not None
+            return self._sides(fake_logits, fake_logits, 0.0)[1]
         with torch.no_grad():
             real_logits = self._logits(real)
-        return 0.5 * (
-            F.binary_cross_entropy_with_logits(real_logits - fake_logits.mean(), torch.zeros_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits - real_logits.mean(), torch.ones_like(fake_logits))
-        )
+        return 0.5 * sum(self._sides(real_logits, fake_logits, 0.0))
 
     def generator_loss(
         self, sr: torch.Tensor, hr: torch.Tensor, reference: torch.Tensor | None = None
@@ -142,12 +146,7 @@ class Objective:
         if self.disc is None or self.d_opt is None:
             return {}
         fake, real = self._logits(sr.detach()), self._logits(hr)
-        if self.recipe.gan == "vanilla":
-            d_real = F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-            d_fake = F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
-        else:
-            d_real = F.binary_cross_entropy_with_logits(real - fake.mean(), torch.ones_like(real))
-            d_fake = F.binary_cross_entropy_with_logits(fake - real.mean(), torch.zeros_like(fake))
+        d_real, d_fake = self._sides(real, fake, 1.0)
         self.d_opt.zero_grad(set_to_none=True)
         (d_real + d_fake).backward()
         self.d_opt.step()
