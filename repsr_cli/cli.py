@@ -173,9 +173,7 @@ def upscale(
     _check_size(size)
     upscaler = _named_upscaler(model, knobs, scale, options, size) or ModelPerInput(scale or 4, size, **options)
     scale = scale or upscaler.scale
-    tag = next((f"{knob}{value:g}" for knob, value in knobs.items() if value is not None), None)
-    if model is not None:
-        tag = Path(model).stem
+    tag = _setting_tag(model, knobs)
     plan = OutputPlan(
         Path(output) if output else None,
         fmt.lower().lstrip(".") if fmt else None,
@@ -201,6 +199,13 @@ def upscale(
 def _check_scale(scale: float | None) -> None:
     if scale is not None and not 0 < scale < math.inf:
         raise UserError(f"--scale must be a positive number, got {scale:g}")
+
+
+def _setting_tag(model: str | None, knobs: dict[str, float | None]) -> str | None:
+    """What a default output name adds for a model or blend the user named (files.output_suffix)."""
+    if model is not None:
+        return Path(model).stem
+    return next((f"{knob}{value:g}" for knob, value in knobs.items() if value is not None), None)
 
 
 def _check_size(size: str | None) -> None:
@@ -269,6 +274,7 @@ def upscale_video(
     """Upscale a video, streaming; keeps frame rate, duration, audio tracks and subtitles.
     Ctrl-C or an error leaves no output file (never a truncated one)."""
 
+    from .infer.files import output_suffix
     from .infer.progress import VideoProgress, video_summary
     from .infer.upscaler import Upscaler
     from .infer.video import CONTAINERS, VideoOptions, check_request, probe
@@ -286,14 +292,15 @@ def upscale_video(
     _check_size(size)
     if size is None and model is None and resolve_device(device).type == "cpu":
         size = VIDEO_CPU_SIZES
-    upscaler = _named_upscaler(model, {"denoise": denoise, "detail": detail}, scale, options, size)
+    knobs = {"denoise": denoise, "detail": detail}
+    upscaler = _named_upscaler(model, knobs, scale, options, size)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default
         entry = default_model(scale or 4, "real", size)
         upscaler = Upscaler(entry.path, name=entry.name, **options)
     scale = scale or upscaler.scale
     if output is None:
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"
-        output = source.with_name(f"{source.stem}_x{scale:g}{ext}")
+        output = source.with_name(f"{source.stem}{output_suffix(scale, tag=_setting_tag(model, knobs))}{ext}")
     opts = VideoOptions(codec, crf, preset, pix_fmt, start, duration)
     check_request(source, output, opts)
     info = probe(source)

@@ -221,11 +221,12 @@ def test_any_scale_and_odd_sizes(tmp_path: Path, tiny_checkpoint: Path) -> None:
     make = [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=161x121:rate=25", "-t", "0.4"]
     subprocess.run([*make, "-c:v", "libx264", "-pix_fmt", "yuv444p", str(src)], check=True)
     assert (probe(src).width, probe(src).height) == (161, 121)
-    stale = tmp_path / ".odd_x3.partial.mkv"
+    name = f"odd_x3-{tiny_checkpoint.stem}"  # -m names the model in the output's name
+    stale = tmp_path / f".{name}.partial.mkv"
     stale.write_bytes(b"left by a killed run")
     result = cli("upscale-video", src, "-m", tiny_checkpoint, "-s", "3", "--preset", "ultrafast")
     assert result.returncode == 0, result.stderr
-    assert (probe(tmp_path / "odd_x3.mkv").width, probe(tmp_path / "odd_x3.mkv").height) == (482, 362)
+    assert (probe(tmp_path / f"{name}.mkv").width, probe(tmp_path / f"{name}.mkv").height) == (482, 362)
     assert not stale.exists()
     result = cli("upscale-video", src, "-m", tiny_checkpoint, "--preset", "ultrafast", "-o", tmp_path / "d.mkv")
     assert result.returncode == 0 and probe(tmp_path / "d.mkv").width == 322  # no -s: the model's own x2
@@ -341,3 +342,10 @@ def test_a_variable_rate_source_keeps_its_duration(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     source, output = probe(src).duration, probe(tmp_path / "o.mkv").duration
     assert source is not None and output is not None and source - 0.05 <= output <= source + 0.55, (source, output)
+
+
+def test_default_video_names_say_the_blend(tmp_path: Path, fake_bundle: Path) -> None:
+    src = synthetic_clip(tmp_path / "c.mp4", SIZE, "25", seconds=0.2)
+    assert cli("upscale-video", src, "-s", "2", "--preset", "ultrafast", "--detail", "0.5").returncode == 0
+    assert cli("upscale-video", src, "-s", "2", "--preset", "ultrafast").returncode == 0  # not "exists"
+    assert sorted(p.name for p in tmp_path.glob("c_x2*")) == ["c_x2-detail0.5.mp4", "c_x2.mp4"]
