@@ -107,7 +107,7 @@ def test_init_from_takes_the_body_and_starts_its_own_bn_switch(tmp_path: Path, i
     phases = [json.loads(x)["bn"] for x in (tmp_path / "x3" / "log.jsonl").read_text().splitlines()]
     assert phases == ["batch"] * 5 + ["population"] * 5
     with pytest.raises(UserError, match="does not match"):
-        Trainer(config(image_folder, tmp_path / "small", preset="small", init_from=str(source)))
+        Trainer(config(image_folder, tmp_path / "ecb", block="ecb", init_from=str(source)))
 
 
 @pytest.mark.parametrize("loss", ["l1", "l2"])

@@ -36,6 +36,7 @@ from ..formats.checkpoint import (
 )
 from ..formats.files import Busy, exclusive
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
+from ..model.grow import can_grow, grow
 from ..runtime import resolve_device, resolve_precision
 from .config import TrainConfig
 from .ema import GeneratorEMA
@@ -207,17 +208,22 @@ class Trainer:
         return sampler, val
 
     def _init_body(self, path: Path) -> None:
-        """Start from another run's weights; the last conv is kept only when its shape fits (same scale)."""
-        src = model_from_checkpoint(load_checkpoint(path), path).state_dict()
-        own = self.net.state_dict()
-        taken = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
-        if len(taken) < len(own) - 2:
-            raise UserError("its network does not match this run's preset and block", path)
-        self.net.load_state_dict({**own, **taken})
+        """Start from another run's weights: a smaller network of the same scale is grown into this one with its
+        function kept (model/grow.py); otherwise the last conv is kept only when its shape fits (same scale)."""
+        net = model_from_checkpoint(load_checkpoint(path), path)
+        if can_grow(net.cfg, self.net.cfg):
+            grow(net, self.net)
+            self.say(f"grown from {path} ({net.cfg.blocks}x{net.cfg.channels}, the same function to start)")
+        else:
+            src, own = net.state_dict(), self.net.state_dict()
+            taken = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+            if len(taken) < len(own) - 2:
+                raise UserError("its network does not match this run's preset and block", path)
+            self.net.load_state_dict({**own, **taken})
+            self.say(f"initialised {len(taken)}/{len(own)} tensors from {path}")
         if bn_phase(self.net) is not None:
             # a finished source run is in its population phase; this run has its own BN switch to reach
             set_bn_phase(self.net, BNPhase.BATCH)
-        self.say(f"initialised {len(taken)}/{len(own)} tensors from {path}")
 
     # ---- loop --------------------------------------------------------------------------------------
 
