@@ -96,3 +96,37 @@ def test_both_players_follow_one_gan_rule(gan: str) -> None:
     d_parts = objective.after_generator_step(sr, hr)
     assert set(d_parts) == {"d_real", "d_fake"} and all(v > 0 for v in d_parts.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, objective.disc.parameters(), strict=True))
+
+
+def test_random_feature_loss_is_one_fixed_network_that_leaves_the_global_rng_alone() -> None:
+    """Every run (and every resume) must see the same random network, or the loss would change under it."""
+    from repsr_cli.train.features import RandomFeatures, feature_loss
+
+    state = torch.get_rng_state()
+    a, b = RandomFeatures(), RandomFeatures()
+    assert torch.equal(state, torch.get_rng_state())
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not any(p.requires_grad for p in a.parameters())
+    hr = torch.from_numpy(_texture(64).astype(np.float32) / 255).permute(2, 0, 1)[None]
+    blurred = torch.nn.functional.avg_pool2d(hr, 3, stride=1, padding=1, count_include_pad=False)
+    sr = blurred.clone().requires_grad_(True)
+    assert float(feature_loss(a, hr, hr)) == 0
+    loss = feature_loss(a, sr, hr)
+    loss.backward()
+    assert float(loss.detach()) > 0 and float(sr.grad.abs().amax()) > 0
+    # the stages' features keep about the input's scale (He init), so no stage dominates by construction
+    scales = [float(f.abs().mean()) for f in a(hr)]
+    assert max(scales) < 10 * min(scales)
+
+
+def test_a_recipe_with_a_feature_term_adds_it_with_its_weight() -> None:
+    from repsr_cli.train.features import RandomFeatures, feature_loss
+    from repsr_cli.train.objectives import Objective
+    from repsr_cli.train.recipes import Recipe
+
+    sr, hr = torch.rand(2, 3, 24, 24), torch.rand(2, 3, 24, 24)
+    total, parts = Objective(Recipe(feature_weight=2.0), 2, "cpu").generator_loss(sr, hr)
+    want = torch.nn.functional.l1_loss(sr, hr) + 2.0 * feature_loss(RandomFeatures(), sr, hr)
+    assert float(total) == pytest.approx(float(want), rel=1e-6)
+    assert set(parts) == {"pixel", "feature"}
+    assert "feature" not in Objective(Recipe(), 2, "cpu").generator_loss(sr, hr)[1]

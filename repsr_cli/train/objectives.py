@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model.discriminator import PatchDiscriminator
+from .features import RandomFeatures, feature_loss
 from .recipes import Recipe
 
 Parts = dict[str, float]
@@ -81,6 +82,7 @@ class Objective:
         self.autocast = autocast
         self.disc: PatchDiscriminator | None = None
         self.d_opt: torch.optim.Optimizer | None = None
+        self.features = RandomFeatures().to(device) if recipe.feature_weight > 0 else None
         if recipe.adversarial:
             self.disc = PatchDiscriminator(recipe.d_channels).to(device)
             self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=recipe.d_lr, betas=(0.9, 0.99))
@@ -127,6 +129,9 @@ class Objective:
         terms: dict[str, tuple[float, torch.Tensor]] = {"pixel": (r.pixel_weight, pixel)}
         if r.fft_weight > 0:
             terms["fft"] = (r.fft_weight, fft_amplitude_loss(sr, hr))
+        if self.features is not None:
+            with self.autocast():
+                terms["feature"] = (r.feature_weight, feature_loss(self.features, sr, hr).float())
         if r.grid_weight > 0:
             terms["grid"] = (r.grid_weight, grid_loss(sr, hr, self.scale))
         if r.ldl_weight > 0:

@@ -25,6 +25,9 @@ class Recipe:
     # Per-phase grid: the s*s pixel phases of the output's high-pass residual should carry the same means as the
     # target's; an adversarial PixelShuffle generator otherwise drifts into a checkerboard (docs/sharp.md).
     grid_weight: float = 0.0
+    # L1 between features of a fixed random VGG-style net (train/features.py, arXiv 2103.10571): a perceptual
+    # loss without downloaded weights, which ties what the GAN invents to the target's local structure.
+    feature_weight: float = 0.0
     gan: str = "none"  # none | vanilla | ragan (relativistic average, ESRGAN, arXiv 1809.00219)
     gan_weight: float = 0.0
     # LDL (Liang et al., CVPR 2022, arXiv 2203.09195): an L1 term on the pixels where the output has artefacts
