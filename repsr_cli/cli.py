@@ -474,7 +474,13 @@ def train(
     data_workers: Annotated[
         int, typer.Option(help="Threads making the next batches during each step (0: in the step).")
     ] = 1,
-    init_from: Annotated[Path | None, typer.Option(help="Checkpoint to start from (e.g. x4 body for x2).")] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Checkpoint to start from: e.g. the x4 body for x2, or a smaller preset of this scale "
+            "(grown into this one with its function kept)."
+        ),
+    ] = None,
     loss: Annotated[
         str,
         typer.Option(
