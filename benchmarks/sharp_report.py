@@ -9,14 +9,13 @@
 - Flicker on a still camera: a static scene with fresh sensor noise each frame, coded as one H.264 clip; the
   mean frame-to-frame change of each model's output.
 
-Run: python benchmarks/sharp_report.py [--scales 4 2] (needs ../shared/data and the quality extra); the part
-of docs/sharp.md below its "kept" marker (the recipe search) is kept as it is.
+Run: python benchmarks/sharp_report.py [--scales 4 2] (needs ../shared/data and the quality extra). The recipe
+search has its own page, docs/sharp-search.md, written by benchmarks/sharp_recipes.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -199,8 +198,9 @@ def main() -> None:
         "# Sharp models and `--detail`",
         "",
         "`repsr-sharp-x4` and `repsr-sharp-x2` are the real models fine-tuned adversarially (`repsr train --loss",
-        "sharp`, recipe in `repsr_cli/train/recipes.py`, chosen by `benchmarks/sharp_recipes.py`: see the end of",
-        "this page): they draw edges crisply and invent plausible texture where the faithful model leaves a soft",
+        "sharp`, recipe in `repsr_cli/train/recipes.py`, chosen by `benchmarks/sharp_recipes.py`: see",
+        "[sharp-search.md](sharp-search.md)): they draw edges crisply and invent plausible texture where the",
+        "faithful model leaves a soft",
         "average. `--detail D` blends the two fused networks weight by weight (0: the real model exactly, 1: the",
         "sharp one exactly). Fidelity scores drop for them by design; the no-reference NIQE says how natural the",
         "result looks. Do not use them where the pixels are evidence: documents, text, forensics, science.",
@@ -220,7 +220,6 @@ def main() -> None:
     ]
     for s in args.scales:
         lines += section(s, img_dir, args.crop)
-    lines += search_section()
     lines += [
         f"Machine: {machine_name(torch.device('cpu'))}. Reproduce: `python benchmarks/sharp_report.py`",
         "(needs ../shared/data and the quality extra).",
@@ -228,38 +227,6 @@ def main() -> None:
     ]
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
-
-
-def search_section() -> list[str]:
-    """The recipe search behind the shipped recipe, from the scores benchmarks/sharp_recipes.py kept."""
-    lines = [
-        "## How the recipe was chosen",
-        "",
-        "`benchmarks/sharp_recipes.py`: each candidate fine-tunes `repsr-real-x4` for 400 iterations at a constant",
-        "lr of 1e-4 (the early stretch where artefacts appear first) and is scored as above on Set14 (x4, JPEG 50).",
-        "Each row changes one thing of the first candidate (FFT-amplitude term 0.05, GAN 0.02, LDL 1, grid 1,",
-        "EMA 0.999). `bn` is the BN switch: 0.8 is a batch phase first (as a run from scratch has), 0 population",
-        "statistics from the first step.",
-    ]
-    for path in sorted((ROOT / "history" / "sharp-search").glob("*.json")):
-        record = json.loads(path.read_text())
-        lines += ["", f"bn {record['bn_switch']:g}, {record['iters']} iterations (`{path.relative_to(ROOT)}`):", ""]
-        lines += score_table(record["scores"])
-    lines += [
-        "",
-        "With a batch phase, every candidate, the one without a GAN included, grew a phase grid well above the",
-        "HR's: the EMA network's weights are an average over steps, while the BatchNorm statistics it is scored",
-        "with are the running averages of the newest weights, and the mismatch lands on the sub-pixel phases.",
-        "Population statistics from the start remove it (a switched model's statistics are an affine layer, the",
-        "same for the EMA and the trained weights). Among those runs the stronger GAN gave the better NIQE with",
-        "the grid still at the HR's level. The FFT term's effect was within what separates runs this short (NIQE",
-        "+0.3 at GAN 0.02, -0.5 at GAN 0.05); the shipped recipe, chosen before the 'shipped' row was measured, has",
-        "none: L1 + GAN 0.05 + LDL + grid term + EMA, run with `--bn-switch 0`. A discriminator that downsampled by",
-        "strided convolutions (repeating gradients on the sub-pixel phases) was replaced by average pooling before",
-        "these runs.",
-        "",
-    ]
-    return lines
 
 
 if __name__ == "__main__":
