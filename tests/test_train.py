@@ -108,6 +108,7 @@ def test_init_from_takes_the_body_and_starts_its_own_bn_switch(tmp_path: Path, i
     assert phases == ["batch"] * 5 + ["population"] * 5
     with pytest.raises(UserError, match="does not match"):
         Trainer(config(image_folder, tmp_path / "ecb", block="ecb", init_from=str(source)))
+    assert not (tmp_path / "ecb").exists()  # refused before any folder is made
 
 
 @pytest.mark.parametrize("loss", ["l1", "l2"])

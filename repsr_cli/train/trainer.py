@@ -110,7 +110,6 @@ class Trainer:
         dtype = resolve_precision(cfg.precision, torch.device(self.device))
         self.amp_dtype = None if dtype == torch.float32 else dtype  # autocast dtype; fp32 runs without autocast
         self.sampler, self.val_pairs = self._load_data()
-        self._check_out_dir()  # after the data: a run that cannot start leaves no folder behind
         torch.manual_seed(cfg.seed)
         self.net = RepSRNet(cfg.net_config())
         self.iteration, self.best_psnr, self.last_psnr = 0, None, None
@@ -120,6 +119,7 @@ class Trainer:
             self.last_psnr = ckpt.get("last_psnr")
         elif cfg.init_from:
             self._init_body(init_checkpoint(cfg.init_from))
+        self._check_out_dir()  # after the data and the init: a run that cannot start leaves no folder behind
         self.net = self.net.to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
         recipe = RECIPES[cfg.loss]
@@ -218,7 +218,13 @@ class Trainer:
             src, own = net.state_dict(), self.net.state_dict()
             taken = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
             if len(taken) < len(own) - 2:
-                raise UserError("its network does not match this run's preset and block", path)
+                src_cfg, cfg = net.cfg, self.net.cfg
+                raise UserError(
+                    f"its network ({src_cfg.blocks}x{src_cfg.channels} {src_cfg.block}, x{src_cfg.scale}) does not "
+                    f"match this run's ({cfg.blocks}x{cfg.channels} {cfg.block}, x{cfg.scale}): a body of the same "
+                    "size and block is taken for any scale, a smaller repsr network grows only into the same scale",
+                    path,
+                )
             self.net.load_state_dict({**own, **taken})
             self.say(f"initialised {len(taken)}/{len(own)} tensors from {path}")
         if bn_phase(self.net) is not None:
