@@ -160,9 +160,9 @@ def write_page() -> None:
     lines = [
         "# How the sharp recipe was chosen",
         "",
-        "`benchmarks/sharp_recipes.py`: each candidate fine-tunes `repsr-real-x4` for 400 iterations at a constant",
-        "lr of 1e-4 (the early stretch where artefacts appear first) and is scored as in [sharp.md](sharp.md) on",
-        "Set14 (x4, JPEG 50).",
+        "`benchmarks/sharp_recipes.py`: each candidate fine-tunes `repsr-real-x4` at a constant lr of 1e-4 (the",
+        "early stretch where artefacts appear first) and is scored as in [sharp.md](sharp.md) on Set14 (x4, JPEG",
+        "50): after 400 iterations in the first searches, at several iterations along one run in the later ones.",
         "Each row changes one thing of the first candidate (FFT-amplitude term 0.05, GAN 0.02, LDL 1, grid 1,",
         "EMA 0.999). `bn` is the BN switch: 0.8 is a batch phase first (as a run from scratch has), 0 population",
         "statistics from the first step.",
