@@ -12,8 +12,11 @@ Run: OMP_NUM_THREADS=1 python benchmarks/sharp_recipes.py --iters 400 [--bn-swit
      recipe meets the targets; the repsr-real-x4 row is the reference)
 (--bn-switch 0.8 repeats the search with a batch phase first, as a run from scratch would have.)
 The feature-loss runs: `--iters 2000 --at 500 1000 1500 2000 --only feature1` beside the same with
-`--only feature1-gan0.1`, then that command without --only to score them. Scoring writes the record and
-docs/sharp-search.md (`--page`: the page alone, from the kept records).
+`--only feature1-gan0.1`, then that command without --only to score them. A larger --iters lengthens a
+trained run (the schedule is constant, so it is the longer run from the start): `--iters 4000 --at 2500 3000
+3500 4000 --only feature1` beside `--iters 4000 --at 500 1000 1500 2000 --only feature1-sharpen0.5`, scored by
+`--iters 4000 --at 500 1000 1500 2000 2500 3000 3500 4000 --names feature1 feature1-sharpen0.5`. Scoring
+writes the record and docs/sharp-search.md (`--page`: the page alone, from the kept records).
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ CANDIDATES: dict[str, recipes.Recipe] = {
     # weights (train/features.py) ties invented detail to the target's structure, alone and under a stronger GAN.
     "feature1": dataclasses.replace(recipes.RECIPES["sharp"], feature_weight=1.0),
     "feature1-gan0.1": dataclasses.replace(recipes.RECIPES["sharp"], feature_weight=1.0, gan_weight=0.1),
+    # Edges grew too slowly under the feature term: aim the fidelity terms at an unsharp-masked HR instead, as
+    # Real-ESRGAN's training does (objectives.unsharp; its amount 0.5 and sigma 8).
+    "feature1-sharpen0.5": dataclasses.replace(recipes.RECIPES["sharp"], feature_weight=1.0, target_sharpen=0.5),
 }
 
 
@@ -104,7 +110,8 @@ def _trainer(name: str, out: Path, iters: int, bn_switch: float, resume: bool) -
         degradation="real",
         precision="auto",
     )
-    return Trainer(cfg, resume=resume, data_workers=1, on_message=print)
+    # a longer --iters lengthens a trained run: the constant schedule leaves its steps as they were
+    return Trainer(cfg, resume=resume, data_workers=1, on_message=print, given={"iters"})
 
 
 def main() -> None:
@@ -113,6 +120,7 @@ def main() -> None:
     ap.add_argument("--bn-switch", type=float, default=0.0, help="0: population statistics throughout")
     ap.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="train these candidates only")
     ap.add_argument("--at", type=int, nargs="*", help="iterations to keep and score along the way (default: --iters)")
+    ap.add_argument("--names", nargs="*", choices=list(CANDIDATES), help="score these candidates only")
     ap.add_argument("--page", action="store_true", help="only write docs/sharp-search.md from the kept scores")
     ap.add_argument("--runs", type=Path, help="run folders (default: runs/sharp-search-bnB)")
     args = ap.parse_args()
@@ -128,12 +136,12 @@ def main() -> None:
         return
     models = {
         name if at == [args.iters] else f"{name}@{stop}": kept(args.runs / name, stop)
-        for name in CANDIDATES
+        for name in args.names or CANDIDATES
         for stop in at
         if kept(args.runs / name, stop).exists()
     }
     names = sorted({str(key).split("@")[0] for key in models})
-    missing = sorted(set(CANDIDATES) - set(names))
+    missing = sorted(set(args.names or CANDIDATES) - set(names))
     if missing:
         print(f"not trained, left out: {', '.join(missing)} (train them with --only)")
     from sharp_report import score_models  # benchmarks/sharp_report.py: the one scoring loop

@@ -448,7 +448,13 @@ def train(
     bn: Annotated[
         str, typer.Option(help=f"RepSR BN: {choices(BN_MODES)} (switch: mini-batch, then population statistics).")
     ] = _T.bn,
-    iters: Annotated[int, typer.Option(help="Planned iterations.")] = _T.iters,
+    iters: Annotated[
+        int,
+        typer.Option(
+            help="Planned iterations; with --resume, a new length for the run, refused where it would change "
+            "the learning rate or BN phase of steps already taken (cosine and multistep scale with the length)."
+        ),
+    ] = _T.iters,
     batch: Annotated[int, typer.Option()] = _T.batch,
     patch: Annotated[int, typer.Option(help="LR patch side.")] = _T.patch,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = _T.lr,

@@ -130,3 +130,33 @@ def test_a_recipe_with_a_feature_term_adds_it_with_its_weight() -> None:
     assert float(total) == pytest.approx(float(want), rel=1e-6)
     assert set(parts) == {"pixel", "feature"}
     assert "feature" not in Objective(Recipe(), 2, "cpu").generator_loss(sr, hr)[1]
+
+
+def test_unsharp_target_steepens_edges_and_leaves_faint_detail_alone() -> None:
+    from repsr_cli.train.objectives import unsharp
+
+    x = torch.linspace(0, 1, 64)
+    edge = (x > 0.5).float() * 0.6 + 0.2  # a step from 0.2 to 0.8
+    hr = edge.expand(1, 3, 64, 64).clone()
+    sharp = unsharp(hr, 0.5, 2.0)
+    assert float(sharp.diff(dim=-1).abs().amax()) > float(hr.diff(dim=-1).abs().amax())  # a contrastier edge
+    assert float(sharp.amin()) >= 0 and float(sharp.amax()) <= 1
+    assert torch.equal(unsharp(hr, 0.0, 2.0), hr)
+    faint = 0.5 + 0.01 * torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))  # under 10 levels
+    assert torch.equal(unsharp(faint, 0.5, 2.0), faint)
+
+
+def test_a_sharpened_target_feeds_every_term_but_the_adversarial_one() -> None:
+    from repsr_cli.train.objectives import Objective, unsharp
+    from repsr_cli.train.recipes import Recipe
+
+    sr = torch.rand(2, 3, 32, 32)
+    hr = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8), scale_factor=4, mode="nearest")  # strong edges
+    recipe = Recipe(target_sharpen=0.5, target_sharpen_sigma=2.0, gan="ragan", gan_weight=0.1)  # reads the real side
+    objective, plain = Objective(recipe, 2, "cpu"), Objective(Recipe(gan="ragan", gan_weight=0.1), 2, "cpu")
+    plain.disc.load_state_dict(objective.disc.state_dict())  # before either runs: spectral norm's state moves
+    _, parts = objective.generator_loss(sr, hr)
+    target = unsharp(hr, 0.5, 2.0)
+    assert not torch.equal(target, hr)
+    assert parts["pixel"] == pytest.approx(float(torch.nn.functional.l1_loss(sr, target)), rel=1e-6)
+    assert parts["gan"] == pytest.approx(plain.generator_loss(sr, hr)[1]["gan"], rel=1e-6)  # judged against the HR

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 from ..data.presets import DEGRADATIONS
@@ -123,6 +123,28 @@ class TrainConfig:
             return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
         passed = sum(it >= m * self.iters for m in self.milestones)
         return self.lr * self.gamma**passed
+
+    def extended_to(self, iters: int, done: int) -> TrainConfig:
+        """This run planned for `iters` iterations instead, when that changes none of the `done` steps taken:
+        each keeps its learning rate and BN phase, so (batches being a function of the iteration alone) the
+        extended run is exactly the longer run trained from the start."""
+        if iters == self.iters:
+            return self
+        if iters < done:
+            raise UserError(f"--iters {iters}: the run is at iteration {done} already")
+        longer = replace(self, iters=iters)
+        if any(self.lr_at(it) != longer.lr_at(it) for it in range(done)):
+            raise UserError(
+                f"--iters {iters} would change the learning rate of iterations already trained (the {self.schedule} "
+                "schedule scales with the run's length): train on in a new run with --init-from"
+            )
+        switches = (self.switch_iter, longer.switch_iter)
+        if switches[0] is not None and switches[1] is not None and min(switches[0], done) != min(switches[1], done):
+            raise UserError(
+                f"--iters {iters} would move the BN switch (at {self.switch_iter}) before iterations already "
+                "trained: set --bn-switch as an iteration, or train on in a new run with --init-from"
+            )
+        return longer
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -8,6 +8,7 @@ checkpoint (`state_dict`), so resume is exact.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,25 @@ _LUMA = (0.299, 0.587, 0.114)
 def fft_amplitude_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """L1 between the 2-D FFT amplitudes (orthonormal, so the scale matches the pixels')."""
     return F.l1_loss(torch.fft.rfft2(sr, norm="ortho").abs(), torch.fft.rfft2(hr, norm="ortho").abs())
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian over 3 sigma each side, edges replicated (a training patch may be smaller than the
+    kernel's reach, which reflection would not allow)."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).expand(x.shape[1], 1, -1)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), kernel.unsqueeze(2), groups=x.shape[1])
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), kernel.unsqueeze(3), groups=x.shape[1])
+
+
+def unsharp(hr: torch.Tensor, amount: float, sigma: float, threshold: float = 10 / 255) -> torch.Tensor:
+    """Unsharp mask where the detail stands out: the mask of detail above `threshold` (10 grey levels, as in
+    Real-ESRGAN's USM), blurred to soften its edge, leaves flat areas and their fine noise alone."""
+    detail = hr - gaussian_blur(hr, sigma)
+    mask = gaussian_blur((detail.abs() > threshold).to(hr.dtype), sigma)
+    return (hr + amount * mask * detail).clamp(0, 1)
 
 
 def highpass_luma(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -125,6 +145,9 @@ class Objective:
     ) -> tuple[torch.Tensor, Parts]:
         """The weighted sum and each term by name (unweighted), for the log."""
         r = self.recipe
+        real = hr  # what the discriminator compares with; every other term aims at the (sharpened) target
+        if r.target_sharpen > 0:
+            hr = unsharp(hr, r.target_sharpen, r.target_sharpen_sigma)
         pixel = (F.l1_loss if r.pixel == "l1" else F.mse_loss)(sr, hr)
         terms: dict[str, tuple[float, torch.Tensor]] = {"pixel": (r.pixel_weight, pixel)}
         if r.fft_weight > 0:
@@ -141,7 +164,7 @@ class Objective:
             terms["ldl"] = (r.ldl_weight, F.l1_loss(mask * sr, mask * hr))
         if self.disc is not None:
             self.disc.requires_grad_(False)  # its gradient here would be thrown away
-            terms["gan"] = (r.gan_weight, self._adversarial(sr, hr))
+            terms["gan"] = (r.gan_weight, self._adversarial(sr, real))
             self.disc.requires_grad_(True)
         loss = sum(w * t for w, t in terms.values())
         return loss, {name: float(t.detach()) for name, (_, t) in terms.items()}

@@ -28,6 +28,11 @@ class Recipe:
     # L1 between features of a fixed random VGG-style net (train/features.py, arXiv 2103.10571): a perceptual
     # loss without downloaded weights, which ties what the GAN invents to the target's local structure.
     feature_weight: float = 0.0
+    # Unsharp-mask amount applied to the target of every term but the adversarial one, as Real-ESRGAN's training
+    # sharpens its ground truth for the pixel and perceptual losses (Wang et al. 2021, arXiv 2107.10833): the
+    # generator aims at crisper edges than the HR has, while the discriminator still judges the plain HR.
+    target_sharpen: float = 0.0
+    target_sharpen_sigma: float = 8.0  # Gaussian sigma (HR pixels): basicsr's USMSharp, radius 50 -> sigma 8
     gan: str = "none"  # none | vanilla | ragan (relativistic average, ESRGAN, arXiv 1809.00219)
     gan_weight: float = 0.0
     # LDL (Liang et al., CVPR 2022, arXiv 2203.09195): an L1 term on the pixels where the output has artefacts
@@ -40,6 +45,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.pixel not in PIXEL_LOSSES or self.gan not in GAN_KINDS:
             raise ValueError(f"unknown pixel loss {self.pixel!r} or GAN {self.gan!r}")
+        if self.target_sharpen < 0 or self.target_sharpen_sigma <= 0:
+            raise ValueError("the target's unsharp mask needs an amount >= 0 and a sigma > 0")
         if self.ldl_weight > 0 and self.ema <= 0:
             raise ValueError("the LDL term compares with the generator EMA: it needs ema > 0")
 

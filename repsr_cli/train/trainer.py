@@ -88,7 +88,8 @@ class Trainer:
         on_message: Callable[[str], None] | None = None,
         given: set[str] | None = None,
     ) -> None:
-        """`given`: the configuration fields the user set (on resume, each must match the run's own)."""
+        """`given`: the configuration fields the user set (on resume, each must match the run's own, except
+        `iters`, which lengthens the run where its steps so far stay as they were)."""
         dev = resolve_device(device)
         if dev.type == "cuda":
             torch.cuda.set_device(dev)  # nccl and DDP use the current device: this rank's own GPU
@@ -101,8 +102,10 @@ class Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         ckpt = self._resume_state(resume)
         if ckpt is not None:
-            self._check_unchanged(cfg, ckpt["train"], given or set())
-            cfg = TrainConfig.from_dict({**ckpt["train"], "out": cfg.out, "data": cfg.data or ckpt["train"]["data"]})
+            given = given or set()
+            self._check_unchanged(cfg, ckpt["train"], given - {"iters"})
+            saved = TrainConfig.from_dict({**ckpt["train"], "out": cfg.out, "data": cfg.data or ckpt["train"]["data"]})
+            cfg = self._extended(saved, cfg.iters, int(ckpt["iter"])) if "iters" in given else saved
         cfg.check()
         if ckpt is None and cfg.init_from:
             init_checkpoint(cfg.init_from)  # a bundled name is refused before any folder is made
@@ -154,6 +157,13 @@ class Trainer:
                     "continues the run as configured (start a new run in another --out to change it)",
                     self.out,
                 )
+
+    def _extended(self, saved: TrainConfig, iters: int, done: int) -> TrainConfig:
+        """A finished or stopped run continued to another length, where its steps so far stay as they were."""
+        try:
+            return saved.extended_to(iters, done)
+        except UserError as exc:
+            raise UserError(str(exc), self.out) from None
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         """Optimizer, RNG, and the recipe's own state (EMA, discriminator) from the checkpoint."""
