@@ -38,6 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SEARCH = ROOT / "history" / "sharp-search"
 PAGE = ROOT / "docs" / "sharp-search.md"
+PHOTO_NOTE = (
+    "on the CC0 photo of docs/sharp.md shrunk x4 (MATLAB bicubic), then JPEG 70, at 2x zoom; the window with the"
+    " most edges in the LR's bicubic upscale (where halos show)."
+)
 # What the runs with --at showed (their scores and targets are the tables above this text on the page).
 FEATURE_FINDINGS = [
     "The feature term (train/features.py, weight 1, added to the shipped recipe; record `x4-2000-bn0-at`): at",
@@ -121,6 +125,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="train these candidates only")
     ap.add_argument("--at", type=int, nargs="*", help="iterations to keep and score along the way (default: --iters)")
     ap.add_argument("--names", nargs="*", choices=list(CANDIDATES), help="score these candidates only")
+    ap.add_argument("--crop", type=int, default=96, help="HR side of each candidate's crop panel (0: none)")
     ap.add_argument("--page", action="store_true", help="only write docs/sharp-search.md from the kept scores")
     ap.add_argument("--runs", type=Path, help="run folders (default: runs/sharp-search-bnB)")
     args = ap.parse_args()
@@ -144,7 +149,7 @@ def main() -> None:
     missing = sorted(set(args.names or CANDIDATES) - set(names))
     if missing:
         print(f"not trained, left out: {', '.join(missing)} (train them with --only)")
-    from sharp_report import score_models  # benchmarks/sharp_report.py: the one scoring loop
+    from sharp_report import score_models  # benchmarks/sharp_report.py: the one scoring loop and crop panel
 
     references = {"bicubic": "bicubic", "repsr-real-x4": "repsr-real-x4"}  # the targets are relative to them
     rows = score_models({**references, **models}, "Set14", scale=4, degradation="jpeg:50")
@@ -156,9 +161,34 @@ def main() -> None:
     if suffix:
         record["at"] = sorted({int(str(key).split("@")[1]) for key in models})  # those trained so far
         record["machine"] = machine_name(torch.device("cpu"))  # where it was trained and scored
+        if args.crop:
+            record["crops"] = candidate_crops(references, models, names, args.crop)
     out.write_text(json.dumps(record, indent=2))
     print(f"wrote {out}")
     write_page()
+
+
+def candidate_crops(
+    references: dict[str, str], models: dict[str, Path], names: list[str], side: int
+) -> dict[str, dict[str, object]]:
+    """Per candidate, its checkpoints beside bicubic and the real model on sharp_report's JPEG-70 photo: where
+    along a run halos or false texture appear, which the scores alone do not show."""
+    from sharp_report import crops, upscalers
+
+    shown = {}
+    for name in names:
+        own = {key: path for key, path in models.items() if str(key).split("@")[0] == name}
+        ((_, file, psnr),) = crops(
+            4,
+            upscalers(4, {**references, **own}),
+            PAGE.parent / "img",
+            side,
+            prefix=f"sharp-search-{name}",
+            settings=("jpeg:70",),
+            edges=True,
+        )
+        shown[name] = {"file": file, "psnr": psnr}
+    return shown
 
 
 def write_page() -> None:
@@ -186,6 +216,10 @@ def write_page() -> None:
         if "at" in record:  # scored beside the real model: each checkpoint against the issue's targets
             for name in (n for n in record["scores"] if "@" in n):
                 lines += ["", f"{name}:", *targets(record["scores"], "repsr-real-x4", name)]
+        for name, crop in record.get("crops", {}).items():
+            psnr = ", ".join(f"{k} {v:.2f}" for k, v in crop["psnr"].items())
+            lines += ["", f"{name} along its run, {PHOTO_NOTE} Y-PSNR of the whole photo (dB): {psnr}.", ""]
+            lines += [f"![{name}](img/{crop['file']})"]
     lines += [
         "",
         "With a batch phase, every candidate, the one without a GAN included, grew a phase grid well above the",

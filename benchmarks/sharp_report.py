@@ -109,16 +109,27 @@ def photo_pair(scale: int) -> tuple[np.ndarray, np.ndarray]:
     return hr, imresize(hr, size=(hr.shape[0] // scale, hr.shape[1] // scale))
 
 
-def crops(scale: int, ups: dict[str, Upscale], img_dir: Path, side: int) -> list[tuple[str, str, dict[str, float]]]:
+def crops(
+    scale: int,
+    ups: dict[str, Upscale],
+    img_dir: Path,
+    side: int,
+    prefix: str = "sharp",
+    settings: tuple[str, ...] = ("jpeg:70", "h264:28"),
+    edges: bool = False,
+) -> list[tuple[str, str, dict[str, float]]]:
+    """Per setting: a panel of each output's window (file PREFIX-xS-SETTING.png) and whole-image PSNRs. The
+    window is the HR's busiest, or with `edges` the busiest of the LR's bicubic upscale: structure that survives
+    the downscale, where halos and overshoot show rather than texture lost to it."""
     hr, lr = photo_pair(scale)
-    corner = busiest_window(hr, side)
+    corner = busiest_window(evaluate.bicubic(scale)(lr) if edges else hr, side)
     figures = []
-    for setting in ("jpeg:70", "h264:28"):
+    for setting in settings:
         degraded = LRDegradation.parse(setting)(lr)
         outputs = {name: up(degraded) for name, up in ups.items()}
         scores = {name: psnr_y(sr, hr, scale) for name, sr in outputs.items()}
         outputs["HR"] = hr
-        name = f"sharp-x{scale}-{setting.replace(':', '')}.png"
+        name = f"{prefix}-x{scale}-{setting.replace(':', '')}.png"
         panel(outputs, corner, side).save(img_dir / name)
         figures.append((setting, name, scores))
         print(setting, {k: round(v, 2) for k, v in scores.items()})
