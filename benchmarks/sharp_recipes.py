@@ -81,10 +81,12 @@ def kept(out: Path, at: int) -> Path:
 def train(name: str, out: Path, iters: int, bn_switch: float, at: list[int]) -> None:
     """Train to each iteration of `at` in turn, keeping a copy of the checkpoint there to be scored."""
     last = out / "checkpoints" / "last.pth"
+    trainer = None  # one for all slices: the data is loaded once
     for stop in at:
         if kept(out, stop).exists():
             continue  # trained already: only to be scored
-        result = _trainer(name, out, iters, bn_switch, resume=last.exists()).run(stop_at=stop)
+        trainer = trainer or _trainer(name, out, iters, bn_switch, resume=last.exists())
+        result = trainer.run(stop_at=stop)
         if result.iteration != stop:  # stopped early (a signal): last.pth is not the checkpoint at `stop`
             raise SystemExit(f"{name}: stopped at iteration {result.iteration}, before {stop}")
         shutil.copyfile(last, kept(out, stop))

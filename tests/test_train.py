@@ -124,6 +124,19 @@ def test_a_new_length_that_would_change_steps_taken_is_refused(
         Trainer(config(image_folder, tmp_path, iters=iters), resume=True, given={"iters"})
 
 
+def test_one_trainer_run_in_slices_is_the_run_in_one_go(tmp_path: Path, image_folder: Path) -> None:
+    """What the sharp search does to keep checkpoints along a run without reloading the data each time."""
+    Trainer(config(image_folder, tmp_path / "a")).run()
+    trainer = Trainer(config(image_folder, tmp_path / "b"))
+    assert [trainer.run(stop_at=k).iteration for k in (3, 7, 10)] == [3, 7, 10]
+    a = _flat_tensors(torch.load(tmp_path / "a" / "checkpoints" / "last.pth", weights_only=True))
+    b = _flat_tensors(torch.load(tmp_path / "b" / "checkpoints" / "last.pth", weights_only=True))
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    assert (tmp_path / "a" / "log.jsonl").read_text().count("\n") == (tmp_path / "b" / "log.jsonl").read_text().count(
+        "\n"
+    )
+
+
 def test_bn_switch_happens_at_the_planned_iteration(tmp_path: Path, image_folder: Path) -> None:
     Trainer(config(image_folder, tmp_path, bn_switch=7)).run()
     phases = [json.loads(x)["bn"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
