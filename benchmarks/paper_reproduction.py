@@ -8,10 +8,13 @@ rebuilt without retraining. A verdict is given only where the gap between two va
 the larger of their standard deviations over seeds; otherwise it is "unresolved", with the gap.
 
 Run: python benchmarks/paper_reproduction.py [--iters 8000] [--preset tiny] [--seeds 0 1 2]
-     [--variants repsr-BN-switch ecb plain] [--time-limit 2h] [--only RUN ...]
+     [--variants repsr-BN-switch ecb plain] [--time-limit SECONDS] [--only RUN ...] [--park]
 Interrupted runs resume (checkpoints under --runs); finished runs are reused; --time-limit stops cleanly and
-the next invocation continues. --only trains just the named runs (SLUG-sSEED) and writes no report, so two
-processes can train side by side. The report is this budget's section of docs/paper-reproduction.md, replaced
+the next invocation continues. With --park a run the time limit stops is also copied (config, log, last
+checkpoint) to history/paper/BUDGET/RUN/parked, to be committed when a session ends midway; a machine without
+the run folder resumes from there, and the parked copy is removed once the run is finished and scored.
+--only trains just the named runs (SLUG-sSEED) and writes no report, so two processes can train side by
+side. The report is this budget's section of docs/paper-reproduction.md, replaced
 in place; the page's head and other budgets' sections are kept.
 """
 
@@ -84,6 +87,8 @@ def train_variant(name: str, block: str, bn: str, seed: int, args: argparse.Name
         precision="fp32",  # the same arithmetic on every machine: seeds may train on different CPUs
     )
     last = out / "checkpoints" / "last.pth"
+    if not out.exists() and parked(name, seed, args).exists():  # stopped midway on another machine
+        shutil.copytree(parked(name, seed, args), out)
     if last.exists() and load_checkpoint(last)["iter"] >= args.iters:
         return last
     left = None if args.deadline is None else args.deadline - time.monotonic()
@@ -91,7 +96,24 @@ def train_variant(name: str, block: str, bn: str, seed: int, args: argparse.Name
         return None
     print(f"training {run_name(name, seed)}", flush=True)
     trainer = Trainer(cfg, resume=last.exists(), on_message=lambda m: print(f"  {m}", flush=True))
-    return last if trainer.run(time_limit=left).finished else None
+    if trainer.run(time_limit=left).finished:
+        return last
+    if args.park:
+        park(out, parked(name, seed, args))
+    return None
+
+
+def parked(name: str, seed: int, args: argparse.Namespace) -> Path:
+    """Where an unfinished run's folder is kept in git when a session ends midway (the one checkpoint kept)."""
+    return kept(name, seed, args) / "parked"
+
+
+def park(out: Path, to: Path) -> None:
+    """The run folder's config, log and last checkpoint: what resume needs, and nothing else."""
+    (to / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for part in ("config.json", "log.jsonl", "checkpoints/last.pth"):
+        shutil.copy2(out / part, to / part)
+    print(f"  parked in {shown(to)}: commit it to resume elsewhere", flush=True)
 
 
 def shown(path: Path) -> str:
@@ -111,6 +133,7 @@ def keep_run(name: str, seed: int, ckpt: Path, args: argparse.Namespace) -> dict
         shutil.copy2(ckpt.parent.parent / part, folder / part)
     row = evaluate_variant(ckpt)
     (folder / "result.json").write_text(json.dumps(row, indent=1))
+    shutil.rmtree(folder / "parked", ignore_errors=True)  # finished: its checkpoint leaves the history
     return row
 
 
@@ -338,6 +361,7 @@ def main() -> None:
     ap.add_argument("--history", type=Path, default=ROOT / "history" / "paper", help="configs, logs, scores kept")
     ap.add_argument("--only", nargs="*", help="train only these runs (SLUG-sSEED), write no report")
     ap.add_argument("--time-limit", type=float, default=None, help="seconds for this invocation's training")
+    ap.add_argument("--park", action="store_true", help="keep a run the time limit stops in history/ (to commit)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "paper-reproduction.md")
     args = ap.parse_args()
     start = time.time()
