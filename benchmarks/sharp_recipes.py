@@ -70,7 +70,7 @@ CANDIDATES: dict[str, recipes.Recipe] = {
     "feature1-gan0.1": dataclasses.replace(recipes.RECIPES["sharp"], feature_weight=1.0, gan_weight=0.1),
     # Edges grew too slowly under the feature term: aim the fidelity terms at an unsharp-masked HR instead, as
     # Real-ESRGAN's training does (objectives.unsharp; its amount 0.5 and sigma 8).
-    "feature1-sharpen0.5": dataclasses.replace(recipes.RECIPES["sharp"], feature_weight=1.0, target_sharpen=0.5),
+    "feature1-sharpen0.5": recipes.RECIPES["sharp-usm"],
 }
 
 
@@ -103,8 +103,7 @@ def _trainer(name: str, out: Path, iters: int, bn_switch: float, resume: bool) -
         batch=16,
         patch=32,
         lr=1e-4,
-        schedule="multistep",
-        milestones=[],
+        schedule="constant",
         warmup=min(100, iters // 10),
         bn_switch=bn_switch,
         seed=21,

@@ -16,7 +16,7 @@ BLOCK_NAMES = ("repsr", "ecb", "acb", "repvgg", "dbb", "plain")
 # RepSR's BatchNorm: mini-batch then population statistics (the switch), mini-batch only, or no BN.
 BN_MODES = ("switch", "batch", "none")
 
-SCHEDULES = ("cosine", "multistep")
+SCHEDULES = ("cosine", "multistep", "constant")
 
 # Image files: extension -> Pillow format, for reading and writing.
 IMAGE_FORMATS = {

@@ -87,7 +87,7 @@ def test_resume_is_bit_identical(tmp_path: Path, image_folder: Path, degradation
     assert not torch.equal(a["model"]["body.0.weight"], c["model"]["body.0.weight"])
 
 
-STEADY = {"schedule": "multistep", "milestones": [], "warmup": 2}  # warm-up, then a constant learning rate
+STEADY = {"schedule": "constant", "warmup": 2}
 
 
 @pytest.mark.parametrize(("bn_switch", "loss"), [(0, "sharp"), (3, "l1")])
@@ -183,6 +183,8 @@ def test_learning_rate_schedules() -> None:
     assert cosine.lr_at(100) == pytest.approx(0, abs=1e-12)
     steps = TrainConfig(data="", out="", iters=100, lr=1e-3, schedule="multistep", milestones=[0.5, 0.8], gamma=0.1)
     assert [steps.lr_at(i) for i in (0, 49, 50, 79, 80)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+    constant = TrainConfig(data="", out="", iters=100, lr=1e-3, schedule="constant", warmup=10)
+    assert [constant.lr_at(i) for i in (0, 9, 10, 99)] == pytest.approx([1e-4, 1e-3, 1e-3, 1e-3])
 
 
 def test_paired_div2k_layout_is_detected(tmp_path: Path) -> None:

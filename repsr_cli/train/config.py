@@ -49,7 +49,7 @@ class TrainConfig:
     patch: int = 48  # LR patch side
     lr: float = 5e-4
     min_lr: float = 1e-6
-    schedule: str = "cosine"  # cosine | multistep
+    schedule: str = "cosine"  # cosine | multistep | constant (after warm-up: a fine-tune that can be lengthened)
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.75, 0.9])  # fractions of iters
     gamma: float = 0.5
     warmup: int = 0
@@ -121,6 +121,8 @@ class TrainConfig:
         if self.schedule == "cosine":
             t = (it - self.warmup) / max(1, self.iters - self.warmup)
             return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+        if self.schedule == "constant":
+            return self.lr
         passed = sum(it >= m * self.iters for m in self.milestones)
         return self.lr * self.gamma**passed
 

@@ -61,4 +61,15 @@ RECIPES: dict[str, Recipe] = {
     # efficient SR, arXiv 2205.07514).
     "l2": Recipe(pixel="l2"),
     "sharp": Recipe(grid_weight=1.0, gan="vanilla", gan_weight=0.05, ldl_weight=1.0, ema=0.999),
+    # sharp + the random-feature term + an unsharp-masked target: the search's candidate feature1-sharpen0.5
+    # (benchmarks/sharp_recipes.py, docs/sharp-search.md)
+    "sharp-usm": Recipe(
+        grid_weight=1.0,
+        feature_weight=1.0,
+        target_sharpen=0.5,
+        gan="vanilla",
+        gan_weight=0.05,
+        ldl_weight=1.0,
+        ema=0.999,
+    ),
 }
