@@ -91,6 +91,22 @@ def score_table(rows: dict[str, dict[str, float]]) -> list[str]:
 
 def targets(rows: dict[str, dict[str, float]], real: str, sharp: str) -> list[str]:
     """The issue's targets for the sharp model, each with its measured value and a verdict."""
+    return [f"- {'met' if ok else 'NOT met'}: {what} ({value})" for what, value, ok in target_checks(rows, real, sharp)]
+
+
+def targets_table(rows: dict[str, dict[str, float]], real: str, names: list[str]) -> list[str]:
+    """The same checks for several models, one row each: which checkpoint along a run meets what."""
+    checks = {name: target_checks(rows, real, name) for name in names}
+    heads = [what for what, _, _ in next(iter(checks.values()))]
+    lines = ["| | " + " | ".join(heads) + " | all met |", "|---|" + "---|" * (len(heads) + 1)]
+    for name, row in checks.items():
+        cells = [f"{value} {'✓' if ok else '✗'}" for _, value, ok in row]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'yes' if all(ok for *_, ok in row) else 'no'} |")
+    return lines
+
+
+def target_checks(rows: dict[str, dict[str, float]], real: str, sharp: str) -> list[tuple[str, str, bool]]:
+    """(target, measured value, met) for each of the issue's targets."""
     r, s, hr, bic = rows[real], rows[sharp], rows["HR"], rows["bicubic"]
     closed = (r["niqe"] - s["niqe"]) / (r["niqe"] - hr["niqe"])
     edge_gain = s["edge"] - r["edge"]
@@ -100,7 +116,7 @@ def targets(rows: dict[str, dict[str, float]], real: str, sharp: str) -> list[st
         ("phase-grid score under 2 %", f"{100 * s['grid']:.2f} %", s["grid"] < 0.02),
         ("Y-PSNR within 1 dB of bicubic's", f"{s['psnr'] - bic['psnr']:+.2f} dB", s["psnr"] - bic["psnr"] >= -1),
     ]
-    return [f"- {'met' if ok else 'NOT met'}: {what} ({value})" for what, value, ok in checks]
+    return checks
 
 
 def photo_pair(scale: int) -> tuple[np.ndarray, np.ndarray]:
