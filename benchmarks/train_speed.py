@@ -1,6 +1,7 @@
 """Training speed per preset: iterations/s at batch 16, LR patch 64, fp32 vs bf16 autocast (channels_last),
-and the share of each step spent waiting for data; then the cost of realistic degradations (`--degradation
-real`) at the settings the real models train with, made in the step or ahead by one worker thread.
+and the share of each step spent waiting for data; the population phase against the batch phase (the blocks
+run folded, RepSRNet.folds); then the cost of realistic degradations (`--degradation real`) at the settings the
+real models train with, made in the step or ahead by one worker thread.
 Writes docs/training-speed.md.
 
 Run: python benchmarks/train_speed.py [--presets tiny small base] [--steps 5] [--data DIR]
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from repsr_cli.bench import machine_name
 from repsr_cli.data.dataset import Pair, PatchSampler, Prefetcher, load_pairs
 from repsr_cli.data.degradations import make_degrader
-from repsr_cli.model import RepSRNet, preset_config
+from repsr_cli.model import BNPhase, RepSRNet, preset_config, set_bn_phase
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,10 +40,17 @@ def sampler(data: Path | None, scale: int, patch: int, batch: int, degradation: 
 
 
 def measure(
-    preset: str, dtype: torch.dtype | None, data: PatchSampler, steps: int, scale: int, workers: int = 0
+    preset: str,
+    dtype: torch.dtype | None,
+    data: PatchSampler,
+    steps: int,
+    scale: int,
+    workers: int = 0,
+    phase: BNPhase = BNPhase.BATCH,
 ) -> tuple[float, float]:
     torch.manual_seed(0)
     net = RepSRNet(preset_config(preset, scale)).to(memory_format=torch.channels_last).train()
+    set_bn_phase(net, phase)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     waited = 0.0
     batches = Prefetcher(data, workers)
@@ -101,13 +109,17 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = sampler(args.data, args.scale, args.patch, args.batch)
-    rows = []
+    rows, folded = [], []
+    auto = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
     for preset in args.presets:
         fp32, share32 = measure(preset, None, data, args.steps, args.scale)
         bf16, share16 = measure(preset, torch.bfloat16, data, args.steps, args.scale)
         rows.append(f"| {preset} | {fp32:.3f} | {bf16:.3f} | {bf16 / fp32:.2f}x | {share32:.1%} | {share16:.1%} |")
         print(rows[-1], flush=True)
-    auto = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+        batch = bf16 if auto else fp32
+        population, _ = measure(preset, auto, data, args.steps, args.scale, phase=BNPhase.POPULATION)
+        folded.append(f"| {preset} | {batch:.3f} | {population:.3f} | {population / batch:.2f}x |")
+        print(folded[-1], flush=True)
     degraded = degradation_rows(args, auto)
     table = "\n".join(
         [
@@ -120,6 +132,17 @@ def main() -> None:
             "| preset | fp32 it/s | bf16 it/s | bf16 / fp32 | data wait (fp32) | data wait (bf16) |",
             "|---|---|---|---|---|---|",
             *rows,
+            "",
+            "## Population phase",
+            "",
+            f"The same steps in {'bf16' if auto else 'fp32'} (what `--precision auto` picks here) with BatchNorm in"
+            " the population phase: each block is then a fixed linear map and trains as the one 3x3 conv it fuses"
+            " to, through the differentiable fold (same values and gradients as its branches, tested in float64)."
+            " Sharp fine-tunes run in this phase throughout, runs from scratch for their last stretch.",
+            "",
+            "| preset | batch phase it/s | population phase it/s | population / batch |",
+            "|---|---|---|---|",
+            *folded,
             "",
             "## Realistic degradations",
             "",

@@ -53,7 +53,7 @@ def test_network_of_each_block_fuses(name: str) -> None:
     set_bn_phase(net, BNPhase.POPULATION)
     x = torch.rand(1, 3, 12, 10, dtype=torch.float64)
     with torch.no_grad():
-        assert (net(x) - fuse(net)(x)).abs().max().item() < 1e-10
+        assert (net.run(x, fold=False) - fuse(net)(x)).abs().max().item() < 1e-10
 
 
 def with_statistics_net(net: RepSRNet) -> None:
@@ -62,3 +62,32 @@ def with_statistics_net(net: RepSRNet) -> None:
         for _ in range(2):
             net(torch.rand(3, 3, 12, 10, dtype=torch.float64))
     net.eval()
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKS))
+def test_training_through_the_fold_is_training_the_branches(name: str) -> None:
+    """In the population phase a train-mode network runs each block as its fused conv: the same output and the
+    same gradient for every parameter as running the branches (float64); in the batch phase it runs the branches,
+    whose mini-batch statistics no fixed conv has."""
+    torch.manual_seed(2)
+    net = RepSRNet(NetConfig(scale=2, channels=8, blocks=2, block=name)).double()
+    with_statistics_net(net)
+    x = torch.rand(2, 3, 11, 13, dtype=torch.float64)
+    params = [p for p in net.parameters() if p.requires_grad]
+
+    def output_and_grads(fold: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        out = net.run(x, fold=fold)
+        return out, list(torch.autograd.grad(out.square().sum(), params))
+
+    net.train()
+    set_bn_phase(net, BNPhase.POPULATION)
+    assert net.folds()
+    (branches, grads_b), (folded, grads_f) = output_and_grads(False), output_and_grads(True)
+    assert (branches - folded).abs().max().item() < 1e-10
+    for gb, gf in zip(grads_b, grads_f, strict=True):
+        assert (gb - gf).abs().max().item() < 1e-9 * max(1.0, gb.abs().max().item())
+    assert torch.equal(net(x), folded)
+    if name != "ecb" and name != "plain":  # the blocks with BatchNorm
+        set_bn_phase(net, BNPhase.BATCH)
+        assert not net.folds()
+        assert not torch.allclose(net(x), folded)  # batch statistics: not what the fold computes

@@ -43,13 +43,13 @@ def test_fused_matches_training_network(scale: int, phase: BNPhase, dtype: torch
     deploy = fuse(net)
     x = torch.rand(2, 3, 19, 23, dtype=dtype)
     with torch.no_grad():
-        expected, got = net(x), deploy(x)
+        expected, got = net.run(x, fold=False), deploy(x)  # the branches, not the fold that `net(x)` may take
     assert got.shape == (2, 3, 19 * scale, 23 * scale)
     assert (expected - got).abs().max().item() < tol
     # A broken fold (say, the identity dropped) must be far outside the tolerance.
     deploy.body[2].weight.data[0, 0, 1, 1] -= 1
     with torch.no_grad():
-        assert (net(x) - deploy(x)).abs().max().item() > 1e-3
+        assert (net.run(x, fold=False) - deploy(x)).abs().max().item() > 1e-3
 
 
 def test_population_phase_in_train_mode_matches_fused() -> None:
@@ -59,4 +59,4 @@ def test_population_phase_in_train_mode_matches_fused() -> None:
     net.train()
     x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
     with torch.no_grad():
-        assert (net(x) - fuse(net)(x)).abs().max().item() < 1e-10
+        assert (net.run(x, fold=False) - fuse(net)(x)).abs().max().item() < 1e-10

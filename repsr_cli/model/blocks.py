@@ -180,7 +180,7 @@ class _EdgeBranch(nn.Module):
         return F.conv2d(self.point(x), self.scale * self.mask, self.bias, groups=self.channels)
 
     def fuse(self) -> Kernel:
-        edge = (depthwise_to_dense((self.scale * self.mask).detach()), self.bias.detach().clone())
+        edge = (depthwise_to_dense(self.scale * self.mask), self.bias)
         return pointwise_then(self.point.fuse(), edge)
 
 

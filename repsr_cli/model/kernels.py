@@ -1,7 +1,8 @@
 """Kernel algebra for folding training-time branches into one 3x3 convolution.
 
 Every helper returns a (weight, bias) pair of a convolution; composing them in float64 keeps the fold
-exact to rounding, which the tests check at 1e-10.
+exact to rounding, which the tests check at 1e-10. The helpers are differentiable in the parameters they read,
+so training can run through the fold (RepSRNet.run); `fuse` copies the result out under no_grad.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ Kernel = tuple[torch.Tensor, torch.Tensor]
 
 
 def conv_kernel(conv: nn.Conv2d) -> Kernel:
-    bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels, dtype=conv.weight.dtype)
-    return conv.weight.detach().clone(), bias.detach().clone()
+    weight = conv.weight
+    bias = conv.bias if conv.bias is not None else weight.new_zeros(conv.out_channels)
+    return weight, bias
 
 
 def fold_bn(kernel: Kernel, bn: nn.BatchNorm2d) -> Kernel:
     """BN(conv(x)) with running statistics is one conv: scale each output filter, shift its bias."""
     weight, bias = kernel
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    return weight * scale.reshape(-1, 1, 1, 1), (bias - bn.running_mean) * scale + bn.bias.detach()
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return weight * scale.reshape(-1, 1, 1, 1), (bias - bn.running_mean) * scale + bn.bias
 
 
 def compose_pointwise(inner: Kernel, outer: Kernel) -> Kernel:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..schema import PRESETS
+from .batchnorm import BNPhase, bn_phase
 from .blocks import BLOCKS
 
 
@@ -56,15 +57,27 @@ class _PlainVGG(nn.Module):
     scale: int
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x, fold=False)
+
+    def run(self, x: torch.Tensor, fold: bool) -> torch.Tensor:
+        """The network on `x`; with `fold`, each training-time block runs as the one 3x3 conv it fuses to."""
         out = x
         for layer in self.body:
-            out = layer(out)
+            out = _folded_conv(layer, out) if fold and hasattr(layer, "fuse") else layer(out)
         # The nearest-upsampled input lands on each pixel's s*s sub-pixels, which PixelShuffle takes from s*s
         # consecutive channels: adding the input to those channels before the shuffle gives the same sums as
         # upsampling and adding after it, at 1/s^2 of the memory traffic and without the upsampled copy.
         s = self.scale
         out = out.unflatten(1, (3, s * s)) + x.unsqueeze(2)
         return F.pixel_shuffle(out.flatten(1, 2), s)
+
+
+def _folded_conv(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    # The kernel is composed in the parameters' precision, outside autocast: a low-precision fold would round
+    # every composed weight, where the branches round only their activations.
+    with torch.autocast(x.device.type, enabled=False):
+        weight, bias = block.fuse()
+    return F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1)
 
 
 def _body(cfg: NetConfig, make_middle) -> nn.ModuleList:
@@ -84,6 +97,17 @@ class RepSRNet(_PlainVGG):
         self.scale = cfg.scale
         block = BLOCKS[cfg.block]
         self.body = _body(cfg, lambda: block(cfg.channels, expand=cfg.expand, bn=cfg.bn))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x, fold=self.folds())
+
+    def folds(self) -> bool:
+        """Whether every block is a fixed linear map now: its BatchNorm normalises with stored statistics
+        (population phase, or eval mode) or it has none. Then running it as its fused 3x3 conv computes the same
+        values and, through the differentiable fold, the same gradients as its branches, at the cost of one
+        plain conv: online re-parameterization (OREPA, Hu et al., CVPR 2022, arXiv 2204.00826). Only the batch
+        phase of training needs the branches, for their mini-batch statistics."""
+        return not (self.training and bn_phase(self) is BNPhase.BATCH)
 
 
 class DeployNet(_PlainVGG):
