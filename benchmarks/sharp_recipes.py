@@ -1,4 +1,4 @@
-"""The short recipe search behind `--loss sharp`: candidate recipes fine-tuned briefly from repsr-real-x4, scored.
+"""The recipe search behind `--loss sharp`: candidate recipes fine-tuned briefly from repsr-real-x4, scored.
 
 Each candidate trains --iters iterations at x4 from the real model's checkpoint at the sharp run's peak
 learning rate (1e-4, constant: the search looks at the early, high-lr stretch where artefacts appear first;
@@ -18,8 +18,13 @@ trained run (the schedule is constant, so it is the longer run from the start): 
 `--iters 4000 --at 500 1000 1500 2000 2500 3000 3500 4000 --names feature1 feature1-sharpen0.5 --sets Set14
 B100`. The stronger targets: `--iters 4000 --at 500 1000 --only feature1-sharpen1` beside the same with
 `--only feature1-sharpen1-s2`, scored by `--iters 4000 --at 500 1000 --names feature1-sharpen1
-feature1-sharpen1-s2 --sets Set14 B100 --tag sharpen1`. Scoring writes one record per set and
-docs/sharp-search.md (`--page`: the page alone, from the kept records).
+feature1-sharpen1-s2 --sets Set14 B100 --tag sharpen1`. Amounts 1 and 1.5: `--iters 4000 --at 500 1000 1500 2000
+--only feature1-sharpen1` beside the same with `--only feature1-sharpen1.5`, scored with `--names` both `--sets
+Set14 B100 --tag amount`; round 3 the same with `--at 1000 1250 1500 1750 2000`, candidates feature1-sharpen1.25
+and feature1-sharpen1-gan0.1, `--tag round3`. x2: `--scale 2 --iters 1500 --at 250 500 750 1000 1500 --only
+feature1-sharpen1.25`, then the same with `--names feature1-sharpen1.25 --sets Set14 B100`. Scoring writes one
+record per set and docs/sharp-search.md (`--page`: the page alone, from the kept records); two scoring calls,
+one per set (`--crop 0` on the second), use both cores.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ DATA = ROOT.parent / "shared" / "data"
 SEARCH = ROOT / "history" / "sharp-search"
 PAGE = ROOT / "docs" / "sharp-search.md"
 PHOTO_NOTE = (
-    "on the CC0 photo of docs/sharp.md shrunk x4 (MATLAB bicubic), then JPEG 70, at 2x zoom; the window with the"
+    "on the CC0 photo of docs/sharp.md shrunk x{scale} (MATLAB bicubic), then JPEG 70, at 2x zoom; the window with the"
     " most edges in the LR's bicubic upscale (where halos show)."
 )
 # What the runs with --at showed (their scores and targets are the tables above this text on the page).
@@ -55,7 +60,7 @@ FINDINGS = [
     "by about 0.015 per 500 iterations (+0.088 over the real model at 4,000): the edge target is not reached",
     "before the NIQE gain is lost. A GAN weight of 0.1 instead of 0.05 buys edge energy faster at a worse NIQE.",
     "",
-    "An unsharp-masked target (`feature1-sharpen0.5`, the recipe row `sharp-usm`: the pixel, feature, grid and",
+    "An unsharp-masked target (`feature1-sharpen0.5`, then the recipe row `sharp-usm`: the pixel, feature, grid and",
     "LDL terms aim at the HR sharpened by amount 0.5 at sigma 8, Real-ESRGAN's setting, the discriminator at",
     "the plain HR) doubles the edge gain at 2,000 iterations (Set14 +0.104 against +0.048) with NIQE near the",
     "best seen: on Set14 at 1,500 it closes 51 % of the gap (edge +0.086), at 2,000 47 % (edge +0.104, the",
@@ -63,60 +68,88 @@ FINDINGS = [
     "(+0.04 dB at 2,000; B100 -0.03), the phase grid at the HR's level, and the crops show no halo. No",
     "checkpoint meets every target on both sets: the search goes on with a stronger mask.",
     "",
-    "Amount 1 (record `x4-4000-bn0-at-sharpen1`, scored at 500 iterations so far): at Real-ESRGAN's sigma 8",
+    "Amount 1 (record `x4-4000-bn0-at-sharpen1`, scored at 500 iterations): at Real-ESRGAN's sigma 8",
     "(`feature1-sharpen1`) it moves both scores ahead of amount 0.5 at the same iteration, edge +0.045 / +0.036",
     "against +0.027 / +0.020 and 29 % / 34 % of the NIQE gap against 13 % / 23 % (Set14 / B100); at sigma 2",
-    "(`feature1-sharpen1-s2`) the edge gain is smaller (+0.022 / +0.016). Both runs are to go on past 1,000.",
+    "(`feature1-sharpen1-s2`) the edge gain is smaller (+0.022 / +0.016), so sigma 8 stayed.",
+    "",
+    "Amounts 1 and 1.5 to 2,000 iterations (record `x4-4000-bn0-at-amount`; `feature1-sharpen1` retrained on a",
+    "CPU with native bf16, which `--precision auto` then uses, where the earlier record's ran in fp32 on an AVX2",
+    "CPU: at 500 its NIQE gap closed is 9 % / 19 % against 29 % / 34 %, a measure of how far two runs of one",
+    "recipe drift apart this early): NIQE is best near 1,500 on both sets and worse",
+    "after. Amount 1 at 1,500 meets every target but B100's edge (+0.097); amount 1.5 at 1,500 every target but",
+    "B100's NIQE (49 %), and its crops show a bright rim above dark edges growing from 1,500 on.",
+    "",
+    "Round 3 (record `x4-4000-bn0-at-round3`, scored every 250 from 1,000): amount 1.25 at 1,500 meets every",
+    "target on both sets: Set14 55 % of the NIQE gap, edge +0.135, Y-PSNR 0.43 dB under bicubic, grid 0.93 %;",
+    "B100 52 %, +0.111, -0.37 dB, 0.85 %. Its neighbours miss one each (1,250: B100 edge +0.098; 1,750: B100 NIQE",
+    "49 %): the margins are small, and NIQE on these sets moves by a few points between close checkpoints. Amount",
+    "1 under GAN 0.1 gains edges as fast but never gets B100's NIQE past 48 %. Amount 1.25 is the shipped",
+    "`--loss sharp` and its run to 1,500 is `repsr-sharp-x4` (`repsr train` with the same settings reproduces",
+    "the search run's scores exactly: training is deterministic on one thread).",
+    "",
+    "At x2 (record `x2-1500-bn0-at`, the same recipe from `repsr-real-x2`) edges grow faster: +0.103 / +0.096 at",
+    "750, +0.143 / +0.135 at 1,000, where Y-PSNR is 0.10 / 0.11 dB under bicubic's (+0.33 / +0.20 at 750). B100's",
+    "NIQE passes half the gap from 750 on (52 %), Set14's stays at 15-18 % (at x4 the same images reach 55 %).",
+    "`repsr-sharp-x2` is the run at 1,000: the edge target met on both sets, Y-PSNR at bicubic's.",
 ]
 # The first candidate's weights (an FFT-amplitude term, a weak GAN); each other row changes one thing.
 FIRST = recipes.Recipe(fft_weight=0.05, grid_weight=1.0, gan="vanilla", gan_weight=0.02, ldl_weight=1.0, ema=0.999)
+# What `--loss sharp` was before the feature term and the sharpened target (the first bundled sharp models).
+PLAIN = recipes.Recipe(grid_weight=1.0, gan="vanilla", gan_weight=0.05, ldl_weight=1.0, ema=0.999)
+# PLAIN with the random-feature term aiming at an unsharp-masked HR: the later candidates vary its amount
+USM = dataclasses.replace(PLAIN, feature_weight=1.0, target_sharpen=0.5)
 CANDIDATES: dict[str, recipes.Recipe] = {
     "fft-gan0.02": FIRST,
     "gan0.02": dataclasses.replace(FIRST, fft_weight=0.0),
     "fft-gan0.05": dataclasses.replace(FIRST, gan_weight=0.05),
     "pixel-only": recipes.Recipe(ema=FIRST.ema),  # the same fine-tune without the GAN: what the set-up alone does
-    "shipped": recipes.RECIPES["sharp"],
-    # The shipped recipe's edges came only with ringing (docs/sharp.md): a perceptual term without downloaded
-    # weights (train/features.py) ties invented detail to the target's structure, alone and under a stronger GAN.
-    "feature1": dataclasses.replace(recipes.RECIPES["sharp"], feature_weight=1.0),
-    "feature1-gan0.1": dataclasses.replace(recipes.RECIPES["sharp"], feature_weight=1.0, gan_weight=0.1),
+    "shipped": PLAIN,
+    # PLAIN's edges came only with ringing (docs/sharp.md): a perceptual term without downloaded weights
+    # (train/features.py) ties invented detail to the target's structure, alone and under a stronger GAN.
+    "feature1": dataclasses.replace(PLAIN, feature_weight=1.0),
+    "feature1-gan0.1": dataclasses.replace(PLAIN, feature_weight=1.0, gan_weight=0.1),
     # Edges grew too slowly under the feature term: aim the fidelity terms at an unsharp-masked HR instead, as
     # Real-ESRGAN's training does (objectives.unsharp; its amount 0.5 and sigma 8).
-    "feature1-sharpen0.5": recipes.RECIPES["sharp-usm"],
+    "feature1-sharpen0.5": USM,
     # a stronger target: the unsharp mask at amount 1, at Real-ESRGAN's sigma and at a finer one
-    "feature1-sharpen1": dataclasses.replace(recipes.RECIPES["sharp-usm"], target_sharpen=1.0),
-    "feature1-sharpen1-s2": dataclasses.replace(
-        recipes.RECIPES["sharp-usm"], target_sharpen=1.0, target_sharpen_sigma=2.0
-    ),
+    "feature1-sharpen1": dataclasses.replace(USM, target_sharpen=1.0),
+    "feature1-sharpen1-s2": dataclasses.replace(USM, target_sharpen=1.0, target_sharpen_sigma=2.0),
     # amount 1 at sigma 8 gained edges about twice as fast as 0.5: does a stronger mask reach both targets sooner?
-    "feature1-sharpen1.5": dataclasses.replace(recipes.RECIPES["sharp-usm"], target_sharpen=1.5),
+    "feature1-sharpen1.5": dataclasses.replace(USM, target_sharpen=1.5),
+    # between the two (B100's edge target missed at amount 1, its NIQE target at 1.5), and amount 1 under a
+    # stronger GAN (invented texture is what B100's NIQE lacks); amount 1.25 is the shipped `--loss sharp`
+    "feature1-sharpen1.25": dataclasses.replace(USM, target_sharpen=1.25),
+    "feature1-sharpen1-gan0.1": dataclasses.replace(USM, target_sharpen=1.0, gan_weight=0.1),
 }
+if CANDIDATES["feature1-sharpen1.25"] != recipes.RECIPES["sharp"]:
+    raise ImportError("the shipped recipe is no longer the search's feature1-sharpen1.25: search it again")
 
 
 def kept(out: Path, at: int) -> Path:
     return out / "checkpoints" / f"at-{at}.pth"
 
 
-def train(name: str, out: Path, iters: int, bn_switch: float, at: list[int]) -> None:
+def train(name: str, out: Path, iters: int, bn_switch: float, at: list[int], scale: int) -> None:
     """Train to each iteration of `at` in turn, keeping a copy of the checkpoint there to be scored."""
     last = out / "checkpoints" / "last.pth"
     trainer = None  # one for all slices: the data is loaded once
     for stop in at:
         if kept(out, stop).exists():
             continue  # trained already: only to be scored
-        trainer = trainer or _trainer(name, out, iters, bn_switch, resume=last.exists())
+        trainer = trainer or _trainer(name, out, iters, bn_switch, scale, resume=last.exists())
         result = trainer.run(stop_at=stop)
         if result.iteration != stop:  # stopped early (a signal): last.pth is not the checkpoint at `stop`
             raise SystemExit(f"{name}: stopped at iteration {result.iteration}, before {stop}")
         shutil.copyfile(last, kept(out, stop))
 
 
-def _trainer(name: str, out: Path, iters: int, bn_switch: float, resume: bool) -> Trainer:
+def _trainer(name: str, out: Path, iters: int, bn_switch: float, scale: int, resume: bool) -> Trainer:
     recipes.RECIPES[f"search-{name}"] = CANDIDATES[name]
     cfg = TrainConfig(
         data=str(DATA / "train"),
         out=str(out),
-        scale=4,
+        scale=scale,
         preset="small",
         iters=iters,
         batch=16,
@@ -129,7 +162,7 @@ def _trainer(name: str, out: Path, iters: int, bn_switch: float, resume: bool) -
         max_hr_side=2048,
         val_every=0,
         ckpt_every=100,
-        init_from=str(ROOT / "history" / "real-x4" / "checkpoints" / "last.pth"),
+        init_from=str(ROOT / "history" / f"real-x{scale}" / "checkpoints" / "last.pth"),
         loss=f"search-{name}",
         degradation="real",
         precision="auto",
@@ -141,6 +174,7 @@ def _trainer(name: str, out: Path, iters: int, bn_switch: float, resume: bool) -
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=400)
+    ap.add_argument("--scale", type=int, default=4, choices=[4, 2], help="fine-tune repsr-real-xS, score at xS")
     ap.add_argument("--bn-switch", type=float, default=0.0, help="0: population statistics throughout")
     ap.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="train these candidates only")
     ap.add_argument("--at", type=int, nargs="*", help="iterations to keep and score along the way (default: --iters)")
@@ -149,17 +183,17 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", default=["Set14"], help="benchmark sets, one record each")
     ap.add_argument("--crop", type=int, default=96, help="HR side of each candidate's crop panel (0: none)")
     ap.add_argument("--page", action="store_true", help="only write docs/sharp-search.md from the kept scores")
-    ap.add_argument("--runs", type=Path, help="run folders (default: runs/sharp-search-bnB)")
+    ap.add_argument("--runs", type=Path, help="run folders (default: runs/sharp-search-bnB, x2: sharp-search-x2-bnB)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     at = sorted(args.at or [args.iters])
-    args.runs = args.runs or ROOT / "runs" / f"sharp-search-bn{args.bn_switch:g}"
+    args.runs = args.runs or ROOT / "runs" / f"sharp-search{'' if args.scale == 4 else '-x2'}-bn{args.bn_switch:g}"
     if args.page:
         write_page()
         return
     if args.only:  # train (or finish) these; a call without --only scores what is trained
         for name in args.only:
-            train(name, args.runs / name, args.iters, args.bn_switch, at)
+            train(name, args.runs / name, args.iters, args.bn_switch, at, args.scale)
         return
     models = {
         name if at == [args.iters] else f"{name}@{stop}": kept(args.runs / name, stop)
@@ -177,28 +211,30 @@ def main() -> None:
 
 
 def write_record(models: dict[str, Path], names: list[str], data: str, args: argparse.Namespace, crops: int) -> None:
-    """Score the checkpoints beside bicubic and the real model on one set (x4, JPEG 50), into a record file."""
+    """Score the checkpoints beside bicubic and the real model on one set (JPEG 50), into a record file."""
     from sharp_report import score_models  # benchmarks/sharp_report.py: the one scoring loop and crop panel
 
-    references = {"bicubic": "bicubic", "repsr-real-x4": "repsr-real-x4"}  # the targets are relative to them
-    rows = score_models({**references, **models}, data, scale=4, degradation="jpeg:50")
+    real = f"repsr-real-x{args.scale}"
+    references = {"bicubic": "bicubic", real: real}  # the targets are relative to them
+    rows = score_models({**references, **models}, data, scale=args.scale, degradation="jpeg:50")
     at = sorted({int(str(key).split("@")[1]) for key in models if "@" in str(key)})  # those trained so far
     suffix = ("-at" if at else "") + (f"-{args.tag}" if args.tag else "") + ("" if data == "Set14" else f"-{data}")
-    out = SEARCH / f"x4-{args.iters}-bn{args.bn_switch:g}{suffix}.json"
+    out = SEARCH / f"x{args.scale}-{args.iters}-bn{args.bn_switch:g}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     recipes_used = {n: dataclasses.asdict(CANDIDATES[n]) for n in names}
     record = {"iters": args.iters, "bn_switch": args.bn_switch, "set": data, "recipes": recipes_used, "scores": rows}
+    record["scale"] = args.scale
     if at:
         record["at"] = at
         record["machine"] = machine_name(torch.device("cpu"))  # where it was trained and scored
         if crops:
-            record["crops"] = candidate_crops(references, models, names, crops)
+            record["crops"] = candidate_crops(references, models, names, crops, args.scale)
     out.write_text(json.dumps(record, indent=2))
     print(f"wrote {out}")
 
 
 def candidate_crops(
-    references: dict[str, str], models: dict[str, Path], names: list[str], side: int
+    references: dict[str, str], models: dict[str, Path], names: list[str], side: int, scale: int
 ) -> dict[str, dict[str, object]]:
     """Per candidate, its checkpoints beside bicubic and the real model on sharp_report's JPEG-70 photo: where
     along a run halos or false texture appear, which the scores alone do not show."""
@@ -208,8 +244,8 @@ def candidate_crops(
     for name in names:
         own = {key: path for key, path in models.items() if str(key).split("@")[0] == name}
         ((_, file, psnr),) = crops(
-            4,
-            upscalers(4, {**references, **own}),
+            scale,
+            upscalers(scale, {**references, **own}),
             PAGE.parent / "img",
             side,
             prefix=f"sharp-search-{name}",
@@ -240,15 +276,17 @@ def write_page() -> None:
         if "at" in record:  # one run per candidate, scored at several iterations along it (NAME@ITERATION)
             when = f"one run per candidate scored at {', '.join(f'{n:,}' for n in record['at'])} iterations"
             when += f", {record['machine']}"
-        where = record.get("set", "Set14")
-        lines += ["", f"{where}, bn {record['bn_switch']:g}, {when} (`{path.relative_to(ROOT)}`):", ""]
+        where, scale = record.get("set", "Set14"), record.get("scale", 4)  # the first records were all x4
+        lines += ["", f"x{scale}, {where}, bn {record['bn_switch']:g}, {when} (`{path.relative_to(ROOT)}`):", ""]
         lines += score_table(record["scores"])
         if "at" in record:  # scored beside the real model: each checkpoint against the issue's targets
             along = [n for n in record["scores"] if "@" in n]
-            lines += ["", "The targets, per checkpoint:", "", *targets_table(record["scores"], "repsr-real-x4", along)]
+            real = f"repsr-real-x{scale}"
+            lines += ["", "The targets, per checkpoint:", "", *targets_table(record["scores"], real, along)]
         for name, crop in record.get("crops", {}).items():
             psnr = ", ".join(f"{k} {v:.2f}" for k, v in crop["psnr"].items())
-            lines += ["", f"{name} along its run, {PHOTO_NOTE} Y-PSNR of the whole photo (dB): {psnr}.", ""]
+            note = PHOTO_NOTE.format(scale=scale)
+            lines += ["", f"{name} along its run, {note} Y-PSNR of the whole photo (dB): {psnr}.", ""]
             lines += [f"![{name}](img/{crop['file']})"]
     lines += [
         "",

@@ -490,9 +490,8 @@ def train(
     loss: Annotated[
         str,
         typer.Option(
-            help=f"Loss recipe: {choices(RECIPES)} (l2: a last fine-tune after l1; sharp: adversarial, started "
-            "from a real model's checkpoint with --init-from; sharp-usm: sharp aiming at an unsharp-masked target, "
-            "with a random-network feature term)."
+            help=f"Loss recipe: {choices(RECIPES)} (l2: a last fine-tune after l1; sharp: adversarial, aiming at "
+            "an unsharp-masked target, started from a real model's checkpoint with --init-from)."
         ),
     ] = _T.loss,
     degradation: Annotated[

@@ -191,4 +191,4 @@ def test_train_errors_are_one_line_and_nothing_else(tmp_path: Path) -> None:
     assert_one_line_error(result, "missing")
     assert result.stdout == ""  # no empty progress bar before the error
     misspelt = cli("train", "--data", tmp_path, "--out", tmp_path / "run", "--loss", "L1")
-    assert_one_line_error(misspelt, "unknown --loss 'L1' (use l1, l2, sharp, sharp-usm)")
+    assert_one_line_error(misspelt, "unknown --loss 'L1' (use l1, l2, sharp)")

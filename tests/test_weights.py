@@ -99,7 +99,10 @@ def test_every_bundled_model_clearly_beats_bicubic_on_set5() -> None:
         pairs = evaluate.load_benchmark(set5, net.cfg.scale)
         model = evaluate.evaluate(evaluate.network(net), pairs, net.cfg.scale).psnr
         base = evaluate.evaluate(evaluate.bicubic(net.cfg.scale), pairs, net.cfg.scale).psnr
-        assert model > base + 1.0, (entry.name, model, base)  # the weakest, tiny x4, is about 2.2 dB above
+        if weights.model_family(entry.name) == "sharp":  # they trade fidelity for crisp edges by design (docs/sharp.md)
+            assert model > base - 1.0, (entry.name, model, base)  # an untrained or miswired file is far below
+        else:
+            assert model > base + 1.0, (entry.name, model, base)  # the weakest, tiny x4, is about 2.2 dB above
 
 
 def test_size_picks_the_models_of_one_preset_and_the_default_is_the_biggest(fake_bundle: Path) -> None:

@@ -1,8 +1,8 @@
 """The loss recipes of `repsr train --loss`: which terms a generator step adds, and their weights, as data.
 
 Torch-free, so the CLI lists the names without loading torch; train/objectives.py builds the terms. A new
-recipe is one row here. The sharp recipe's weights were chosen by a short search at a small budget
-(`benchmarks/sharp_recipes.py`, results in docs/sharp.md).
+recipe is one row here. The sharp recipe's weights were chosen by a search of short fine-tunes scored along each
+run (`benchmarks/sharp_recipes.py`, results in docs/sharp-search.md).
 """
 
 from __future__ import annotations
@@ -60,13 +60,13 @@ RECIPES: dict[str, Recipe] = {
     # l2 (mean squared error, what PSNR measures) is the last fine-tune step of RLFN (Kong et al., NTIRE 2022
     # efficient SR, arXiv 2205.07514).
     "l2": Recipe(pixel="l2"),
-    "sharp": Recipe(grid_weight=1.0, gan="vanilla", gan_weight=0.05, ldl_weight=1.0, ema=0.999),
-    # sharp + the random-feature term + an unsharp-masked target: the search's candidate feature1-sharpen0.5
-    # (benchmarks/sharp_recipes.py, docs/sharp-search.md)
-    "sharp-usm": Recipe(
+    # The shipped sharp recipe, chosen by benchmarks/sharp_recipes.py (docs/sharp-search.md, candidate
+    # feature1-sharpen1.25): L1, phase-grid, random-feature and LDL terms aimed at the HR unsharp-masked by amount
+    # 1.25 at sigma 8, a vanilla GAN (0.05) judged against the plain HR, generator EMA 0.999.
+    "sharp": Recipe(
         grid_weight=1.0,
         feature_weight=1.0,
-        target_sharpen=0.5,
+        target_sharpen=1.25,
         gan="vanilla",
         gan_weight=0.05,
         ldl_weight=1.0,
