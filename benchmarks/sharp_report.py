@@ -183,6 +183,8 @@ def section(s: int, img_dir: Path, crop: int) -> list[str]:
     lines = [f"## x{s}", "", "### Scores, LR = MATLAB bicubic then JPEG 50"]
     for data, rows in sets.items():
         lines += ["", f"{data}:", "", *score_table(rows)]
+        drop = {key: rows[sharp][key] - rows[real][key] for key in ("psnr", "ssim")}
+        lines += ["", f"Fidelity of {sharp} against {real}: Y-PSNR {drop['psnr']:+.2f} dB, SSIM {drop['ssim']:+.4f}."]
         for name in (n for n in rows if n == sharp or n.startswith("plain recipe")):
             lines += ["", f"Targets for {name} on {data}:", ""]
             lines += targets(rows, real, name)
