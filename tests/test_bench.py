@@ -40,3 +40,20 @@ def test_timed_together_takes_turns() -> None:
     seconds = timed_together(fns, torch.device("cpu"), rounds=3, min_time=0.0)
     assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds
     assert set(seconds) == {"a", "b"} and all(s >= 0 for s in seconds.values())
+
+
+def test_unfused_baseline_runs_the_branches() -> None:
+    """In eval mode a training network computes its blocks folded (the fused cost); the benchmark's unfused
+    baseline must run the branches, or 'fused / unfused' would compare the fused network with itself."""
+    from repsr_cli.bench import Branches, networks
+    from repsr_cli.model.batchnorm import phased_norms
+
+    train_net, deploy = networks("tiny", 2)
+    calls: list[int] = []
+    phased_norms(train_net)[0].register_forward_hook(lambda *_: calls.append(1))
+    x = torch.rand(1, 3, 10, 10)
+    with torch.no_grad():
+        folded, branches = train_net(x), Branches(train_net)(x)
+    assert len(calls) == 1  # the BatchNorm ran once: in the branches, not in the folded forward
+    torch.testing.assert_close(branches, folded, rtol=0, atol=1e-5)
+    torch.testing.assert_close(deploy(x), folded, rtol=0, atol=1e-5)
