@@ -13,7 +13,7 @@ import torch
 
 from .errors import UserError
 from .formats.deploy import read_deploy
-from .model import DeployNet
+from .model import DeployNet, NetConfig
 from .schema import preset_name
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
@@ -99,24 +99,42 @@ def blend_model(
 ) -> tuple[DeployNet, str]:
     """The knob's two bundled families at one scale and size, interpolated; with the name to report
     (`start~end@knob=S`). The partner is the model of the other family with the same scale and network
-    shape: a blend across sizes is refused."""
+    shape: a blend across sizes is refused. Without `size`, the biggest size that has both families (the
+    clean family may ship no base model while the real one does)."""
     check_strength(strength, knob)
     first, last = BLENDS[knob]
     end_entry = default_model(scale, last, size)
     if model_family(end_entry.name) != last:
         raise UserError(f"--{knob} needs a bundled {FAMILY_PREFIXES[last]}x{scale:g} model; none is installed")
     end = load_model(end_entry.path)
-    partners = [
-        e
-        for e in available_models()
-        if e.source == "bundled" and model_family(e.name) == first and load_model(e.path).cfg == end.cfg
-    ]
+    partners = _partners(first, end.cfg)
+    paired = _paired_sizes(first, last, end.cfg.scale)
+    if not partners and size is None and paired:  # the biggest has no partner: a smaller size of its scale has
+        end_entry = default_model(scale, last, paired)
+        end = load_model(end_entry.path)
+        partners = _partners(first, end.cfg)
     if not partners:
         shape = f"x{end.cfg.scale} {end.cfg.blocks}x{end.cfg.channels}"
         raise UserError(f"--{knob} needs a bundled {first} model of {end_entry.name}'s size ({shape}); none installed")
     start_entry = partners[0]
     net = interpolate(load_model(start_entry.path), end, strength)
     return net, f"{start_entry.name}~{end_entry.name}@{knob}={strength:g}"
+
+
+def _bundled(family: str) -> list[ModelEntry]:
+    return [e for e in available_models() if e.source == "bundled" and model_family(e.name) == family]
+
+
+def _partners(family: str, cfg: NetConfig) -> list[ModelEntry]:
+    """The bundled models of `family` with exactly this network shape and scale."""
+    return [e for e in _bundled(family) if load_model(e.path).cfg == cfg]
+
+
+def _paired_sizes(first: str, last: str, scale: int) -> tuple[str, ...]:
+    """The presets at which a bundled `last` model of `scale` has a `first` partner of the same shape."""
+    shapes = {load_model(e.path).cfg for e in _bundled(first)}
+    paired = (c for c in (load_model(e.path).cfg for e in _bundled(last)) if c.scale == scale and c in shapes)
+    return tuple(sorted({preset_name(c.channels, c.blocks) or "" for c in paired} - {""}))
 
 
 @dataclass(frozen=True)

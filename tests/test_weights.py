@@ -121,3 +121,17 @@ def test_size_picks_the_models_of_one_preset_and_the_default_is_the_biggest(fake
     assert weights.blend_model("detail", 4, 0.5, size="small")[1] == "repsr-real-x4~repsr-sharp-x4@detail=0.5"
     with pytest.raises(UserError, match="--detail needs a bundled repsr-sharp-x4 model"):
         weights.blend_model("detail", 4, 0.5, size="base")  # no base sharp model: refused, not the small one
+
+
+def test_a_blend_without_size_takes_the_biggest_size_that_has_both_ends(fake_bundle: Path) -> None:
+    """Base real and sharp models but no base clean one (what ships): --detail blends the base pair, --denoise
+    the small pair, instead of refusing for want of a base clean model."""
+    from repsr_cli.formats.deploy import save_deploy
+    from repsr_cli.model import DeployNet, preset_config
+
+    for name in ("repsr-real-base-x4", "repsr-sharp-base-x4"):
+        save_deploy(DeployNet(preset_config("base", 4)), fake_bundle / f"{name}.safetensors")
+    assert weights.blend_model("detail", 4, 0.5)[1] == "repsr-real-base-x4~repsr-sharp-base-x4@detail=0.5"
+    assert weights.blend_model("denoise", 4, 0.5)[1] == "repsr-x4~repsr-real-x4@denoise=0.5"
+    with pytest.raises(UserError, match="--denoise needs a bundled clean model of repsr-real-base-x4's size"):
+        weights.blend_model("denoise", 4, 0.5, size="base")  # asked for: refused, never another size
