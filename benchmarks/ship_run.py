@@ -2,7 +2,8 @@
 
 1. fuse RUN/checkpoints/last.pth into weights/NAME.safetensors (the fold is checked numerically);
 2. copy the run's record (config.json, log.jsonl) into history/RUN, and its checkpoint too with
-   --keep-checkpoint (the head of a lineage that later runs start from);
+   --keep-checkpoint (the head of a lineage that later runs start from with --init-from: its network and
+   record, without the optimizer state that only resume needs);
 3. plot its curves to history/RUN/curves.png;
 4. regenerate weights/runs.md (benchmarks/training_runs.py) and weights/scores.md/.json
    (benchmarks/eval_weights.py, needs ../shared/data/benchmark; --no-scores skips it);
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from repsr_cli.convert import convert
+from repsr_cli.formats.checkpoint import lineage_head, load_checkpoint, save_checkpoint
 from repsr_cli.train.plot import plot_run
 from repsr_cli.train.runlog import summarize
 
@@ -52,7 +54,8 @@ def main() -> None:
         shutil.copy2(run / name, record / name)
     if args.keep_checkpoint:
         (record / "checkpoints").mkdir(exist_ok=True)
-        shutil.copy2(run / "checkpoints" / "last.pth", record / "checkpoints" / "last.pth")
+        head = lineage_head(load_checkpoint(run / "checkpoints" / "last.pth"))
+        save_checkpoint(record / "checkpoints" / "last.pth", head)
     print(f"wrote {plot_run(record, record / 'curves.png')}")
     scripts = ["training_runs.py"] + ([] if args.no_scores else ["eval_weights.py"])
     for script in scripts:

@@ -18,6 +18,7 @@ from PIL import Image
 from repsr_cli.data.dataset import load_pairs
 from repsr_cli.data.resize import downscale
 from repsr_cli.errors import UserError
+from repsr_cli.formats.checkpoint import check_resumable, lineage_head, load_checkpoint, save_checkpoint
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.runlog import summarize
 from repsr_cli.train.trainer import Trainer
@@ -145,8 +146,14 @@ def test_bn_switch_happens_at_the_planned_iteration(tmp_path: Path, image_folder
 
 def test_init_from_takes_the_body_and_starts_its_own_bn_switch(tmp_path: Path, image_folder: Path) -> None:
     Trainer(config(image_folder, tmp_path / "x2")).run()
-    source = tmp_path / "x2" / "checkpoints" / "last.pth"
-    src = torch.load(source, weights_only=True)["model"]
+    full = load_checkpoint(tmp_path / "x2" / "checkpoints" / "last.pth")
+    source = tmp_path / "head.pth"  # a lineage head as ship_run.py keeps it: no optimizer state
+    save_checkpoint(source, lineage_head(full))
+    src = torch.load(source, weights_only=True)
+    assert "optimizer" not in src and "torch_rng" not in src and src["iter"] == full["iter"]
+    with pytest.raises(UserError, match="cannot be resumed: it has no optimizer, torch_rng"):
+        check_resumable(src, source)
+    src = src["model"]
     run = Trainer(config(image_folder, tmp_path / "x3", scale=3, init_from=str(source)))
     own = run.net.state_dict()
     moved = [k for k in own if own[k].shape == src[k].shape and not k.endswith("phase")]

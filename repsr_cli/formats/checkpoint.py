@@ -81,6 +81,13 @@ def _field_problem(ckpt: dict[str, Any]) -> str | None:
     return None
 
 
+def lineage_head(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """What a later run needs to start from this one (`--init-from`, `convert`): the network and its record,
+    without the optimizer, discriminator and RNG state that only exact resume uses (two thirds of a base
+    checkpoint, and every committed byte stays in the history)."""
+    return {k: v for k, v in ckpt.items() if k not in ("optimizer", "objective", "torch_rng")}
+
+
 def check_resumable(ckpt: dict[str, Any], path: Path | str) -> None:
     """Everything exact resume needs is there; otherwise say what is missing."""
     missing = [key for key in RESUME_KEYS if key not in ckpt]
