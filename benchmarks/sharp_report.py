@@ -30,7 +30,8 @@ from repsr_cli.data.degradations import LRDegradation, codec_roundtrip
 from repsr_cli.data.resize import imresize, mod_crop
 from repsr_cli.metrics import edge_energy, phase_grid_score, psnr_y, rgb_to_y, ssim_y
 from repsr_cli.niqe import niqe
-from repsr_cli.weights import blend_model, load_model
+from repsr_cli.schema import PRESETS
+from repsr_cli.weights import blend_model, default_model_name, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -39,13 +40,15 @@ Upscale = Callable[[np.ndarray], np.ndarray]
 
 
 def upscalers(scale: int, models: dict[str, str | Path]) -> dict[str, Upscale]:
-    """Name -> upscale function; 'bicubic' and 'detail=D' (the bundled real/sharp blend) are understood."""
+    """Name -> upscale function; 'bicubic' and 'detail=D@SIZE' (the bundled real/sharp blend of that size)
+    are understood."""
     out: dict[str, Upscale] = {}
     for name, spec in models.items():
         if spec == "bicubic":
             out[name] = evaluate.bicubic(scale)
         elif str(spec).startswith("detail="):
-            out[name] = evaluate.network(blend_model("detail", scale, float(str(spec)[7:]))[0])
+            value, _, size = str(spec)[7:].partition("@")
+            out[name] = evaluate.network(blend_model("detail", scale, float(value), size or None)[0])
         else:
             out[name] = evaluate.network(load_model(spec))
     return out
@@ -169,18 +172,20 @@ def still_camera(scale: int, ups: dict[str, Upscale], frames: int = 24, crf: int
     return result
 
 
-def section(s: int, img_dir: Path, crop: int) -> list[str]:
-    """The page's part for one scale: scores with the targets, crops, flicker."""
-    real, sharp = f"repsr-real-x{s}", f"repsr-sharp-x{s}"
-    models = {"bicubic": "bicubic", real: real, sharp: sharp, "detail 0.5": "detail=0.5"}
+def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
+    """The page's part for one scale and model size: scores with the targets, crops, flicker."""
+    real, sharp = (default_model_name(s, family, size) for family in ("real", "sharp"))
+    models = {"bicubic": "bicubic", real: real, sharp: sharp, "detail 0.5": f"detail=0.5@{size}"}
     # the first recipe's long run (its EMA at the end, kept in history/ beside its log): the ringing to avoid
     for longer in sorted((ROOT / "history" / f"sharp-x{s}-plain").glob(f"sharp-x{s}-*.safetensors")):
-        models[f"plain recipe, {int(longer.stem.rsplit('-', 1)[1]):,} it."] = longer
+        if size == "small":
+            models[f"plain recipe, {int(longer.stem.rsplit('-', 1)[1]):,} it."] = longer
     sets = {data: score_models(models, data, s, "jpeg:50") for data in ("Set14", "B100")}
     ups = upscalers(s, models)
-    figures = crops(s, ups, img_dir, crop)
+    figures = crops(s, ups, img_dir, crop, prefix="sharp" if size == "small" else f"sharp-{size}")
     flicker = still_camera(s, ups)
-    lines = [f"## x{s}", "", "### Scores, LR = MATLAB bicubic then JPEG 50"]
+    blocks, channels = PRESETS[size]
+    lines = [f"## x{s}, {size} ({blocks}x{channels})", "", "### Scores, LR = MATLAB bicubic then JPEG 50"]
     for data, rows in sets.items():
         lines += ["", f"{data}:", "", *score_table(rows)]
         drop = {key: rows[sharp][key] - rows[real][key] for key in ("psnr", "ssim")}
@@ -218,6 +223,7 @@ def section(s: int, img_dir: Path, crop: int) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", type=int, nargs="+", default=[4, 2])
+    ap.add_argument("--sizes", nargs="+", default=["small", "base"], help="model sizes with bundled sharp models")
     ap.add_argument("--crop", type=int, default=128, help="HR crop side")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "sharp.md")
     args = ap.parse_args()
@@ -248,8 +254,9 @@ def main() -> None:
         "sampling noise alone is not zero, and JPEG-born HR images carry some: the HR row is the reference.",
         "",
     ]
-    for s in args.scales:
-        lines += section(s, img_dir, args.crop)
+    for size in args.sizes:
+        for s in args.scales:
+            lines += section(s, size, img_dir, args.crop)
     lines += [
         f"Machine: {machine_name(torch.device('cpu'))}. Reproduce: `python benchmarks/sharp_report.py`",
         "(needs ../shared/data and the quality extra).",
