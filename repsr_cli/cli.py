@@ -464,7 +464,7 @@ def train(
         float,
         typer.Option(
             help="BN switch: fraction of iters (<=1) or an iteration; 0: population statistics from the start "
-            "(a fine-tune of a finished run)."
+            "(a fine-tune of a finished run: with --init-from, the source's own statistics)."
         ),
     ] = _T.bn_switch,
     bn_batches: Annotated[int, typer.Option(help="Batches averaged for population statistics.")] = _T.bn_batches,

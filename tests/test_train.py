@@ -18,7 +18,13 @@ from PIL import Image
 from repsr_cli.data.dataset import load_pairs
 from repsr_cli.data.resize import downscale
 from repsr_cli.errors import UserError
-from repsr_cli.formats.checkpoint import check_resumable, lineage_head, load_checkpoint, save_checkpoint
+from repsr_cli.formats.checkpoint import (
+    check_resumable,
+    lineage_head,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.runlog import summarize
 from repsr_cli.train.trainer import Trainer
@@ -166,6 +172,24 @@ def test_init_from_takes_the_body_and_starts_its_own_bn_switch(tmp_path: Path, i
     with pytest.raises(UserError, match="does not match"):
         Trainer(config(image_folder, tmp_path / "ecb", block="ecb", init_from=str(source)))
     assert not (tmp_path / "ecb").exists()  # refused before any folder is made
+
+
+def test_a_fine_tune_from_the_start_keeps_the_sources_population_statistics(tmp_path: Path, image_folder: Path) -> None:
+    """Weights trained long against frozen statistics fit those statistics, not fresh estimates of them: a
+    --bn-switch 0 run from a population-phase source starts as that source's function (measured: re-estimating
+    them took a base x2 network from 36.88 to 25.59 dB on Set5)."""
+    Trainer(config(image_folder, tmp_path / "src")).run()
+    source = tmp_path / "src" / "checkpoints" / "last.pth"
+    src = model_from_checkpoint(load_checkpoint(source), source).eval()
+    said: list[str] = []
+    run = Trainer(config(image_folder, tmp_path / "ft", bn_switch=0, init_from=str(source)), on_message=said.append)
+    run.run(stop_at=1)
+    assert not any("population statistics from" in line for line in said)
+    start = {k: v for k, v in src.state_dict().items() if "running" in k}
+    assert start and all(torch.equal(run.net.state_dict()[k], v) for k, v in start.items())
+    said.clear()
+    Trainer(config(image_folder, tmp_path / "own", bn_switch=0.5, init_from=str(source)), on_message=said.append).run()
+    assert any("population statistics from" in line for line in said)  # a run with its own switch estimates anew
 
 
 @pytest.mark.parametrize("loss", ["l1", "l2"])

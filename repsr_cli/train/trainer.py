@@ -237,8 +237,14 @@ class Trainer:
                 )
             self.net.load_state_dict({**own, **taken})
             self.say(f"initialised {len(taken)}/{len(own)} tensors from {path}")
-        if bn_phase(self.net) is not None:
-            # a finished source run is in its population phase; this run has its own BN switch to reach
+        if bn_phase(self.net) is None:
+            return
+        if self.cfg.switch_iter == 0 and bn_phase(net) is BNPhase.POPULATION:
+            # A source trained long in its population phase has weights fitted to those statistics; estimated
+            # anew they differ, and the function falls apart (a base x2 run: Set5 36.88 -> 25.59 dB).
+            set_bn_phase(self.net, BNPhase.POPULATION)
+            self.say("population statistics kept from the source (--bn-switch 0 from its population phase)")
+        else:  # a finished source run is in its population phase; this run has its own BN switch to reach
             set_bn_phase(self.net, BNPhase.BATCH)
 
     # ---- loop --------------------------------------------------------------------------------------
