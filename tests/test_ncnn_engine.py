@@ -42,4 +42,6 @@ def test_bundled_models_run_in_the_engine_upscayl_runs(tmp_path: Path, name: str
     band = net.receptive_radius * net.cfg.scale  # output pixels whose inputs reach the image's edge
     inside = diff[band:-band, band:-band]
     assert inside.max() <= 2, inside.max()  # the float16 weights' rounding
-    assert diff.mean() < 0.5, diff.mean()  # the edge band is a thin share of the image
+    edge = np.ones_like(diff, dtype=bool)
+    edge[band:-band, band:-band] = False
+    assert diff[edge].mean() < 2, diff[edge].mean()  # the engine pads the image otherwise: about a level there
