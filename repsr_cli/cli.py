@@ -127,7 +127,7 @@ def upscale(
         str | None,
         typer.Option(
             help="Output name suffix (default: the size, _x{scale}, _w{width}, _h{height} or _{w}x{h}, then the "
-            "model or blend when named: _x4-repsr-x4, _x4-detail0.5)."
+            "model size, model or blend when named: _x4-repsr-x4, _x4-detail0.5, _x4-small-detail0.5)."
         ),
     ] = None,
     width: Annotated[int | None, typer.Option(help="Output width (keeps aspect unless --height too).")] = None,
@@ -173,7 +173,7 @@ def upscale(
     _check_size(size)
     upscaler = _named_upscaler(model, knobs, scale, options, size) or ModelPerInput(scale or 4, size, **options)
     scale = scale or upscaler.scale
-    tag = _setting_tag(model, knobs)
+    tag = _setting_tag(model, knobs, size)
     plan = OutputPlan(
         Path(output) if output else None,
         fmt.lower().lstrip(".") if fmt else None,
@@ -201,11 +201,12 @@ def _check_scale(scale: float | None) -> None:
         raise UserError(f"--scale must be a positive number, got {scale:g}")
 
 
-def _setting_tag(model: str | None, knobs: dict[str, float | None]) -> str | None:
-    """What a default output name adds for a model or blend the user named (files.output_suffix)."""
-    if model is not None:
-        return Path(model).stem
-    return next((f"{knob}{value:g}" for knob, value in knobs.items() if value is not None), None)
+def _setting_tag(model: str | None, knobs: dict[str, float | None], size: str | None = None) -> str | None:
+    """What a default output name adds for a model size, model or blend the user named (files.output_suffix),
+    so that a rerun with another of them writes a new file instead of skipping the first."""
+    named = Path(model).stem if model is not None else None
+    blend = next((f"{knob}{value:g}" for knob, value in knobs.items() if value is not None), None)
+    return "-".join(part for part in (size, named or blend) if part) or None
 
 
 def _check_size(size: str | None) -> None:
@@ -290,9 +291,10 @@ def upscale_video(
         raise UserError("--start must be a number of seconds, got inf")
     options = dict(device=device, precision=precision, tile=tile)
     _check_size(size)
+    knobs = {"denoise": denoise, "detail": detail}
+    tag = _setting_tag(model, knobs, size)
     if size is None and model is None and resolve_device(device).type == "cpu":
         size = VIDEO_CPU_SIZES
-    knobs = {"denoise": denoise, "detail": detail}
     upscaler = _named_upscaler(model, knobs, scale, options, size)
     if upscaler is None:  # every video has been through a lossy codec: the real model by default
         entry = default_model(scale or 4, "real", size)
@@ -300,7 +302,7 @@ def upscale_video(
     scale = scale or upscaler.scale
     if output is None:
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"
-        output = source.with_name(f"{source.stem}{output_suffix(scale, tag=_setting_tag(model, knobs))}{ext}")
+        output = source.with_name(f"{source.stem}{output_suffix(scale, tag=tag)}{ext}")
     opts = VideoOptions(codec, crf, preset, pix_fmt, start, duration)
     check_request(source, output, opts)
     info = probe(source)

@@ -341,3 +341,13 @@ def test_tile_progress_counts_the_alpha_pass_through_the_model() -> None:
     seen: list[tuple[int, int]] = []
     Upscaler(deploy(2), tile=32, alpha="model").upscale_array(img, on_tile=lambda *a: seen.append(a))
     assert seen == [(k, 12) for k in range(1, 13)]  # 2x3 tiles, colour then alpha
+
+
+def test_default_names_say_the_size_asked_for(tmp_path: Path) -> None:
+    """A rerun with another --size writes its own file instead of skipping the first run's output."""
+    Image.fromarray(np.random.default_rng(8).integers(0, 256, (12, 14, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    for flags in ([], ["--size", "small"], ["--detail", "0.5"], ["--size", "small", "--detail", "0.5"]):
+        result = cli("upscale", tmp_path / "a.jpg", "-s", "2", *flags)
+        assert result.returncode == 0 and "skipped" not in result.stdout.split("summary")[0], result.stdout
+    names = sorted(p.name for p in tmp_path.glob("a_x2*"))
+    assert names == ["a_x2-detail0.5.jpg", "a_x2-small-detail0.5.jpg", "a_x2-small.jpg", "a_x2.jpg"]
