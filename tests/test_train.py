@@ -176,8 +176,8 @@ def test_init_from_takes_the_body_and_starts_its_own_bn_switch(tmp_path: Path, i
 
 def test_a_fine_tune_from_the_start_keeps_the_sources_population_statistics(tmp_path: Path, image_folder: Path) -> None:
     """Weights trained long against frozen statistics fit those statistics, not fresh estimates of them: a
-    --bn-switch 0 run from a population-phase source starts as that source's function (measured: re-estimating
-    them took a base x2 network from 36.88 to 25.59 dB on Set5)."""
+    --bn-switch 0 run from a population-phase source starts as that source's function (re-estimated, a base x2
+    fine-tune validated at 27.46 dB on Set5 after 500 iterations from a source at 36.88)."""
     Trainer(config(image_folder, tmp_path / "src")).run()
     source = tmp_path / "src" / "checkpoints" / "last.pth"
     src = model_from_checkpoint(load_checkpoint(source), source).eval()
