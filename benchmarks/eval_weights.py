@@ -3,7 +3,7 @@ inputs and on degraded ones (JPEG and H.264 applied to the LR, the protocol of `
 
 Writes weights/scores.md (the model card's tables) and weights/scores.json (the same numbers, which
 benchmarks/real_inputs.py reads for docs/real-inputs.md). Needs ../shared/data/benchmark.
-Run: python benchmarks/eval_weights.py
+Run: python benchmarks/eval_weights.py   (--from-json: rewrite scores.md from scores.json, no scoring)
 """
 
 from __future__ import annotations
@@ -80,9 +80,8 @@ def degraded_table(records: list[dict], data: str) -> list[str]:
     get = {(r["model"], r["scale"], r["set"], r["degradation"]): r["psnr"] for r in records}
     lines = ["| model | scale | " + " | ".join(DEGRADATIONS) + " |", "|---|---|" + "---|" * len(DEGRADATIONS)]
     for scale in sorted({r["scale"] for r in records}):
-        names = sorted(
-            {r["model"] for r in records if r["scale"] == scale and r["set"] == data}, key=lambda n: n != "bicubic"
-        )
+        # in the order scored (bicubic first): a set's order would change with the hash seed from run to run
+        names = list(dict.fromkeys(r["model"] for r in records if r["scale"] == scale and r["set"] == data))
         for name in names:
             cells = []
             for setting in DEGRADATIONS:
@@ -92,23 +91,49 @@ def degraded_table(records: list[dict], data: str) -> list[str]:
     return lines
 
 
+def size_gain_table(records: list[dict]) -> list[str]:
+    """Each base model's Y-PSNR minus that of the small model of its kind and scale, per degradation, Set14 /
+    B100: what capacity buys where."""
+    get = {(r["model"], r["scale"], r["set"], r["degradation"]): r["psnr"] for r in records}
+    lines = [
+        "| model | against | scale | " + " | ".join(DEGRADATIONS) + " |",
+        "|---|---|---|" + "---|" * len(DEGRADATIONS),
+    ]
+    for name, scale in sorted({(r["model"], r["scale"]) for r in records if "-base-" in r["model"]}):
+        small = name.replace("-base-", "-")
+        if (small, scale, DEGRADED_SETS[0], "none") not in get:
+            continue
+        cells = [
+            " / ".join(f"{get[(name, scale, d, s)] - get[(small, scale, d, s)]:+.2f}" for d in DEGRADED_SETS)
+            for s in DEGRADATIONS
+        ]
+        lines.append(f"| {name} | {small} | x{scale} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "weights" / "scores.md")
+    ap.add_argument("--from-json", action="store_true", help="rewrite the tables from scores.json, no scoring")
     args = ap.parse_args()
-    bundled = [e for e in available_models() if e.source == "bundled"]
-    for entry in bundled:  # an editable install may point at another checkout: say which files are scored
-        print(f"scoring {entry.name}: {entry.path}")
-    models = {e.name: load_model(e.path) for e in bundled}
-    scales = sorted({net.cfg.scale for net in models.values()})
-    records = score_all(models, scales)
+    if args.from_json:
+        records = json.loads(args.out.with_suffix(".json").read_text())
+        names = sorted({r["model"] for r in records} - {"bicubic"})
+    else:
+        bundled = [e for e in available_models() if e.source == "bundled"]
+        for entry in bundled:  # an editable install may point at another checkout: say which files are scored
+            print(f"scoring {entry.name}: {entry.path}")
+        models = {e.name: load_model(e.path) for e in bundled}
+        names = list(models)
+        records = score_all(models, sorted({net.cfg.scale for net in models.values()}))
+    scales = sorted({r["scale"] for r in records})
     lines = [
         "# Scores of the bundled models",
         "",
         "PSNR (dB) / SSIM on the Y channel, standard protocol (MATLAB bicubic LR, `scale` pixels cropped).",
         "Produced by `python benchmarks/eval_weights.py` (numbers also in `scores.json`).",
         "",
-        *clean_table(records, list(models), scales),
+        *clean_table(records, names, scales),
     ]
     for data in DEGRADED_SETS:
         lines += [
@@ -121,6 +146,15 @@ def main() -> None:
             "",
             *degraded_table(records, data),
         ]
+    lines += [
+        "",
+        "## Base over small",
+        "",
+        "Y-PSNR (dB) of each base (16 x 64) model minus that of the small model of the same kind and scale, on the",
+        f"inputs above, {' / '.join(DEGRADED_SETS)}: what four to six times the compute buys, input by input.",
+        "",
+        *size_gain_table(records),
+    ]
     args.out.write_text("\n".join(lines) + "\n")
     args.out.with_suffix(".json").write_text(json.dumps(records, indent=1) + "\n")
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")

@@ -121,6 +121,9 @@ CANDIDATES: dict[str, recipes.Recipe] = {
     # stronger GAN (invented texture is what B100's NIQE lacks); amount 1.25 is the shipped `--loss sharp`
     "feature1-sharpen1.25": dataclasses.replace(USM, target_sharpen=1.25),
     "feature1-sharpen1-gan0.1": dataclasses.replace(USM, target_sharpen=1.0, gan_weight=0.1),
+    # at the base size the shipped recipe draws edges but leaves flat, painted areas (NIQE no better than the
+    # base real model's on Set14): a stronger GAN for texture
+    "feature1-sharpen1.25-gan0.1": dataclasses.replace(USM, target_sharpen=1.25, gan_weight=0.1),
 }
 if CANDIDATES["feature1-sharpen1.25"] != recipes.RECIPES["sharp"]:
     raise ImportError("the shipped recipe is no longer the search's feature1-sharpen1.25: search it again")
@@ -130,27 +133,37 @@ def kept(out: Path, at: int) -> Path:
     return out / "checkpoints" / f"at-{at}.pth"
 
 
-def train(name: str, out: Path, iters: int, bn_switch: float, at: list[int], scale: int) -> None:
+def start(size: str, scale: int) -> Path:
+    """The real run every candidate fine-tunes: the bundled real model's lineage head at that size."""
+    run = f"real-x{scale}" if size == "small" else f"real-base-x{scale}-decay"
+    return ROOT / "history" / run / "checkpoints" / "last.pth"
+
+
+def real_model(size: str, scale: int) -> str:
+    return f"repsr-real-x{scale}" if size == "small" else f"repsr-real-{size}-x{scale}"
+
+
+def train(name: str, out: Path, iters: int, bn_switch: float, at: list[int], scale: int, size: str) -> None:
     """Train to each iteration of `at` in turn, keeping a copy of the checkpoint there to be scored."""
     last = out / "checkpoints" / "last.pth"
     trainer = None  # one for all slices: the data is loaded once
     for stop in at:
         if kept(out, stop).exists():
             continue  # trained already: only to be scored
-        trainer = trainer or _trainer(name, out, iters, bn_switch, scale, resume=last.exists())
+        trainer = trainer or _trainer(name, out, iters, bn_switch, scale, size, resume=last.exists())
         result = trainer.run(stop_at=stop)
         if result.iteration != stop:  # stopped early (a signal): last.pth is not the checkpoint at `stop`
             raise SystemExit(f"{name}: stopped at iteration {result.iteration}, before {stop}")
         shutil.copyfile(last, kept(out, stop))
 
 
-def _trainer(name: str, out: Path, iters: int, bn_switch: float, scale: int, resume: bool) -> Trainer:
+def _trainer(name: str, out: Path, iters: int, bn_switch: float, scale: int, size: str, resume: bool) -> Trainer:
     recipes.RECIPES[f"search-{name}"] = CANDIDATES[name]
     cfg = TrainConfig(
         data=str(DATA / "train"),
         out=str(out),
         scale=scale,
-        preset="small",
+        preset=size,
         iters=iters,
         batch=16,
         patch=32,
@@ -162,7 +175,7 @@ def _trainer(name: str, out: Path, iters: int, bn_switch: float, scale: int, res
         max_hr_side=2048,
         val_every=0,
         ckpt_every=100,
-        init_from=str(ROOT / "history" / f"real-x{scale}" / "checkpoints" / "last.pth"),
+        init_from=str(start(size, scale)),
         loss=f"search-{name}",
         degradation="real",
         precision="auto",
@@ -175,6 +188,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=400)
     ap.add_argument("--scale", type=int, default=4, choices=[4, 2], help="fine-tune repsr-real-xS, score at xS")
+    ap.add_argument("--size", default="small", choices=["small", "base"], help="fine-tune the real model of this size")
     ap.add_argument("--bn-switch", type=float, default=0.0, help="0: population statistics throughout")
     ap.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="train these candidates only")
     ap.add_argument("--at", type=int, nargs="*", help="iterations to keep and score along the way (default: --iters)")
@@ -183,17 +197,19 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", default=["Set14"], help="benchmark sets, one record each")
     ap.add_argument("--crop", type=int, default=96, help="HR side of each candidate's crop panel (0: none)")
     ap.add_argument("--page", action="store_true", help="only write docs/sharp-search.md from the kept scores")
-    ap.add_argument("--runs", type=Path, help="run folders (default: runs/sharp-search-bnB, x2: sharp-search-x2-bnB)")
+    ap.add_argument("--runs", type=Path, help="run folders (default: runs/sharp-search[-x2][-base]-bnB)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     at = sorted(args.at or [args.iters])
-    args.runs = args.runs or ROOT / "runs" / f"sharp-search{'' if args.scale == 4 else '-x2'}-bn{args.bn_switch:g}"
+    size = "" if args.size == "small" else f"-{args.size}"
+    folder = f"sharp-search{'' if args.scale == 4 else '-x2'}{size}-bn{args.bn_switch:g}"
+    args.runs = args.runs or ROOT / "runs" / folder
     if args.page:
         write_page()
         return
     if args.only:  # train (or finish) these; a call without --only scores what is trained
         for name in args.only:
-            train(name, args.runs / name, args.iters, args.bn_switch, at, args.scale)
+            train(name, args.runs / name, args.iters, args.bn_switch, at, args.scale, args.size)
         return
     models = {
         name if at == [args.iters] else f"{name}@{stop}": kept(args.runs / name, stop)
@@ -214,27 +230,28 @@ def write_record(models: dict[str, Path], names: list[str], data: str, args: arg
     """Score the checkpoints beside bicubic and the real model on one set (JPEG 50), into a record file."""
     from sharp_report import score_models  # benchmarks/sharp_report.py: the one scoring loop and crop panel
 
-    real = f"repsr-real-x{args.scale}"
+    real = real_model(args.size, args.scale)
     references = {"bicubic": "bicubic", real: real}  # the targets are relative to them
     rows = score_models({**references, **models}, data, scale=args.scale, degradation="jpeg:50")
     at = sorted({int(str(key).split("@")[1]) for key in models if "@" in str(key)})  # those trained so far
     suffix = ("-at" if at else "") + (f"-{args.tag}" if args.tag else "") + ("" if data == "Set14" else f"-{data}")
-    out = SEARCH / f"x{args.scale}-{args.iters}-bn{args.bn_switch:g}{suffix}.json"
+    size = "" if args.size == "small" else f"{args.size}-"
+    out = SEARCH / f"x{args.scale}-{size}{args.iters}-bn{args.bn_switch:g}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     recipes_used = {n: dataclasses.asdict(CANDIDATES[n]) for n in names}
     record = {"iters": args.iters, "bn_switch": args.bn_switch, "set": data, "recipes": recipes_used, "scores": rows}
-    record["scale"] = args.scale
+    record["scale"], record["size"] = args.scale, args.size
     if at:
         record["at"] = at
         record["machine"] = machine_name(torch.device("cpu"))  # where it was trained and scored
         if crops:
-            record["crops"] = candidate_crops(references, models, names, crops, args.scale)
+            record["crops"] = candidate_crops(references, models, names, crops, args)
     out.write_text(json.dumps(record, indent=2))
     print(f"wrote {out}")
 
 
 def candidate_crops(
-    references: dict[str, str], models: dict[str, Path], names: list[str], side: int, scale: int
+    references: dict[str, str], models: dict[str, Path], names: list[str], side: int, args: argparse.Namespace
 ) -> dict[str, dict[str, object]]:
     """Per candidate, its checkpoints beside bicubic and the real model on sharp_report's JPEG-70 photo: where
     along a run halos or false texture appear, which the scores alone do not show."""
@@ -244,11 +261,11 @@ def candidate_crops(
     for name in names:
         own = {key: path for key, path in models.items() if str(key).split("@")[0] == name}
         ((_, file, psnr),) = crops(
-            scale,
-            upscalers(scale, {**references, **own}),
+            args.scale,
+            upscalers(args.scale, {**references, **own}),
             PAGE.parent / "img",
             side,
-            prefix=f"sharp-search-{name}",
+            prefix=f"sharp-search-{'' if args.size == 'small' else args.size + '-'}{name}",
             settings=("jpeg:70",),
             edges=True,
         )
@@ -277,11 +294,13 @@ def write_page() -> None:
             when = f"one run per candidate scored at {', '.join(f'{n:,}' for n in record['at'])} iterations"
             when += f", {record['machine']}"
         where, scale = record.get("set", "Set14"), record.get("scale", 4)  # the first records were all x4
-        lines += ["", f"x{scale}, {where}, bn {record['bn_switch']:g}, {when} (`{path.relative_to(ROOT)}`):", ""]
+        size = record.get("size", "small")  # and all small
+        head = f"x{scale}, {size}, {where}, bn {record['bn_switch']:g}, {when} (`{path.relative_to(ROOT)}`):"
+        lines += ["", head, ""]
         lines += score_table(record["scores"])
         if "at" in record:  # scored beside the real model: each checkpoint against the issue's targets
             along = [n for n in record["scores"] if "@" in n]
-            real = f"repsr-real-x{scale}"
+            real = real_model(size, scale)
             lines += ["", "The targets, per checkpoint:", "", *targets_table(record["scores"], real, along)]
         for name, crop in record.get("crops", {}).items():
             psnr = ", ".join(f"{k} {v:.2f}" for k, v in crop["psnr"].items())
