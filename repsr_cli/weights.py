@@ -4,6 +4,7 @@ read by formats.deploy."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -58,7 +59,7 @@ def default_model(scale: float, family: str = "clean", size: str | tuple[str, ..
     for entry in available_models():
         if entry.source != "bundled" or model_family(entry.name) != family:
             continue
-        cfg = load_model(entry.path).cfg
+        cfg = bundled_config(entry)
         if size is None or preset_name(cfg.channels, cfg.blocks) in ((size,) if isinstance(size, str) else size):
             rank = (cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name)
             candidates.append((*rank, entry))
@@ -127,14 +128,26 @@ def _bundled(family: str) -> list[ModelEntry]:
 
 def _partners(family: str, cfg: NetConfig) -> list[ModelEntry]:
     """The bundled models of `family` with exactly this network shape and scale."""
-    return [e for e in _bundled(family) if load_model(e.path).cfg == cfg]
+    return [e for e in _bundled(family) if bundled_config(e) == cfg]
 
 
 def _paired_sizes(first: str, last: str, scale: int) -> tuple[str, ...]:
     """The presets at which a bundled `last` model of `scale` has a `first` partner of the same shape."""
-    shapes = {load_model(e.path).cfg for e in _bundled(first)}
-    paired = (c for c in (load_model(e.path).cfg for e in _bundled(last)) if c.scale == scale and c in shapes)
+    shapes = {bundled_config(e) for e in _bundled(first)}
+    paired = (c for c in map(bundled_config, _bundled(last)) if c.scale == scale and c in shapes)
     return tuple(sorted({preset_name(c.channels, c.blocks) or "" for c in paired} - {""}))
+
+
+def bundled_config(entry: ModelEntry) -> NetConfig:
+    """A bundled model's scale and shape, read once per version of its file: choosing a default or a blend
+    partner asks for every bundled model's shape, several times in one call."""
+    stat = entry.path.stat()
+    return _config(entry.path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _config(path: Path, mtime_ns: int, size: int) -> NetConfig:
+    return load_model(path).cfg
 
 
 @dataclass(frozen=True)
