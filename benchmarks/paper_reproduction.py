@@ -154,10 +154,17 @@ def evaluate_variant(ckpt: Path) -> dict[str, object]:
         result = evaluate.evaluate(evaluate.network(deploy), evaluate.load_benchmark(DATA / "benchmark" / name, 4), 4)
         row[name] = (result.psnr, result.ssim)
     log = [json.loads(x) for x in (ckpt.parent.parent / "log.jsonl").read_text().splitlines()]
-    rates = [r["it_s"] for r in log if r.get("it_s")]
-    row["s_per_iter"] = 1 / float(np.median(rates))
+    row["s_per_iter"] = seconds_per_iter(log)
     row["curve"] = [(r["iter"], r["psnr"]) for r in log if "psnr" in r]
     return row
+
+
+def seconds_per_iter(log: list[dict]) -> float:
+    """Median step time at the thread count the run started with: a run resumed with more threads (a core
+    freed midway) stays comparable with its neighbours. Records from before logs named threads form one group."""
+    timed = [r for r in log if r.get("it_s")]
+    rates = [r["it_s"] for r in timed if r.get("threads") == timed[0].get("threads")]
+    return 1 / float(np.median(rates))
 
 
 def plot_curves(rows: dict[str, list[dict]], path: Path) -> None:
@@ -315,8 +322,8 @@ def section(
         f"Setup: x4, `{args.preset}` preset, {args.iters} iterations, batch 16, LR patch 32, Adam, cosine lr 5e-4, "
         "fp32, BN switch at 80 % where it applies, training data `../shared/data/train` (photos shrunk to <= 2048 "
         "px). Evaluation: fused networks, Y-channel PSNR, standard protocol; mean ± standard deviation over seeds. "
-        "s / iter is the median training speed, one thread while another run trained beside it: compare rows, "
-        "not absolutes.",
+        "s / iter is the median training speed at the thread count a run started with, one thread while "
+        "another run trained beside it: compare rows, not absolutes.",
         "",
         *table,
         "",

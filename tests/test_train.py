@@ -150,6 +150,12 @@ def test_bn_switch_happens_at_the_planned_iteration(tmp_path: Path, image_folder
     assert phases == ["batch"] * 7 + ["population"] * 3
 
 
+def test_every_log_record_names_the_threads_behind_its_speed(tmp_path: Path, image_folder: Path) -> None:
+    Trainer(config(image_folder, tmp_path)).run()
+    records = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert {r["threads"] for r in records} == {torch.get_num_threads()}
+
+
 def test_init_from_takes_the_body_and_starts_its_own_bn_switch(tmp_path: Path, image_folder: Path) -> None:
     Trainer(config(image_folder, tmp_path / "x2")).run()
     full = load_checkpoint(tmp_path / "x2" / "checkpoints" / "last.pth")

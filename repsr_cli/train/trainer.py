@@ -423,6 +423,7 @@ class Trainer:
             "bn": phase.label if phase is not None else "none",
             "it_s": len(losses) / elapsed if elapsed > 0 else None,
             "data_share": data_time / elapsed if elapsed > 0 else None,
+            "threads": torch.get_num_threads(),  # a speed means little without the CPU threads behind it
             **{f"loss_{name}": sum(p[name] for p in parts) / len(parts) for name in parts[0] if len(parts[0]) > 1},
         }
 
