@@ -157,6 +157,15 @@ def real_model(size: str, scale: int) -> str:
     return f"repsr-real-x{scale}" if size == "small" else f"repsr-real-{size}-x{scale}"
 
 
+def sized(size: str) -> str:
+    """The size's part of a run, record or image name: none for small, where every name began."""
+    return "" if size == "small" else size
+
+
+def named(*parts: str) -> str:
+    return "-".join(part for part in parts if part)
+
+
 def train(name: str, out: Path, iters: int, bn_switch: float, at: list[int], scale: int, size: str) -> None:
     """Train to each iteration of `at` in turn, keeping a copy of the checkpoint there to be scored."""
     last = out / "checkpoints" / "last.pth"
@@ -215,8 +224,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     at = sorted(args.at or [args.iters])
-    size = "" if args.size == "small" else f"-{args.size}"
-    folder = f"sharp-search{'' if args.scale == 4 else '-x2'}{size}-bn{args.bn_switch:g}"
+    folder = named(
+        "sharp-search", "" if args.scale == 4 else f"x{args.scale}", sized(args.size), f"bn{args.bn_switch:g}"
+    )
     args.runs = args.runs or ROOT / "runs" / folder
     if args.page:
         write_page()
@@ -249,8 +259,7 @@ def write_record(models: dict[str, Path], names: list[str], data: str, args: arg
     rows = score_models({**references, **models}, data, scale=args.scale, degradation="jpeg:50")
     at = sorted({int(str(key).split("@")[1]) for key in models if "@" in str(key)})  # those trained so far
     suffix = ("-at" if at else "") + (f"-{args.tag}" if args.tag else "") + ("" if data == "Set14" else f"-{data}")
-    size = "" if args.size == "small" else f"{args.size}-"
-    out = SEARCH / f"x{args.scale}-{size}{args.iters}-bn{args.bn_switch:g}{suffix}.json"
+    out = SEARCH / f"{named(f'x{args.scale}', sized(args.size), str(args.iters), f'bn{args.bn_switch:g}')}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     recipes_used = {n: dataclasses.asdict(CANDIDATES[n]) for n in names}
     record = {"iters": args.iters, "bn_switch": args.bn_switch, "set": data, "recipes": recipes_used, "scores": rows}
@@ -279,7 +288,7 @@ def candidate_crops(
             upscalers(args.scale, {**references, **own}),
             PAGE.parent / "img",
             side,
-            prefix=f"sharp-search-{'' if args.size == 'small' else args.size + '-'}{name}",
+            prefix=named("sharp-search", sized(args.size), name),
             settings=("jpeg:70",),
             edges=True,
         )
