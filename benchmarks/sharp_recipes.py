@@ -288,7 +288,7 @@ def candidate_crops(
             upscalers(args.scale, {**references, **own}),
             PAGE.parent / "img",
             side,
-            prefix=named("sharp-search", sized(args.size), name),
+            prefix=named("sharp-search", sized(args.size), name, args.tag or ""),  # a round's own image
             settings=("jpeg:70",),
             edges=True,
         )
@@ -312,6 +312,10 @@ def write_page() -> None:
         "statistics from the first step.",
     ]
     records = [(path, json.loads(path.read_text())) for path in sorted(SEARCH.glob("*.json"))]
+    named_by: dict[str, list[str]] = {}  # crop image -> the records naming it (before crops carried the tag)
+    for path, record in records:
+        for crop in record.get("crops", {}).values():
+            named_by.setdefault(crop["file"], []).append(path.name)
     for path, record in records:
         when = f"{record['iters']} iterations"
         if "at" in record:  # one run per candidate, scored at several iterations along it (NAME@ITERATION)
@@ -329,6 +333,12 @@ def write_page() -> None:
         for name, crop in record.get("crops", {}).items():
             psnr = ", ".join(f"{k} {v:.2f}" for k, v in crop["psnr"].items())
             note = PHOTO_NOTE.format(scale=scale)
+            others = [f"`{other}`" for other in named_by[crop["file"]] if other != path.name]
+            if others:
+                note += (
+                    f" The image is shared with {', '.join(others)}: it shows the checkpoints of the round run last"
+                    " (its labels name them)."
+                )
             lines += ["", f"{name} along its run, {note} Y-PSNR of the whole photo (dB): {psnr}.", ""]
             lines += [f"![{name}](img/{crop['file']})"]
     lines += [
