@@ -15,7 +15,8 @@ checkpoint) to history/paper/BUDGET/RUN/parked, to be committed when a session e
 the run folder resumes from there, and the parked copy is removed once the run is finished and scored.
 --only trains just the named runs (SLUG-sSEED) and writes no report, so two processes can train side by
 side. The report is this budget's section of docs/paper-reproduction.md, replaced
-in place; the page's head and other budgets' sections are kept.
+in place, and the head's table of every budget kept in the history (between its markers); the rest of the
+head and other budgets' sections are kept.
 """
 
 from __future__ import annotations
@@ -218,32 +219,102 @@ def spread(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
 
 
-def compare(a: np.ndarray, b: np.ndarray, claim: str) -> str:
-    """A verdict only where the gap between means exceeds twice the larger standard deviation over seeds."""
+def judge(a: np.ndarray, b: np.ndarray) -> tuple[float, float | None, str]:
+    """(gap between means, twice the larger standard deviation over seeds, verdict): "agrees" or "contradicts"
+    only beyond that limit, else "unresolved" (always so with one seed, whose limit is None)."""
     gap = float(a.mean() - b.mean())
     if min(len(a), len(b)) < 2:
-        return f"{gap:+.3f} dB: unresolved, one seed cannot tell a gap from noise ({claim})"
+        return gap, None, "unresolved"
     limit = 2 * max(spread(a), spread(b))
-    if abs(gap) <= limit:
+    return gap, limit, "unresolved" if abs(gap) <= limit else ("agrees" if gap > 0 else "contradicts")
+
+
+def compare(a: np.ndarray, b: np.ndarray, claim: str) -> str:
+    gap, limit, verdict = judge(a, b)
+    if limit is None:
+        return f"{gap:+.3f} dB: unresolved, one seed cannot tell a gap from noise ({claim})"
+    if verdict == "unresolved":
         return f"{gap:+.3f} dB: unresolved, within twice the seed spread ({limit:.3f} dB) ({claim})"
-    verdict = "agrees with" if gap > 0 else "contradicts"
-    return f"{gap:+.3f} dB, beyond twice the seed spread ({limit:.3f} dB): {verdict} {claim}"
+    return f"{gap:+.3f} dB, beyond twice the seed spread ({limit:.3f} dB): {WORDS[verdict]} {claim}"
+
+
+WORDS = {"agrees": "agrees with", "contradicts": "contradicts"}
+SWITCH = "repsr (BN switch)"
+CLAIMS = {
+    "repsr (BN batch only)": "claim (1), that the switch fixes the batch-only degradation",
+    "repsr (no BN)": "claim (1), that BN brings useful training non-linearity",
+}
+
+
+def claim_of(other: str) -> str:
+    return CLAIMS.get(other, "claim (2), that the RepSR block beats it")
 
 
 def verdicts(rows: dict[str, list[dict]]) -> list[str]:
     scores = {name: seed_scores(seeds) for name, seeds in rows.items()}
-    switch = scores.get("repsr (BN switch)")
+    switch = scores.get(SWITCH)
     if switch is None:
         return ["No RepSR (BN switch) runs: nothing to compare with."]
     out = ["Gaps are between means over seeds of the mean PSNR over Set5, Set14 and B100.", ""]
-    claims = {
-        "repsr (BN batch only)": "claim (1), that the switch fixes the batch-only degradation",
-        "repsr (no BN)": "claim (1), that BN brings useful training non-linearity",
-    }
-    for other in (n for n in rows if n != "repsr (BN switch)"):
-        claim = claims.get(other, "claim (2), that the RepSR block beats it")
-        out.append(f"- RepSR (BN switch) vs {other}: {compare(switch, scores[other], claim)}.")
+    for other in (n for n in rows if n != SWITCH):
+        out.append(f"- RepSR (BN switch) vs {other}: {compare(switch, scores[other], claim_of(other))}.")
     return out
+
+
+def kept_budgets(history: Path) -> dict[str, dict[str, list[dict]]]:
+    """Every budget in the history, smaller networks first, then shorter runs: variant -> the results of its
+    finished seeds."""
+    budgets = {}
+    for folder in sorted(p for p in history.iterdir() if p.is_dir()):
+        rows = {}
+        for name, _, _ in VARIANTS:
+            results = sorted(folder.glob(f"{slug(name)}-s*/result.json"))
+            if results:
+                rows[name] = [json.loads(r.read_text()) for r in results]
+        if rows:
+            budgets[folder.name] = rows
+    size = {tag: next(iter(rows.values()))[0]["deploy_params"] for tag, rows in budgets.items()}
+    return dict(sorted(budgets.items(), key=lambda b: (size[b[0]], int(b[0].rsplit("-", 1)[1]))))
+
+
+def summary(budgets: dict[str, dict[str, list[dict]]]) -> list[str]:
+    """One row per budget: RepSR (BN switch) against each other variant run there, gap and verdict."""
+    others = [name for name, _, _ in VARIANTS if name != SWITCH and any(name in b for b in budgets.values())]
+    lines = [
+        "| preset, iterations | seeds | " + " | ".join(f"vs {o}" for o in others) + " |",
+        "|---|---|" + "---|" * len(others),
+    ]
+    for tag, rows in budgets.items():
+        if SWITCH not in rows:
+            continue
+        preset, _, iters = tag.split("-")
+        switch = seed_scores(rows[SWITCH])
+        cells = []
+        for other in others:
+            if other not in rows:
+                cells.append("")
+                continue
+            gap, limit, verdict = judge(switch, seed_scores(rows[other]))
+            noise = "one seed" if limit is None else f"noise {limit:.3f}"
+            cells.append(f"{gap:+.3f} dB ({noise}): {verdict}")
+        counts = sorted({len(seeds) for seeds in rows.values()})
+        seeds = "-".join(map(str, counts))
+        lines.append(f"| {preset}, {int(iters):,} | {seeds} | " + " | ".join(cells) + " |")
+    return lines
+
+
+SUMMARY = ("<!-- summary: written by benchmarks/paper_reproduction.py -->", "<!-- /summary -->")
+
+
+def write_summary(path: Path, history: Path) -> None:
+    """Rewrite the head's table of every kept budget between its markers; the words around it stay as written."""
+    text = path.read_text()
+    if SUMMARY[0] not in text:
+        return
+    before, rest = text.split(SUMMARY[0], 1)
+    after = rest.split(SUMMARY[1], 1)[1]
+    table = "\n".join(summary(kept_budgets(history)))
+    path.write_text(f"{before}{SUMMARY[0]}\n{table}\n{SUMMARY[1]}{after}")
 
 
 def collect(args: argparse.Namespace) -> tuple[dict[str, list[dict]], dict[tuple[str, int], Path], bool]:
@@ -378,6 +449,7 @@ def main() -> None:
         print("runs left to train: run again to continue" if not complete else "done; no report with --only")
         return
     write_page(args.out, budget(args), section(rows, ckpts, args, (time.time() - start) / 60))
+    write_summary(args.out, args.history)
     print(f"wrote {args.out}")
 
 

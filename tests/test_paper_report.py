@@ -1,8 +1,10 @@
 """The paper-reproduction report: verdicts only beyond the seed noise, one section per budget updated in place."""
 
+import json
+
 import numpy as np
 
-from benchmarks.paper_reproduction import compare, seconds_per_iter, write_page
+from benchmarks.paper_reproduction import SUMMARY, compare, seconds_per_iter, write_page, write_summary
 
 
 def test_gap_within_twice_the_seed_spread_is_unresolved():
@@ -40,3 +42,30 @@ def test_step_time_is_taken_at_the_thread_count_the_run_started_with():
     resumed = [{"iter": 50 * k, "loss": 1.0, "it_s": 4.0, "threads": 2} for k in range(4, 10)]
     assert seconds_per_iter(started + resumed) == 0.5
     assert seconds_per_iter([{"iter": 0, "loss": 1.0, "psnr": 30.0}, *resumed]) == 0.25
+
+
+def keep(history, tag, run, psnr, params):
+    folder = history / tag / run
+    folder.mkdir(parents=True)
+    scores = {name: [psnr, 0.9] for name in ("Set5", "Set14", "B100")}
+    (folder / "result.json").write_text(json.dumps({**scores, "deploy_params": params}))
+
+
+def test_the_head_summary_gives_every_kept_budget_its_verdicts_and_keeps_the_words_around_it(tmp_path):
+    history = tmp_path / "history"
+    for seed, (switch, ecb) in enumerate([(30.00, 30.20), (30.02, 30.22)]):
+        keep(history, "small-x4-4000", f"repsr-BN-switch-s{seed}", switch, 400)
+        keep(history, "small-x4-4000", f"ecb-s{seed}", ecb, 400)
+    keep(history, "tiny-x4-8000", "repsr-BN-switch-s0", 29.0, 16)
+    keep(history, "tiny-x4-8000", "plain-s0", 28.5, 16)
+    (history / "small-x4-20000" / "ecb-s0" / "parked").mkdir(parents=True)  # unfinished: no result yet
+    page = tmp_path / "page.md"
+    page.write_text(f"# head\n\nwords before\n{SUMMARY[0]}\nold table\n{SUMMARY[1]}\nwords after\n")
+    write_summary(page, history)
+    text = page.read_text()
+    assert "old table" not in text and text.startswith("# head\n\nwords before\n")
+    assert text.endswith(f"{SUMMARY[1]}\nwords after\n")
+    rows = [line for line in text.splitlines() if line.startswith("| tiny") or line.startswith("| small")]
+    assert len(rows) == 2 and rows[0].startswith("| tiny, 8,000 | 1 |")  # smaller network first
+    assert "+0.500 dB (one seed): unresolved" in rows[0]
+    assert "-0.200 dB (noise 0.028): contradicts" in rows[1]
