@@ -49,9 +49,10 @@ shared VM slows down for a while; absolute figures still differ between runs.
   the residual add are memory-bound passes with no FLOPs counted, so `tiny` sits well below the peak; wider
   presets reach it (64-channel layers in a deep stack can even beat a single isolated conv, whose timing
   includes its own memory traffic).
-- **bf16 on this CPU.** AVX2 has no bf16 arithmetic: oneDNN converts to fp32 and back, so bf16 is several
-  times slower. `--precision auto` therefore keeps fp32 on such CPUs and picks bf16 only where oneDNN reports
-  native bf16 (AVX512-BF16/AMX).
+- **bf16 on a CPU.** AVX2 has no bf16 arithmetic: oneDNN converts to fp32 and back, so bf16 is several
+  times slower there. With native bf16 (AVX512-BF16, AMX) the wide presets run faster in bf16 than in fp32;
+  `tiny`'s narrow layers may not gain. `--precision auto` keeps fp32 on AVX2 CPUs and picks bf16 only where
+  oneDNN reports native bf16.
 - **Bicubic.** Pillow's C resize: memory-bound, one pass per axis.
 - **Tiling.** Each tile recomputes a margin of `blocks + 2` input pixels on every side, so a tile of side t
   costs about ((t + 2r) / t)^2 of its area; small tiles also run the convs on small images.
@@ -202,6 +203,15 @@ def rss_table(sizes: list[int], preset: str) -> list[str]:
     return lines
 
 
+KEPT = "<!-- below: written by hand, kept when this script rewrites the page -->"
+
+
+def kept_tail(page: Path) -> str:
+    """The page's hand-written part (how to run the GPU session), from its marker on: a rerun keeps it."""
+    text = page.read_text() if page.exists() else ""
+    return "\n" + text[text.index(KEPT) :] if KEPT in text else ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
@@ -271,7 +281,7 @@ def main() -> None:
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(header + lines) + "\n\n" + BOUNDS)
+    args.out.write_text("\n".join(header + lines) + "\n\n" + BOUNDS + kept_tail(args.out))
     print(f"wrote {args.out}")
 
 
