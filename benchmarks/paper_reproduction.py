@@ -36,6 +36,7 @@ from repsr_cli.bench import deploy_flops, machine_name
 from repsr_cli.formats.checkpoint import load_checkpoint, model_from_checkpoint
 from repsr_cli.model import fuse
 from repsr_cli.train.config import TrainConfig
+from repsr_cli.train.runlog import median_rate, parse_log
 from repsr_cli.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,18 +155,10 @@ def evaluate_variant(ckpt: Path) -> dict[str, object]:
     for name in SETS:
         result = evaluate.evaluate(evaluate.network(deploy), evaluate.load_benchmark(DATA / "benchmark" / name, 4), 4)
         row[name] = (result.psnr, result.ssim)
-    log = [json.loads(x) for x in (ckpt.parent.parent / "log.jsonl").read_text().splitlines()]
-    row["s_per_iter"] = seconds_per_iter(log)
+    log = parse_log(ckpt.parent.parent / "log.jsonl")
+    row["s_per_iter"] = 1 / median_rate(log)
     row["curve"] = [(r["iter"], r["psnr"]) for r in log if "psnr" in r]
     return row
-
-
-def seconds_per_iter(log: list[dict]) -> float:
-    """Median step time at the thread count the run started with: a run resumed with more threads (a core
-    freed midway) stays comparable with its neighbours. Records from before logs named threads form one group."""
-    timed = [r for r in log if r.get("it_s")]
-    rates = [r["it_s"] for r in timed if r.get("threads") == timed[0].get("threads")]
-    return 1 / float(np.median(rates))
 
 
 def plot_curves(rows: dict[str, list[dict]], path: Path) -> None:

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from benchmarks.paper_reproduction import SUMMARY, compare, seconds_per_iter, write_page, write_summary
+from benchmarks.paper_reproduction import SUMMARY, compare, write_page, write_summary
 
 
 def test_gap_within_twice_the_seed_spread_is_unresolved():
@@ -35,13 +35,6 @@ def test_a_budget_section_is_replaced_in_place_and_the_rest_kept(tmp_path):
     assert "small v1" not in text
     order = [text.index(s) for s in ("tiny v1", "small v2", "short budget")]
     assert order == sorted(order)  # longest budget first
-
-
-def test_step_time_is_taken_at_the_thread_count_the_run_started_with():
-    started = [{"iter": 50 * k, "loss": 1.0, "it_s": 2.0} for k in range(1, 4)]  # logged before threads were
-    resumed = [{"iter": 50 * k, "loss": 1.0, "it_s": 4.0, "threads": 2} for k in range(4, 10)]
-    assert seconds_per_iter(started + resumed) == 0.5
-    assert seconds_per_iter([{"iter": 0, "loss": 1.0, "psnr": 30.0}, *resumed]) == 0.25
 
 
 def keep(history, tag, run, psnr, params):

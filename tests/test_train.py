@@ -26,7 +26,7 @@ from repsr_cli.formats.checkpoint import (
     save_checkpoint,
 )
 from repsr_cli.train.config import TrainConfig
-from repsr_cli.train.runlog import summarize
+from repsr_cli.train.runlog import median_rate, summarize
 from repsr_cli.train.trainer import Trainer
 
 from .conftest import cli, run_cli, shared_path, synthetic_image, tiny_config
@@ -285,6 +285,14 @@ def test_eval_json_and_plot(tmp_path: Path, tiny_checkpoint: Path, image_folder:
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp_path / "curves.png").size[0] > 100
     assert f"{run_dir.name}: 6 of 6 iterations" in result.stdout
+
+
+def test_a_runs_speed_is_taken_at_the_thread_count_it_started_with() -> None:
+    started = [{"iter": 50 * k, "loss": 1.0, "it_s": 2.0} for k in range(1, 4)]  # logged before threads were
+    resumed = [{"iter": 50 * k, "loss": 1.0, "it_s": 4.0, "threads": 2} for k in range(4, 10)]
+    assert median_rate(started + resumed) == 2.0
+    assert median_rate([{"iter": 0, "loss": 1.0, "psnr": 30.0}, *resumed]) == 4.0
+    assert median_rate([{"iter": 0, "loss": 1.0}]) is None
 
 
 def test_run_summary_sums_step_time_from_the_log(tmp_path: Path) -> None:

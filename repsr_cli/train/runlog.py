@@ -90,17 +90,24 @@ class RunSummary:
         return f"{self.name}: {self.iterations:,}{planned} iterations, {hours:.2f} h of steps{rate}{psnr}{warn}"
 
 
+def median_rate(records: list[dict]) -> float | None:
+    """Median it/s at the thread count the run started with: a run resumed with more threads (a core freed
+    midway) stays comparable with its neighbours. Records from before logs named threads form one group."""
+    timed = [r for r in records if r.get("it_s")]
+    rates = [r["it_s"] for r in timed if r.get("threads") == timed[0].get("threads")]
+    return statistics.median(rates) if rates else None
+
+
 def summarize(run_dir: Path) -> RunSummary:
     """Step time is the sum over records of (iterations since the previous record) / it_s.
 
     That counts the optimiser steps and the BN re-estimation at the switch, not validation, which runs
     between timed stretches (see Trainer._maybe_log)."""
     records = read_log(run_dir)
-    seconds, previous, rates = 0.0, 0, []
+    seconds, previous = 0.0, 0
     for r in records:
         if r.get("it_s"):
             seconds += (r["iter"] - previous) / r["it_s"]
-            rates.append(r["it_s"])
         previous = r["iter"]
     cfg = read_config(run_dir)
     val = [r["psnr"] for r in records if "psnr" in r]
@@ -110,7 +117,7 @@ def summarize(run_dir: Path) -> RunSummary:
         iterations=previous,
         planned=cfg.iters if cfg else None,
         step_seconds=seconds,
-        median_it_s=statistics.median(rates) if rates else None,
+        median_it_s=median_rate(records),
         last_psnr=val[-1] if val else None,
         config=cfg,
         bicubic_psnr=floors[-1] if floors else None,
