@@ -17,7 +17,7 @@ from .formats.deploy import read_deploy
 from .model import DeployNet, NetConfig
 from .schema import preset_name
 
-MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
+MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".param")
 
 
 def user_model_dir() -> Path:

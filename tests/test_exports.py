@@ -99,3 +99,48 @@ def test_export_errors_are_one_line_and_leave_no_partial_files(tmp_path: Path, m
     with pytest.raises(OSError):
         exports.write_ncnn(load_model("repsr-x2"), tmp_path / "n.param", tmp_path / "n.bin")
     assert not (tmp_path / "n.param").exists() and not (tmp_path / "n.bin").exists()
+
+
+def test_ncnn_pair_reads_back_as_the_network_it_was_written_from(tmp_path: Path) -> None:
+    """Reading is the writer's inverse up to the float16 the weights are stored in; the read network then runs
+    like the original (within the half-precision rounding of its weights)."""
+    net = load_model("repsr-tiny-x4")
+    param, data = exports.ncnn_files(net)
+    (tmp_path / "m.param").write_text(param)
+    (tmp_path / "m.bin").write_bytes(data)
+    back = load_model(tmp_path / "m.param")
+    assert back.cfg == net.cfg
+    for key, value in net.state_dict().items():
+        stored = value.half().float() if value.ndim == 4 else value
+        assert torch.equal(back.state_dict()[key], stored), key
+    x = torch.from_numpy(inputs()[1])
+    with torch.no_grad():
+        assert (back(x) - net(x)).abs().max() < 2e-3
+
+
+def test_ncnn_pairs_that_are_not_plain_compact_models_are_refused_in_one_line(tmp_path: Path) -> None:
+    param, data = exports.ncnn_files(load_model("repsr-tiny-x4"))
+    cases = {
+        "truncated": (param, data[:-100], "ends before"),
+        "resized": (
+            param.replace("output 0=0", "added 0=0") + "Interp down 1 1 added output 0=3 1=0.5 2=0.5\n",
+            data,
+            "resized by 0.5",
+        ),
+        "other-layer": (param.replace("PReLU prelu_1", "ReLU relu_1"), data, "ReLU"),
+        "quantised": (param, b"\x38\x4b\x0d\x00" + data[4:], "tag"),
+        "not-ncnn": ("hello\n", data, "not an ncnn"),
+    }
+    for name, (text, blob, words) in cases.items():
+        (tmp_path / f"{name}.param").write_text(text)
+        (tmp_path / f"{name}.bin").write_bytes(blob)
+        result = cli(
+            "upscale",
+            str(ROOT / "examples" / "chart_lr.png"),
+            "-m",
+            str(tmp_path / f"{name}.param"),
+            "-o",
+            str(tmp_path / f"{name}.png"),
+        )
+        assert result.returncode != 0 and words in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.stderr and not (tmp_path / f"{name}.png").exists()

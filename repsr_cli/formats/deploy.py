@@ -1,8 +1,8 @@
 """The deploy-weights format: a fused plain network in the state-dict layout of Real-ESRGAN's SRVGGNetCompact.
 
 Written as safetensors (numbers only: opening an untrusted file cannot run code) or as a Real-ESRGAN `.pth`
-(`params_ema`); read from those, from Real-ESRGAN's compact `.pth` files, and from our training checkpoints
-(fused on load).
+(`params_ema`); read from those, from Real-ESRGAN's compact `.pth` files, from compact ncnn `.param`/`.bin`
+pairs (Upscayl's model folder) and from our training checkpoints (fused on load).
 """
 
 from __future__ import annotations
@@ -117,7 +117,14 @@ def _read_pth(path: Path) -> DeployNet:
     raise UserError("not a model: expected a repsr checkpoint or a compact state dict", path)
 
 
+def _read_ncnn(path: Path) -> DeployNet:
+    from .exports import read_ncnn
+
+    return deploy_from_state_dict({k: torch.from_numpy(v.copy()) for k, v in read_ncnn(path).items()}, path)
+
+
 def read_deploy(path: Path) -> DeployNet:
     """Any model file a user can name -> the deploy network, eval mode, float32, on the CPU."""
     path = Path(path)
-    return _read_safetensors(path) if path.suffix == ".safetensors" else _read_pth(path)
+    readers = {".safetensors": _read_safetensors, ".param": _read_ncnn}
+    return readers.get(path.suffix, _read_pth)(path)

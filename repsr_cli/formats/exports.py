@@ -10,6 +10,10 @@ exactly the deploy network's. Input: RGB in [0, 1], NCHW; any height and width.
 - ncnn: `.param` (text) and `.bin` as realesrgan-ncnn-vulkan and Upscayl load them (blobs `data` in and
   `output` out, as in the released Real-ESRGAN ncnn models); convolution weights stored as float16 like
   those models, biases and PReLU slopes as float32 (ncnn's layer loaders read them so).
+
+The ncnn pair is also read back (`read_ncnn`): the compact models Upscayl and realesrgan-ncnn-vulkan ship
+(realesr-animevideov3 among them) exist only in that form, and reading them lets `repsr eval` and `-m` score
+and run them beside ours.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .files import atomic_write
 ONNX_OPSET = 17
 NCNN_MAGIC = 7767517
 NCNN_FP16_TAG = 0x01306B47  # ncnn's tag before float16 weight data
+NCNN_FP32_TAG = 0  # a zero tag: raw float32 weight data follows
 
 
 def _layers(net: DeployNet) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
@@ -140,3 +145,71 @@ def write_ncnn(net: DeployNet, param_path: Path, bin_path: Path) -> None:
     except BaseException:
         bin_path.unlink(missing_ok=True)
         raise
+
+
+def _ncnn_params(tokens: list[str]) -> dict[int, str]:
+    """A layer line's `k=v` parameters (ncnn's integer keys)."""
+    return {int(k): v for k, _, v in (t.partition("=") for t in tokens if "=" in t)}
+
+
+def read_ncnn(param_path: Path) -> dict[str, np.ndarray]:
+    """The SRVGGNetCompact state dict (`body.N.weight/bias`) of an ncnn `.param` and the `.bin` beside it.
+
+    Only the compact graph is accepted (conv 3x3 / PReLU pairs, a last conv, PixelShuffle, a nearest
+    upsample of the input added): anything else is refused with the layer that does not fit."""
+    param_path = Path(param_path)
+    bin_path = param_path.with_suffix(".bin")
+    try:
+        lines = param_path.read_text(encoding="ascii").split("\n")
+        data = bin_path.read_bytes()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the ncnn pair ({exc.__class__.__name__}: {exc})", param_path) from None
+    if not lines or lines[0].strip() != str(NCNN_MAGIC):
+        raise UserError(f"not an ncnn .param file (first line is not {NCNN_MAGIC})", param_path)
+    state: dict[str, np.ndarray] = {}
+    offset, index, tail = 0, 0, []
+
+    def take(count: int, dtype: str) -> np.ndarray:
+        nonlocal offset
+        size = count * np.dtype(dtype).itemsize
+        if offset + size > len(data):
+            raise UserError("the .bin ends before the weights the .param names (truncated?)", bin_path)
+        values = np.frombuffer(data, dtype, count, offset).astype(np.float32)
+        offset += size + (-size % 4)  # ncnn aligns each blob to 4 bytes
+        return values
+
+    for line in lines[2:]:
+        tokens = line.split()
+        if not tokens or tokens[0] in ("Input", "Split"):
+            continue
+        kind, p = tokens[0], _ncnn_params(tokens)
+        if tail and kind in ("Convolution", "PReLU"):
+            raise UserError(f"layer {tokens[1]} ({kind}) after the upsampling: not a compact model", param_path)
+        if kind == "Convolution":
+            if p.get(1, "1") != "3" or p.get(4, "0") != "1" or p.get(5, "0") != "1":
+                raise UserError(f"layer {tokens[1]}: only 3x3 convolutions with padding 1 and a bias", param_path)
+            cout, size = int(p[0]), int(p[6])
+            tag = int(np.frombuffer(data[offset : offset + 4], "<u4")[0]) if offset + 4 <= len(data) else -1
+            offset += 4
+            if tag not in (NCNN_FP16_TAG, NCNN_FP32_TAG):
+                raise UserError(f"layer {tokens[1]}: weight storage tag {tag:#x} (quantised?) is not read", param_path)
+            weight = take(size, "<f2" if tag == NCNN_FP16_TAG else "<f4")
+            state[f"body.{index}.weight"] = weight.reshape(cout, size // (cout * 9), 3, 3)
+            state[f"body.{index}.bias"] = take(cout, "<f4")
+        elif kind == "PReLU":
+            state[f"body.{index}.weight"] = take(int(p.get(0, "1")), "<f4")
+        elif kind in ("PixelShuffle", "Interp", "BinaryOp"):
+            if kind == "Interp" and tail == ["PixelShuffle", "Interp", "BinaryOp"]:
+                raise UserError(
+                    f"the network's output is resized by {float(p.get(1, '1')):g} after it; only plain compact graphs"
+                    " are read: use the model of the network's own scale (and -s for the factor you want)",
+                    param_path,
+                )
+            tail.append(kind)
+            continue
+        else:
+            raise UserError(f"layer {tokens[1]} of type {kind} is not part of a compact model", param_path)
+        index += 1
+    if tail != ["PixelShuffle", "Interp", "BinaryOp"]:
+        raise UserError("the graph does not end in PixelShuffle + upsampled input: not a compact model", param_path)
+    return state
