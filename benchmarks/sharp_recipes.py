@@ -138,6 +138,13 @@ CANDIDATES: dict[str, recipes.Recipe] = {
     # at the base size the shipped recipe draws edges but leaves flat, painted areas (NIQE no better than the
     # base real model's on Set14): a stronger GAN for texture
     "feature1-sharpen1.25-gan0.1": dataclasses.replace(USM, target_sharpen=1.25, gan_weight=0.1),
+    # Issue 40: the shipped recipe rings (halo 2-3x realesr-animevideov3's): its unsharp-masked target carries
+    # the halos itself. An overshoot term against the plain HR's local range (objectives.overshoot_loss), with
+    # the target as it was and with the target clamped to that range (recipes.Recipe.target_limit); the clamp
+    # takes edge gain away, so also a stronger mask under it.
+    "sharpen1.25-overshoot10": dataclasses.replace(USM, target_sharpen=1.25, overshoot_weight=10.0),
+    "limited1.25-overshoot10": dataclasses.replace(USM, target_sharpen=1.25, target_limit=True, overshoot_weight=10.0),
+    "limited2-overshoot10": dataclasses.replace(USM, target_sharpen=2.0, target_limit=True, overshoot_weight=10.0),
 }
 if CANDIDATES["feature1-sharpen1.25"] != recipes.RECIPES["sharp"]:
     raise ImportError("the shipped recipe is no longer the search's feature1-sharpen1.25: search it again")

@@ -28,7 +28,7 @@ from repsr_cli import evaluate
 from repsr_cli.bench import machine_name
 from repsr_cli.data.degradations import LRDegradation, codec_roundtrip
 from repsr_cli.data.resize import imresize, mod_crop
-from repsr_cli.metrics import edge_energy, phase_grid_score, psnr_y, rgb_to_y, ssim_y
+from repsr_cli.metrics import edge_energy, halo_share, phase_grid_score, psnr_y, rgb_to_y, ssim_y
 from repsr_cli.niqe import niqe
 from repsr_cli.schema import PRESETS
 from repsr_cli.weights import blend_model, default_model_name, load_model
@@ -71,6 +71,7 @@ def score_models(
                 "ssim": ssim_y(sr, p.hr, scale),
                 "edge": edge_energy(sr, scale) / edge_energy(p.hr, scale),
                 "grid": phase_grid_score(sr, scale),
+                "halo": halo_share(sr, p.hr, scale),
                 **({"niqe": niqe(sr)} if with_niqe else {}),
             }
             for sr, p in zip(images, pairs, strict=True)
@@ -82,13 +83,16 @@ def score_models(
 
 def score_table(rows: dict[str, dict[str, float]]) -> list[str]:
     lines = [
-        "| | Y-PSNR dB | SSIM | NIQE (lower: more natural) | edge energy / HR | phase grid |",
-        "|---|---|---|---|---|---|",
+        "| | Y-PSNR dB | SSIM | NIQE (lower: more natural) | edge energy / HR | phase grid | halo (lower: cleaner) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         psnr = "—" if name == "HR" else f"{r['psnr']:.2f}"
         ssim = "—" if name == "HR" else f"{r['ssim']:.4f}"
-        lines.append(f"| {name} | {psnr} | {ssim} | {r['niqe']:.2f} | {r['edge']:.3f} | {100 * r['grid']:.2f} % |")
+        halo = f"{100 * r['halo']:.2f} %" if "halo" in r else "—"  # records scored before the measure existed
+        lines.append(
+            f"| {name} | {psnr} | {ssim} | {r['niqe']:.2f} | {r['edge']:.3f} | {100 * r['grid']:.2f} % | {halo} |"
+        )
     return lines
 
 

@@ -404,7 +404,8 @@ def eval_(
     ]
     if as_json:
         rows = [
-            {"degradation": label, "psnr": r.psnr, "ssim": r.ssim, "per_image": r.per_image} for label, r in results
+            {"degradation": label, "psnr": r.psnr, "ssim": r.ssim, "halo": r.halo, "per_image": r.per_image}
+            for label, r in results
         ]
         report = {"model": model, "scale": scale, "data": str(data), "skipped": skipped, "results": rows}
         print(json.dumps(_json_safe(report), allow_nan=False))
@@ -416,10 +417,15 @@ def eval_(
     for label, _ in results:
         table.add_column(f"{label} PSNR (dB)", justify="right")
         table.add_column(f"{label} SSIM", justify="right")
+        table.add_column(f"{label} halo", justify="right")
+
+    def cells(psnr: float, ssim: float, halo: float) -> tuple[str, str, str]:
+        return f"{psnr:.2f}", f"{ssim:.4f}", f"{100 * halo:.2f} %"
+
     for i, row in enumerate(results[0][1].per_image):
-        cells = [(f"{r.per_image[i]['psnr']:.2f}", f"{r.per_image[i]['ssim']:.4f}") for _, r in results]
-        table.add_row(str(row["image"]), *(c for pair in cells for c in pair))
-    table.add_row("mean", *(c for _, r in results for c in (f"{r.psnr:.2f}", f"{r.ssim:.4f}")), style="bold")
+        per = [cells(r.per_image[i]["psnr"], r.per_image[i]["ssim"], r.per_image[i]["halo"]) for _, r in results]
+        table.add_row(str(row["image"]), *(c for group in per for c in group))
+    table.add_row("mean", *(c for _, r in results for c in cells(r.psnr, r.ssim, r.halo)), style="bold")
     out.print(table)
 
 

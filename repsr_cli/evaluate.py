@@ -17,7 +17,7 @@ from .data.dataset import Pair, load_pairs
 from .data.degradations import LRDegradation
 from .data.resize import imresize
 from .imaging import to_array, to_tensor
-from .metrics import psnr_y, ssim_y
+from .metrics import halo_share, psnr_y, ssim_y
 
 Upscale = Callable[[np.ndarray], np.ndarray]  # LR uint8 HxWx3 -> SR uint8 HxWx3
 
@@ -26,6 +26,7 @@ Upscale = Callable[[np.ndarray], np.ndarray]  # LR uint8 HxWx3 -> SR uint8 HxWx3
 class EvalResult:
     psnr: float
     ssim: float
+    halo: float  # metrics.halo_share: the share of pixels overshooting the HR's local range
     per_image: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -71,9 +72,13 @@ def evaluate(upscale: Upscale, pairs: list[Pair], scale: int) -> EvalResult:
         sr = upscale(pair.lr)
         if sr.shape != pair.hr.shape:
             raise ValueError(f"{pair.name}: output {sr.shape} does not match HR {pair.hr.shape}")
-        rows.append({"image": pair.name, "psnr": psnr_y(sr, pair.hr, scale), "ssim": ssim_y(sr, pair.hr, scale)})
-    return EvalResult(
-        psnr=float(np.mean([r["psnr"] for r in rows])),
-        ssim=float(np.mean([r["ssim"] for r in rows])),
-        per_image=rows,
-    )
+        rows.append(
+            {
+                "image": pair.name,
+                "psnr": psnr_y(sr, pair.hr, scale),
+                "ssim": ssim_y(sr, pair.hr, scale),
+                "halo": halo_share(sr, pair.hr, scale),
+            }
+        )
+    mean = {key: float(np.mean([r[key] for r in rows])) for key in ("psnr", "ssim", "halo")}
+    return EvalResult(**mean, per_image=rows)

@@ -79,3 +79,29 @@ def edge_energy(img: np.ndarray, border: int = 0) -> float:
     y = _crop(rgb_to_y(img), border)
     dy, dx = np.diff(y, axis=0)[:, :-1], np.diff(y, axis=1)[:-1, :]
     return float(np.sqrt(dx * dx + dy * dy).mean())
+
+
+def _local_extremes(y: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum and maximum over the (2r+1)^2 window around each pixel (edges replicated), separably."""
+    k = 2 * radius + 1
+    padded = np.pad(y, radius, mode="edge")
+    rows = np.lib.stride_tricks.sliding_window_view(padded, k, axis=0)
+    lo, hi = rows.min(axis=-1), rows.max(axis=-1)
+    lo = np.lib.stride_tricks.sliding_window_view(lo, k, axis=1).min(axis=-1)
+    hi = np.lib.stride_tricks.sliding_window_view(hi, k, axis=1).max(axis=-1)
+    return lo, hi
+
+
+HALO_TOLERANCE = 8.0  # luma levels (of 0-255) an output may stray outside the HR's local range unnoticed
+
+
+def halo_share(sr: np.ndarray, hr: np.ndarray, scale: int, tolerance: float = HALO_TOLERANCE) -> float:
+    """Share of output pixels whose luma lies more than `tolerance` levels outside the HR's own minimum-maximum
+    over the (2s+1)^2 window around that pixel: ringing and overshoot beside edges, and texture invented where
+    the HR is flat. The HR scores 0; a sharp edge in the right place scores nothing, a halo beside it does.
+    Border `scale` pixels are cropped as for PSNR."""
+    a, b = _crop(rgb_to_y(sr), scale), _crop(rgb_to_y(hr), scale)
+    # rgb_to_y gives 16-235 luma: scale back to 0-255 levels so the tolerance reads as 8-bit grey levels
+    a, b = (a - 16.0) * (255 / 219), (b - 16.0) * (255 / 219)
+    lo, hi = _local_extremes(b, scale)
+    return float(((a > hi + tolerance) | (a < lo - tolerance)).mean())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageFilter
 
 from repsr_cli import evaluate
 from repsr_cli.data.resize import imresize
-from repsr_cli.metrics import edge_energy, phase_grid_score
+from repsr_cli.metrics import edge_energy, halo_share, phase_grid_score
 from repsr_cli.train.objectives import artifact_map, grid_loss
 
 from .conftest import shared_path
@@ -160,3 +161,63 @@ def test_a_sharpened_target_feeds_every_term_but_the_adversarial_one() -> None:
     assert not torch.equal(target, hr)
     assert parts["pixel"] == pytest.approx(float(torch.nn.functional.l1_loss(sr, target)), rel=1e-6)
     assert parts["gan"] == pytest.approx(plain.generator_loss(sr, hr)[1]["gan"], rel=1e-6)  # judged against the HR
+
+
+def _step_edge() -> np.ndarray:
+    """A vertical step from grey 50 to 200 at column 32 of a 64x64 grey image."""
+    img = np.full((64, 64, 3), 50, np.uint8)
+    img[:, 32:] = 200
+    return img
+
+
+def test_halo_share_counts_exactly_the_pixels_beyond_the_local_range() -> None:
+    hr = _step_edge()
+    assert halo_share(hr, hr, 4) == 0.0
+    ringing = hr.copy()
+    ringing[:, 29:32] = 20  # a dark rim of 3 columns, 30 levels under the local minimum
+    ringing[:, 32:35] = 230  # a bright rim of 3 columns, 30 over the local maximum
+    assert halo_share(ringing, hr, 4) == pytest.approx(6 / 56)  # 56 columns after the 4-pixel border crop
+    within = hr.copy()
+    within[:, 32:35] = 207  # 7 levels over: inside the tolerance
+    within[:, 31] = 200  # the edge one pixel early: moved, not overshooting
+    assert halo_share(within, hr, 4) == 0.0
+    blurred = np.asarray(Image.fromarray(hr).filter(ImageFilter.GaussianBlur(2)))
+    assert halo_share(blurred, hr, 4) == 0.0  # softness is not a halo
+
+
+def test_halo_share_sees_texture_invented_on_a_flat_area() -> None:
+    flat = np.full((48, 48, 3), 120, np.uint8)
+    noisy = flat.copy()
+    noisy[::4, ::4] = 160  # every 16th pixel invented, 40 levels above the flat HR
+    kept = noisy[4:-4, 4:-4, 0]
+    assert halo_share(noisy, flat, 4) == pytest.approx((kept == 160).mean())
+
+
+def test_overshoot_loss_charges_only_what_leaves_the_local_range() -> None:
+    from repsr_cli.train.objectives import overshoot_loss, unsharp
+
+    hr = torch.from_numpy(_step_edge()).permute(2, 0, 1)[None].float() / 255
+    assert float(overshoot_loss(hr, hr, 4)) == 0.0
+    steeper = hr.clone()
+    steeper[..., 31] = 200 / 255  # the edge moved by a pixel: within the levels around it
+    assert float(overshoot_loss(steeper, hr, 4)) == 0.0
+    ringing = hr.clone()
+    ringing[..., 32:35] = 230 / 255  # 3 columns of 64 overshoot by 30 levels
+    assert float(overshoot_loss(ringing, hr, 4)) == pytest.approx(3 / 64 * 30 / 255, rel=1e-5)
+    assert float(overshoot_loss(unsharp(hr, 1.25, 8.0), hr, 4)) > 0  # an unsharp mask rings by design
+
+
+def test_a_limited_target_is_sharpened_within_the_hrs_local_range() -> None:
+    from repsr_cli.train.objectives import Objective, local_range, overshoot_loss, unsharp
+    from repsr_cli.train.recipes import Recipe
+
+    hr = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8), scale_factor=4, mode="nearest")  # strong edges
+    sr = torch.rand(2, 3, 32, 32)
+    recipe = Recipe(target_sharpen=1.25, target_limit=True, overshoot_weight=3.0)
+    total, parts = Objective(recipe, 2, "cpu").generator_loss(sr, hr)
+    lo, hi = local_range(hr, 2)
+    target = torch.minimum(torch.maximum(unsharp(hr, 1.25, 8.0), lo), hi)
+    assert float(overshoot_loss(target, hr, 2)) == 0.0 and not torch.equal(target, hr)
+    assert parts["pixel"] == pytest.approx(float(torch.nn.functional.l1_loss(sr, target)), rel=1e-6)
+    assert parts["overshoot"] == pytest.approx(float(overshoot_loss(sr, hr, 2)), rel=1e-6)  # the plain HR's range
+    assert float(total) == pytest.approx(parts["pixel"] + 3.0 * parts["overshoot"], rel=1e-6)

@@ -49,6 +49,20 @@ def unsharp(hr: torch.Tensor, amount: float, sigma: float, threshold: float = 10
     return (hr + amount * mask * detail).clamp(0, 1)
 
 
+def local_range(x: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel minimum and maximum over the (2r+1)^2 window around each pixel (the image's own pixels only
+    at its borders: max pooling pads with -inf)."""
+    k = 2 * radius + 1
+    return -F.max_pool2d(-x, k, stride=1, padding=radius), F.max_pool2d(x, k, stride=1, padding=radius)
+
+
+def overshoot_loss(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Mean amount by which the output leaves the HR's local range (metrics.halo_share's window): zero for any
+    output that stays within the levels the HR has around each pixel, however steep its edges."""
+    lo, hi = local_range(hr, scale)
+    return (F.relu(sr - hi) + F.relu(lo - sr)).mean()
+
+
 def highpass_luma(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Y minus its (2s+1)-box blur: the detail layer in which a PixelShuffle checkerboard lives."""
     y = sum(w * x[:, c : c + 1] for c, w in enumerate(_LUMA))
@@ -148,6 +162,9 @@ class Objective:
         real = hr  # what the discriminator compares with; every other term aims at the (sharpened) target
         if r.target_sharpen > 0:
             hr = unsharp(hr, r.target_sharpen, r.target_sharpen_sigma)
+            if r.target_limit:
+                lo, hi = local_range(real, self.scale)
+                hr = torch.minimum(torch.maximum(hr, lo), hi)
         pixel = (F.l1_loss if r.pixel == "l1" else F.mse_loss)(sr, hr)
         terms: dict[str, tuple[float, torch.Tensor]] = {"pixel": (r.pixel_weight, pixel)}
         if r.fft_weight > 0:
@@ -155,6 +172,8 @@ class Objective:
         if self.features is not None:
             with self.autocast():
                 terms["feature"] = (r.feature_weight, feature_loss(self.features, sr, hr).float())
+        if r.overshoot_weight > 0:
+            terms["overshoot"] = (r.overshoot_weight, overshoot_loss(sr, real, self.scale))
         if r.grid_weight > 0:
             terms["grid"] = (r.grid_weight, grid_loss(sr, hr, self.scale))
         if r.ldl_weight > 0:

@@ -33,6 +33,13 @@ class Recipe:
     # generator aims at crisper edges than the HR has, while the discriminator still judges the plain HR.
     target_sharpen: float = 0.0
     target_sharpen_sigma: float = 8.0  # Gaussian sigma (HR pixels): basicsr's USMSharp, radius 50 -> sigma 8
+    # Clamp the sharpened target to the HR's own minimum-maximum over the (2s+1)^2 window around each pixel: the
+    # edge is steepened but gains no rim beyond the levels beside it (the overshoot control of video sharpeners
+    # such as AviSynth's LimitedSharpen). An unsharp mask alone puts a halo into the target itself.
+    target_limit: bool = False
+    # L1 of the output beyond the plain HR's local range (the same window): what `repsr eval` counts as halo,
+    # penalised where it happens and nowhere else, so a steep edge in the right place costs nothing.
+    overshoot_weight: float = 0.0
     gan: str = "none"  # none | vanilla | ragan (relativistic average, ESRGAN, arXiv 1809.00219)
     gan_weight: float = 0.0
     # LDL (Liang et al., CVPR 2022, arXiv 2203.09195): an L1 term on the pixels where the output has artefacts
@@ -45,6 +52,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.pixel not in PIXEL_LOSSES or self.gan not in GAN_KINDS:
             raise ValueError(f"unknown pixel loss {self.pixel!r} or GAN {self.gan!r}")
+        if self.overshoot_weight < 0:
+            raise ValueError("the overshoot weight must be >= 0")
         if self.target_sharpen < 0 or self.target_sharpen_sigma <= 0:
             raise ValueError("the target's unsharp mask needs an amount >= 0 and a sigma > 0")
         if self.ldl_weight > 0 and self.ema <= 0:
