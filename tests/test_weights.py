@@ -123,6 +123,27 @@ def test_size_picks_the_models_of_one_preset_and_the_default_is_the_biggest(fake
         weights.blend_model("detail", 4, 0.5, size="base")  # no base sharp model: refused, not the small one
 
 
+def test_without_size_a_cpu_takes_the_small_models_and_a_gpu_the_biggest(
+    fake_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one rule (weights.sizes_for) behind images, video and the API: a base model's cost on a CPU buys too
+    little (weights/scores.md, gain and cost)."""
+    from repsr_cli.formats.deploy import save_deploy
+    from repsr_cli.infer import upscaler
+    from repsr_cli.model import DeployNet, preset_config
+
+    save_deploy(DeployNet(preset_config("base", 4)), fake_bundle / "repsr-real-base-x4.safetensors")
+    assert weights.sizes_for("cpu", None) == weights.CPU_SIZES and weights.sizes_for("cuda", None) is None
+    assert weights.sizes_for("cpu", "base") == "base"
+    assert upscaler.ModelPerInput(4, device="cpu").models[True].name == "repsr-real-x4"
+    chosen = upscaler.ModelPerInput(4, size="base", device="cpu")  # no clean base model: lossy inputs only
+    assert chosen.models[True].name == "repsr-real-base-x4"
+    with pytest.raises(UserError, match="no bundled base model for lossless inputs .*repsr-real-base-x4 serves"):
+        chosen.for_image(lossy=False)
+    monkeypatch.setattr(upscaler, "resolve_device", lambda device: torch.device("cuda"))
+    assert upscaler.ModelPerInput(4, device="cuda").models[True].name == "repsr-real-base-x4"
+
+
 def test_a_blend_without_size_takes_the_biggest_size_that_has_both_ends(fake_bundle: Path) -> None:
     """Base real and sharp models but no base clean one (what ships): --detail blends the base pair, --denoise
     the small pair, instead of refusing for want of a base clean model."""

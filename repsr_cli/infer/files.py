@@ -221,7 +221,10 @@ def upscale_files(
 
     def failed(job: Job, exc: UserError) -> None:
         report.failed.append(str(job.source))
-        events.file_done(job, "failed", str(exc))
+        message = str(exc)
+        if str(job.source) not in message and str(job.target) not in message:  # every failure line names its file
+            message = f"{job.source}: {message}"
+        events.file_done(job, "failed", message)
 
     def finish_write() -> None:
         nonlocal writing

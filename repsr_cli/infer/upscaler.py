@@ -22,7 +22,7 @@ from ..imaging import to_array, to_tensor
 from ..model import DeployNet
 from ..runtime import resolve_device, resolve_precision
 from ..schema import ALPHA_MODES, choices
-from ..weights import default_model, load_model
+from ..weights import ModelEntry, default_model, load_model, sizes_for
 from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
@@ -258,15 +258,33 @@ class ModelPerInput:
     `for_image` gives the Upscaler to use, whose `name` says which."""
 
     def __init__(self, scale: float, size: str | None = None, **options: object) -> None:
-        """`size`: a preset name (small, base) to take the bundled models of that size only; None: the biggest
-        bundled network of each family."""
+        """`size`: a preset name (small, base) to take the bundled models of that size only; None: the sizes
+        worth their cost on the device (weights.sizes_for: small on a CPU, the biggest bundled elsewhere)."""
         self.scale, self.options = scale, options
-        self.models = {lossy: default_model(scale, "real" if lossy else "clean", size) for lossy in (False, True)}
+        sizes = sizes_for(resolve_device(str(options.get("device", "auto"))).type, size)
+        self.models: dict[bool, ModelEntry | UserError] = {}
+        for real in (False, True):
+            try:
+                self.models[real] = default_model(scale, "real" if real else "clean", sizes)
+            except UserError:  # a size the family lacks: refused for the inputs that need it, not for all
+                kinds = (
+                    "lossy inputs (JPEG, lossy WebP)"
+                    if real
+                    else "lossless inputs (PNG, TIFF, BMP, near-lossless JPEG)"
+                )
+                self.models[real] = UserError(f"--size {size}: no bundled {size} model for {kinds} at x{scale:g}")
+        if all(isinstance(m, UserError) for m in self.models.values()):
+            raise UserError(f"no bundled {size} model for x{scale:g}; pass -m with a model file")
         self._loaded: dict[str, Upscaler] = {}
 
     def for_image(self, lossy: bool, quality: int | None = None) -> Upscaler:
         real = lossy and (quality is None or quality <= CLEAN_ABOVE_QUALITY)
         entry = self.models[real]
+        if isinstance(entry, UserError):
+            other = "; ".join(
+                f"{m.name} serves the others" for m in self.models.values() if not isinstance(m, UserError)
+            )
+            raise UserError(f"{entry} ({other}; use another --size for these)")
         if entry.name not in self._loaded:
             self._loaded[entry.name] = Upscaler(entry.path, name=entry.name, **self.options)
         return self._loaded[entry.name]
