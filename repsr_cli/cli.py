@@ -270,9 +270,18 @@ def upscale_video(
     precision: PrecisionOption = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile size; 0 = whole frame; default: from free memory.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted job after its last finished segment (kept in .OUTPUT.repsr-work beside "
+            "the output); refused if the input or a setting changed.",
+        ),
+    ] = False,
 ) -> None:
     """Upscale a video, streaming; keeps frame rate, duration, audio tracks and subtitles.
-    Ctrl-C or an error leaves no output file (never a truncated one)."""
+    Ctrl-C or an error leaves no output file (never a truncated one); the finished 2-second segments stay
+    beside it, and --resume continues from them."""
 
     from .infer.files import output_suffix
     from .infer.progress import VideoProgress, video_summary
@@ -305,7 +314,9 @@ def upscale_video(
     check_request(source, output, opts)
     info = probe(source)
     with VideoProgress(out, info, opts) as progress:
-        report = run(upscaler, source, output, opts, overwrite, progress.on_frame, scale, info)
+        report = run(
+            upscaler, source, output, opts, overwrite, progress.on_frame, scale, info, resume, progress.on_resume
+        )
     out.print(video_summary(report, upscaler.name))
 
 
@@ -667,7 +678,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="repsr")
     except UserError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -243,7 +243,8 @@ def test_video_uses_the_real_model_by_default(tmp_path: Path, fake_bundle: Path)
 
 def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """A background job of a non-interactive shell ignores SIGINT; a Ctrl-C still reaches its ffmpeg children
-    (same process group). The run must end at once with one error line, no partial file, no child left."""
+    (same process group). The run must end at once with one error line, no partial file, no child left; the
+    finished segments stay for a resume."""
     import os
     import signal
 
@@ -259,7 +260,7 @@ def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpo
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     deadline = time.monotonic() + 60
-    while not (tmp_path / ".out.partial.mp4").exists() and time.monotonic() < deadline:
+    while not (tmp_path / ".out.mp4.repsr-work" / "seg-00000.mkv").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
     assert proc.poll() is None, "the run ended before the Ctrl-C: make the clip longer"
@@ -267,8 +268,9 @@ def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpo
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 1, stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("frames")]
-    assert len(lines) == 1 and "interrupted" in lines[0], stderr
+    assert len(lines) == 1 and "interrupted" in lines[0] and "--resume" in lines[0], stderr
     assert not out.exists() and not (tmp_path / ".out.partial.mp4").exists()
+    assert not list((tmp_path / ".out.mp4.repsr-work").glob("*.partial.mkv"))
     children = subprocess.run(["pgrep", "-f", str(src)], capture_output=True, text=True).stdout.split()
     assert children == []
 

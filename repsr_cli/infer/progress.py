@@ -87,6 +87,7 @@ class VideoProgress:
         self.progress = Progress(*columns, console=console)
         self.task = self.progress.add_task("frames", total=frames_expected(info, opts), fps="-")
         self.start = time.perf_counter()
+        self.base = 0  # frames an interrupted run had kept: counted as done, not in the rate
 
     def __enter__(self) -> VideoProgress:
         self.progress.start()
@@ -96,15 +97,22 @@ class VideoProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def on_resume(self, n: int) -> None:
+        """A resumed job starts at the frames already done (a reset, so the time left is not skewed by them)."""
+        self.base = n
+        self.progress.reset(self.task, completed=n, fps="-")
+        self.start = time.perf_counter()
+
     def on_frame(self, n: int) -> None:
-        rate = n / max(1e-9, time.perf_counter() - self.start)
+        rate = (n - self.base) / max(1e-9, time.perf_counter() - self.start)
         self.progress.update(self.task, completed=n, fps=f"{rate:.1f}")
 
 
 def video_summary(report: VideoReport, model: str) -> str:
     peak = f"; peak GPU memory {report.peak_bytes / 2**20:,.0f} MiB" if report.peak_bytes is not None else ""
+    resumed = f" after the {report.resumed_from} an earlier run kept" if report.resumed_from else ""
     return (
-        f"wrote {report.output} with {model}: {report.frames} frames in {report.seconds:.1f} s "
+        f"wrote {report.output} with {model}: {report.frames} frames{resumed} in {report.seconds:.1f} s "
         f"({report.frames / report.seconds:.2f} fps; model {100 * report.model_seconds / report.seconds:.0f}%, "
         f"waiting for the decoder {100 * report.decode_wait / report.seconds:.0f}%, for the encoder "
         f"{100 * report.encode_wait / report.seconds:.0f}% of the time{peak})"

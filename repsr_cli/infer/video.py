@@ -1,9 +1,11 @@
 """Streaming video upscaling through the bundled ffmpeg (imageio-ffmpeg): decode -> model -> encode.
 
 Three stages overlap: a thread reads raw frames from the decoder, the caller's thread runs the model,
-a thread writes to the encoder; bounded queues keep memory flat. Audio and subtitles are taken from
-the source by the encoder itself (stream copy where the container allows), so they are never decoded.
-On any failure or Ctrl-C the partial output is removed: the result is a complete file or nothing.
+a thread writes to the encoder of the current segment; bounded queues keep memory flat. Finished segments
+are kept in a work folder (segments.py) until the last one is done; then they are joined without re-encoding
+and the source's audio and subtitles are muxed in (stream copy where the container allows), so those are
+never decoded. On any failure or Ctrl-C the output does not appear (a complete file or nothing), and the
+finished segments stay for `--resume`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -28,6 +31,16 @@ from ..ffmpeg import ffmpeg_exe
 from ..formats.files import Busy, exclusive
 from ..runtime import PeakMemory
 from ..schema import IMAGE_SUFFIXES
+from .segments import (
+    SEGMENT_SECONDS,
+    Manifest,
+    concat_list,
+    open_work,
+    segment_path,
+    source_identity,
+    weights_digest,
+    work_folder,
+)
 from .upscaler import Upscaler
 
 # Which codecs each container can hold without transcoding, and what to transcode to otherwise.
@@ -227,6 +240,10 @@ class VideoOptions:
     start: float | None = None
     duration: float | None = None
     queue_frames: int = 8
+    segment_seconds: float = SEGMENT_SECONDS  # what an interruption can lose at most (segments.py)
+
+    def segment_frames(self, fps: Fraction) -> int:
+        return max(1, round(self.segment_seconds * fps))
 
 
 def frames_expected(info: Probe, opts: VideoOptions) -> int | None:
@@ -253,33 +270,33 @@ def output_pix_fmt(info: Probe, opts: VideoOptions) -> str:
     return opts.pix_fmt or ("yuv420p10le" if info.high_depth else "yuv420p")
 
 
-def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts: VideoOptions) -> list[str]:
-    ext = out.suffix.lower()
-    codec = opts.codec or DEFAULT_CODEC.get(ext, "libx264")
-    pix_fmt = output_pix_fmt(info, opts)
+def video_codec(out: Path, opts: VideoOptions) -> str:
+    return opts.codec or DEFAULT_CODEC.get(out.suffix.lower(), "libx264")
+
+
+def segment_args(segment: Path, out: Path, info: Probe, size: tuple[int, int], opts: VideoOptions) -> list[str]:
+    """One segment: raw frames from stdin, encoded on their own (a keyframe first, so it decodes alone), in
+    Matroska, whose timestamps the concat demuxer joins without a gap or an overlap at the seams."""
+    codec = video_codec(out, opts)
     w, h = size
-    args = [
-        ffmpeg(),
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        raw_format(info)[0],
-        "-s",
-        f"{w}x{h}",
-        "-r",
-        str(info.fps),
-        "-i",
-        "-",
-        *_window(opts),
-        "-i",
-        file_url(src),
-        "-map",
-        "0:v:0",
-    ]
+    args = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", raw_format(info)[0]]
+    args += ["-s", f"{w}x{h}", "-r", str(info.fps), "-i", "-", *info.colour.encode_args(info.sar)]
+    args += ["-c:v", codec, "-pix_fmt", output_pix_fmt(info, opts)]
+    if codec in ("libx264", "libx265", "libvpx-vp9"):
+        args += ["-crf", str(opts.crf)]
+    if codec in ("libx264", "libx265"):
+        args += ["-preset", opts.preset]
+    if codec == "libvpx-vp9":
+        args += ["-b:v", "0", "-row-mt", "1"]
+    return [*args, "-f", "matroska", file_url(segment)]
+
+
+def join_args(segments: Path, src: Path, out: Path, info: Probe, opts: VideoOptions) -> list[str]:
+    """The finished segments joined without re-encoding, with the source's audio, subtitles and metadata (over
+    the same window), into the output's container."""
+    ext = out.suffix.lower()
+    args = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0"]
+    args += ["-i", file_url(segments), *_window(opts), "-i", file_url(src), "-map", "0:v:0", "-c:v", "copy"]
     audio_ok = AUDIO_OK[ext]
     for i, s in enumerate(info.of_kind("audio")):
         args += ["-map", f"1:a:{i}"]
@@ -291,18 +308,9 @@ def encoder_args(src: Path, out: Path, info: Probe, size: tuple[int, int], opts:
     for n, i in enumerate(text_subs):
         copy_ok = sub_codec != "copy" or ext != ".mkv" or subs[i].codec in MKV_TEXT_OK or subs[i].codec not in TEXT_SUBS
         args += ["-map", f"1:s:{i}", f"-c:s:{n}", sub_codec if copy_ok else "srt"]
-    args += info.colour.encode_args(info.sar)
-    args += ["-c:v", codec, "-pix_fmt", pix_fmt]
-    if codec in ("libx264", "libx265", "libvpx-vp9"):
-        args += ["-crf", str(opts.crf)]
-    if codec in ("libx264", "libx265"):
-        args += ["-preset", opts.preset]
-    if codec == "libvpx-vp9":
-        args += ["-b:v", "0", "-row-mt", "1"]
     if ext in (".mp4", ".mov"):
         args += ["-movflags", "+faststart"]
-    args += ["-map_metadata", "1", "-f", {".mkv": "matroska"}.get(ext, ext[1:]), file_url(out)]
-    return args
+    return [*args, "-map_metadata", "1", "-f", {".mkv": "matroska"}.get(ext, ext[1:]), file_url(out)]
 
 
 @dataclass
@@ -314,6 +322,7 @@ class VideoReport:
     decode_wait: float = 0.0  # seconds the model waited for decoded frames (the decoder was the bottleneck)
     encode_wait: float = 0.0  # seconds it waited for room in the encoder's queue (the encoder was)
     peak_bytes: int | None = None  # device memory at its peak (CUDA)
+    resumed_from: int = 0  # frames an interrupted run had kept (`frames` counts this run's only)
 
 
 class _Stage(threading.Thread):
@@ -392,11 +401,15 @@ def upscale_video(
     on_frame: Callable[[int], None] | None = None,
     scale: float | None = None,
     info: Probe | None = None,
+    resume: bool = False,
+    on_resume: Callable[[int], None] | None = None,
 ) -> VideoReport:
     """Upscale `src` by `scale` (default: the model's; other factors finish each frame with a Lanczos resize).
 
-    Any failure on any side (decoder, model, encoder, Ctrl-C) stops both ffmpeg processes and all threads
-    at once, and removes the partial output; a stale partial file of a killed run is removed first."""
+    Frames are encoded in segments kept in a work folder beside the output (segments.py); `resume` continues
+    after the last finished one (`on_resume` hears how many frames were kept), and the output appears, whole,
+    only when every segment is joined. Any failure on any side (decoder, model, encoder, Ctrl-C, SIGTERM)
+    stops both ffmpeg processes and all threads at once; the finished segments stay for a resume."""
     src, out = Path(src), Path(out)
     check_request(src, out, opts)
     if out.is_dir():
@@ -412,12 +425,86 @@ def upscale_video(
     info = info or probe(src)
     w, h = info.width, info.height
     factor = scale or upscaler.scale
-    out_w, out_h = even_size((max(2, round(w * factor)), max(2, round(h * factor))), output_pix_fmt(info, opts))
+    size = even_size((max(2, round(w * factor)), max(2, round(h * factor))), output_pix_fmt(info, opts))
     try:
         with exclusive(out.with_name(f".{out.name}.lock")):
-            return _upscale_locked(upscaler, src, out, opts, on_frame, info, (out_w, out_h))
+            work = work_folder(out)
+            manifest = open_work(work, job_identity(upscaler, src, out, info, size, opts), resume, out)
+            if on_resume is not None and manifest.frames_done:
+                on_resume(manifest.frames_done)
+            return _upscale_locked(upscaler, src, out, opts, on_frame, info, size, work, manifest)
     except Busy:
         raise UserError("another repsr run is writing this output right now", out) from None
+
+
+def job_identity(
+    upscaler: Upscaler, src: Path, out: Path, info: Probe, size: tuple[int, int], opts: VideoOptions
+) -> dict[str, object]:
+    """Everything that decides the kept frames' pixels and places: a resume must agree on all of it."""
+    return {
+        "source": source_identity(src),
+        "model": {
+            "name": upscaler.name,
+            "weights": weights_digest(upscaler.net),
+            "precision": str(upscaler.dtype).removeprefix("torch."),
+        },
+        "output": {"size": f"{size[0]}x{size[1]}", "container": out.suffix.lower()},
+        "encode": {
+            "codec": video_codec(out, opts),
+            "crf": opts.crf,
+            "preset": opts.preset,
+            "pix_fmt": output_pix_fmt(info, opts),
+        },
+        "window": {"start": opts.start, "duration": opts.duration},
+        "segment_frames": opts.segment_frames(info.fps),
+    }
+
+
+class _SegmentWriter:
+    """Encodes frames into segment after segment of the work folder; a segment counts (manifest) only once
+    its encoder has finished and it is renamed into place."""
+
+    def __init__(self, work: Path, manifest: Manifest, args: Callable[[Path], list[str]], per: int, log) -> None:
+        self.work, self.manifest, self.args, self.per, self.log = work, manifest, args, per, log
+        self.encoder: subprocess.Popen | None = None
+        self.partial: Path | None = None
+        self.frames = 0
+
+    def write(self, data: bytes) -> None:
+        if self.encoder is None:
+            self.partial = segment_path(self.work, len(self.manifest.segments)).with_suffix(".partial.mkv")
+            self.encoder = subprocess.Popen(self.args(self.partial), stdin=subprocess.PIPE, stderr=self.log)
+            self.frames = 0
+        try:
+            self.encoder.stdin.write(data)
+        except BrokenPipeError:  # the encoder ended: its exit says why (a Ctrl-C that reached it, a crash)
+            raise UserError(f"cannot encode ({_exit_reason(self.encoder.wait()) or 'the encoder stopped'})") from None
+        self.frames += 1
+        if self.frames == self.per:
+            self.finish()
+
+    def finish(self) -> None:
+        """Close the open segment and keep it (nothing to do between segments)."""
+        if self.encoder is None or self.partial is None:
+            return
+        self.encoder.stdin.close()
+        code = self.encoder.wait()
+        if code != 0:
+            raise UserError(f"cannot encode ({_first(_log_text(self.log)) or _exit_reason(code)})")
+        self.partial.replace(segment_path(self.work, len(self.manifest.segments)))
+        self.manifest.segments.append(self.frames)
+        self.manifest.save(self.work)
+        self.encoder = self.partial = None
+
+    def abort(self) -> None:
+        """Kill an unfinished segment's encoder and drop its file."""
+        if self.encoder is not None and self.encoder.poll() is None:
+            self.encoder.kill()
+        if self.encoder is not None:
+            self.encoder.wait()
+        if self.partial is not None:
+            self.partial.unlink(missing_ok=True)
+        self.encoder = self.partial = None
 
 
 def _upscale_locked(
@@ -428,14 +515,17 @@ def _upscale_locked(
     on_frame: Callable[[int], None] | None,
     info: Probe,
     size: tuple[int, int],
+    work: Path,
+    manifest: Manifest,
 ) -> VideoReport:
-    """The run itself, under the output's lock: no other run writes this partial file meanwhile, so one left
-    there is a killed run's and is removed first."""
+    """The run itself, under the output's lock: no other run writes this work folder or partial file meanwhile,
+    so a partial output there is a killed run's and is removed first."""
     w, h = info.width, info.height
     out_w, out_h = size
     raw, dtype = raw_format(info)
     tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
-    tmp.unlink(missing_ok=True)  # left by a run that was killed
+    tmp.unlink(missing_ok=True)  # left by a run that was killed while joining
+    done = manifest.frames_done
     # ffmpeg's stderr goes to files, which never fill up and block it; closed in the `finally` below
     logs = [tempfile.TemporaryFile() for _ in range(2)]  # noqa: SIM115
     decode = [ffmpeg(), "-hide_banner", "-loglevel", "error", *_window(opts), "-xerror", "-i", file_url(src)]
@@ -445,9 +535,10 @@ def _upscale_locked(
     filters = ",".join([*info.colour.decode_filters(), "setpts=PTS-STARTPTS"])
     decode += ["-map", f"0:v:{info.video_index}", "-vf", filters]
     decode += ["-f", "rawvideo", "-pix_fmt", raw, "-fps_mode", "cfr", "-r", str(info.fps), "-"]
+    # stdin closed and a new session: a terminal's Ctrl-C reaches us alone, and we end ffmpeg ourselves
     decoder = subprocess.Popen(decode, stdout=subprocess.PIPE, stderr=logs[0], stdin=subprocess.DEVNULL)
-    encoder = subprocess.Popen(
-        encoder_args(src, tmp, info, (out_w, out_h), opts), stdin=subprocess.PIPE, stderr=logs[1]
+    segments = _SegmentWriter(
+        work, manifest, lambda path: segment_args(path, out, info, size, opts), opts.segment_frames(info.fps), logs[1]
     )
     frames_in: queue.Queue = queue.Queue(maxsize=opts.queue_frames)
     frames_out: queue.Queue = queue.Queue(maxsize=opts.queue_frames)
@@ -456,10 +547,14 @@ def _upscale_locked(
     frame_bytes = w * h * 3 * dtype.itemsize
 
     def read() -> None:
+        skipped = 0
         while running():
             buf = _read_exactly(decoder.stdout, frame_bytes)
             if len(buf) < frame_bytes:
                 return
+            if skipped < done:  # upscaled and kept by the interrupted run: decoded again only to be passed over
+                skipped += 1
+                continue
             frame = np.frombuffer(buf, dtype).reshape(h, w, 3).astype(dtype.newbyteorder("="), copy=False)
             if not _put(frames_in, frame, running):
                 return
@@ -467,15 +562,17 @@ def _upscale_locked(
     def write() -> None:
         while True:
             got, frame = _get(frames_out, running)
-            if not got or frame is None:
-                break
-            encoder.stdin.write(frame.astype(dtype, copy=False).tobytes())
-        encoder.stdin.close()
+            if not got or not running():
+                return
+            if frame is None:  # end of stream: the last segment may be shorter
+                segments.finish()
+                return
+            segments.write(frame.astype(dtype, copy=False).tobytes())
 
     reader, writer = _Stage(read), _Stage(write)
     reader.start()
     writer.start()
-    count, model_seconds, decode_wait, encode_wait, start = 0, 0.0, 0.0, 0.0, time.perf_counter()
+    count, model_seconds, decode_wait, encode_wait, start = done, 0.0, 0.0, 0.0, time.perf_counter()
     ok = False
     peak = PeakMemory()
     try:
@@ -495,26 +592,53 @@ def _upscale_locked(
             count += 1
             if on_frame is not None:
                 on_frame(count)
-        if reader.error is None and not reader.is_alive():
-            _put(frames_out, None, writer.is_alive)  # end of stream: the encoder finishes the file
+        if reader.error is None and not reader.is_alive() and decoder.wait() == 0:
+            _put(frames_out, None, writer.is_alive)  # the whole stream decoded: the last segment is complete
             writer.join()
-            decoder.wait()
-            encoder.wait()
-        else:
-            stop.set()
-        _shut(stop, (decoder, encoder), (reader, writer))
-        _check(decoder, encoder, logs, writer, count, src, out)
-        _check_written(tmp, out)
+        stop.set()
+        _shut(stop, (decoder,), (reader, writer))
+        _check(decoder, logs[0], writer, count, src, out)
+        _join(concat_list(work, len(manifest.segments)), src, tmp, info, opts, out)
         os.replace(tmp, out)
+        shutil.rmtree(work, ignore_errors=True)
         ok = True
+    except BaseException as exc:
+        stop.set()
+        segments.abort()  # unblocks a writer stuck on a full pipe
+        _shut(stop, (decoder,), (reader, writer))
+        segments.abort()  # and drops a segment the writer opened meanwhile
+        tmp.unlink(missing_ok=True)
+        if manifest.frames_done:
+            raise _kept_note(exc, manifest.frames_done, work, out) from None
+        raise
     finally:
-        if not ok:
-            _shut(stop, (decoder, encoder), (reader, writer))
-            tmp.unlink(missing_ok=True)
+        if not ok and not manifest.frames_done:
+            shutil.rmtree(work, ignore_errors=True)  # nothing worth a resume
         for log in logs:
             log.close()
     seconds = time.perf_counter() - start
-    return VideoReport(count, seconds, model_seconds, out, decode_wait, encode_wait, peak.read())
+    return VideoReport(count - done, seconds, model_seconds, out, decode_wait, encode_wait, peak.read(), done)
+
+
+def _kept_note(exc: BaseException, kept: int, work: Path, out: Path) -> BaseException:
+    """The failure, saying what was kept and how to go on from it; an interruption keeps its exit code."""
+    note = f"{kept} upscaled frames kept in {work.name}: the same command with --resume continues from there"
+    if isinstance(exc, KeyboardInterrupt):
+        return UserError(f"interrupted; {note}", out, exit_code=130)
+    if isinstance(exc, SystemExit):
+        return UserError(f"stopped by a signal; {note}", out, exit_code=exc.code if isinstance(exc.code, int) else 1)
+    if isinstance(exc, UserError):
+        return UserError(f"{exc} ({note})", exit_code=exc.exit_code)
+    return exc
+
+
+def _join(segments: Path, src: Path, tmp: Path, info: Probe, opts: VideoOptions, out: Path) -> None:
+    """Segments + the source's audio and subtitles -> `tmp`, which must read back as a video."""
+    done = subprocess.run(join_args(segments, src, tmp, info, opts), capture_output=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        text = done.stderr.decode(errors="replace")
+        raise UserError(f"cannot join the segments ({_first(text) or _exit_reason(done.returncode)})", out)
+    _check_written(tmp, out)
 
 
 def _shut(stop: threading.Event, procs: tuple[subprocess.Popen, ...], stages: tuple[_Stage, ...]) -> None:
@@ -531,21 +655,14 @@ def _shut(stop: threading.Event, procs: tuple[subprocess.Popen, ...], stages: tu
         stage.join(timeout=1)
 
 
-def _check(
-    decoder: subprocess.Popen,
-    encoder: subprocess.Popen,
-    logs: list,
-    writer: _Stage,
-    count: int,
-    src: Path,
-    out: Path,
-) -> None:
-    dec_err, enc_err = (_log_text(log) for log in logs)
+def _check(decoder: subprocess.Popen, log, writer: _Stage, count: int, src: Path, out: Path) -> None:
+    dec_err = _log_text(log)
     if decoder.returncode not in (0, -signal.SIGKILL) or (count == 0 and dec_err):
         raise UserError(f"cannot decode the video ({_first(dec_err) or _exit_reason(decoder.returncode)})", src)
-    if encoder.returncode != 0 or writer.error is not None:
-        reason = _first(enc_err) or _exit_reason(encoder.returncode) or str(writer.error)
-        raise UserError(f"cannot encode ({reason})", out)
+    if writer.error is not None:
+        if isinstance(writer.error, UserError):
+            raise UserError(str(writer.error), out)
+        raise UserError(f"cannot encode ({writer.error})", out)
     if count == 0:
         raise UserError("no frames decoded (empty or corrupt video)", src)
 
