@@ -64,6 +64,22 @@ def measure(pack: Path, iters: int) -> dict[str, float]:
     return scores
 
 
+MIN_SIDE = 8  # a shrunk HR image smaller than this holds no training patch at any scale
+
+
+def check_args(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options, in one line, before any image is read."""
+    if not 1 <= args.quality <= 100:
+        return f"--quality must be 1 to 100, got {args.quality}"
+    if args.max_side < MIN_SIDE:
+        return f"--max-side must be at least {MIN_SIDE} pixels, got {args.max_side}"
+    if args.measure < 0:
+        return f"--measure must be 0 or more iterations, got {args.measure}"
+    if args.out.exists() and not args.out.is_dir():
+        return f"--out {args.out} is a file; name a folder"
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quality", type=int, default=90)
@@ -72,6 +88,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "data-pack")
     ap.add_argument("--measure", type=int, default=0, help="iterations of the PNG-vs-pack comparison (0: none)")
     args = ap.parse_args()
+    problem = check_args(args)
+    if problem:
+        raise SystemExit(f"make_data_pack: {problem}")
     size = make_pack(TRAIN, args.out, args.quality, args.max_side, args.subsampling)
     chroma = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}[args.subsampling]
     print(f"wrote {args.out}: {size / 2**20:.1f} MiB (JPEG quality {args.quality}, {chroma})")

@@ -15,7 +15,7 @@ import torch
 from .errors import UserError
 from .formats.deploy import read_deploy
 from .model import DeployNet, NetConfig
-from .schema import preset_name
+from .schema import PRESETS, preset_name
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".param")
 
@@ -119,7 +119,9 @@ def blend_model(
     first, last = BLENDS[knob]
     end_entry = default_model(scale, last, size)
     if model_family(end_entry.name) != last:
-        raise UserError(f"--{knob} needs a bundled {FAMILY_PREFIXES[last]}x{scale:g} model; none is installed")
+        asked = f"{size} " if isinstance(size, str) else ""
+        hint = _use_sizes(first, last, int(scale) if float(scale).is_integer() else None)
+        raise UserError(f"--{knob} needs a bundled {asked}{last} model for x{scale:g}; none ships{hint}")
     end = load_model(end_entry.path)
     partners = _partners(first, end.cfg)
     paired = _paired_sizes(first, last, end.cfg.scale)
@@ -129,7 +131,10 @@ def blend_model(
         partners = _partners(first, end.cfg)
     if not partners:
         shape = f"x{end.cfg.scale} {end.cfg.blocks}x{end.cfg.channels}"
-        raise UserError(f"--{knob} needs a bundled {first} model of {end_entry.name}'s size ({shape}); none installed")
+        raise UserError(
+            f"--{knob} needs a bundled {first} model of {end_entry.name}'s size ({shape}); none ships"
+            f"{_use_sizes(first, last, end.cfg.scale)}"
+        )
     start_entry = partners[0]
     net = interpolate(load_model(start_entry.path), end, strength)
     return net, f"{start_entry.name}~{end_entry.name}@{knob}={strength:g}"
@@ -142,6 +147,13 @@ def _bundled(family: str) -> list[ModelEntry]:
 def _partners(family: str, cfg: NetConfig) -> list[ModelEntry]:
     """The bundled models of `family` with exactly this network shape and scale."""
     return [e for e in _bundled(family) if bundled_config(e) == cfg]
+
+
+def _use_sizes(first: str, last: str, scale: int | None = None) -> str:
+    """': use --size ...' naming the sizes at which both families of a blend ship (at `scale`, or any)."""
+    scales = [scale] if scale is not None else sorted({bundled_config(e).scale for e in _bundled(last)})
+    sizes = sorted({p for s in scales for p in _paired_sizes(first, last, s)}, key=list(PRESETS).index)
+    return f": use --size {' or '.join(sizes)}" if sizes else ""
 
 
 def _paired_sizes(first: str, last: str, scale: int) -> tuple[str, ...]:

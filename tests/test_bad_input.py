@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,8 @@ from repsr_cli.model import DeployNet, preset_config
 from repsr_cli.train.trainer import Trainer
 
 from .conftest import cli, tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def one_line_error(result, *fragments: str) -> str:
@@ -124,8 +128,10 @@ def test_train_option_values(tmp_path: Path, image_folder: Path) -> None:
         (["--data-workers", "-1"], "--data-workers must be 0 or more"),
         (["--lr", "-1"], "--lr must be in (0, 1)"),
         (["--bn-switch", "inf"], "--bn-switch must be a fraction"),
-        (["--max-hr-side", "0"], "--max-hr-side must be at least 1"),
-        (["--max-hr-side", "-5"], "--max-hr-side must be at least 1"),
+        (["--max-hr-side", "0"], "--max-hr-side must be at least the HR patch side"),
+        (["--max-hr-side", "-5"], "--max-hr-side must be at least the HR patch side"),
+        (["--max-hr-side", "1", "--patch", "2"], "(2 x 2 = 4), or every image shrinks below a patch; got 1"),
+        (["--loss", "sharp", "--patch", "1"], "the discriminator needs HR patches of at least 8 pixels"),
         (["--stop-at", "0"], "--stop-at must be at least 1"),
         (["--stop-at", "-3"], "--stop-at must be at least 1"),
         (["--init-from", "repsr-x4"], "is a fused deploy model: --init-from takes a training checkpoint"),
@@ -558,3 +564,20 @@ def test_an_old_format_torch_file_is_refused_before_unpickling(tmp_path: Path) -
     torch.save({"params": {}}, legacy, _use_new_zipfile_serialization=False)  # the pre-1.6 format
     with pytest.raises(UserError, match="old-format"):
         files.read_torch_file(legacy)
+
+
+def test_data_pack_options_are_checked_in_one_line(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        (["--max-side", "1"], "--max-side must be at least 8 pixels, got 1"),
+        (["--max-side", "-1"], "--max-side must be at least 8 pixels, got -1"),
+        (["--quality", "-5"], "--quality must be 1 to 100, got -5"),
+        (["--out", str(afile)], "is a file; name a folder"),
+    ]
+    for args, words in cases:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "make_data_pack.py"), *args], capture_output=True, text=True
+        )
+        assert result.returncode == 1 and words in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr

@@ -376,3 +376,18 @@ def test_ctrl_c_checkpoints_at_an_iteration_boundary(tmp_path: Path, image_folde
     resumed = run_cli("train", "--out", out, "--resume", "--stop-at", str(ckpt["iter"] + 2))
     assert resumed.returncode == 0, resumed.stderr
     assert torch.load(out / "checkpoints" / "last.pth", weights_only=True)["iter"] == ckpt["iter"] + 2
+
+
+@pytest.mark.parametrize(("drop", "words"), [("ema", r"no generator EMA \('ema'\)"), ("objective", "no discriminator")])
+def test_resuming_a_sharp_run_names_the_part_its_checkpoint_lacks(
+    tmp_path: Path, image_folder: Path, drop: str, words: str
+) -> None:
+    out = tmp_path / "run"
+    Trainer(config(image_folder, out, loss="sharp")).run(stop_at=3)
+    path = out / "checkpoints" / "last.pth"
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt[drop]
+    torch.save(ckpt, path)
+    with pytest.raises(UserError, match=words) as caught:
+        Trainer(config(image_folder, out, loss="sharp"), resume=True).run()
+    assert "--loss sharp" in str(caught.value) and "model weights" not in str(caught.value)

@@ -36,7 +36,7 @@ def test_real_request_without_real_models_falls_back_to_clean(fake_bundle: Path)
     for path in fake_bundle.glob("repsr-real-*"):
         path.unlink()
     assert weights.default_model_name(2, "real") == "repsr-x2"
-    with pytest.raises(UserError, match="needs a bundled repsr-real-x2 model"):
+    with pytest.raises(UserError, match="needs a bundled real model for x2; none ships$"):
         weights.blend_model("denoise", 2, 0.5)
 
 
@@ -119,7 +119,9 @@ def test_size_picks_the_models_of_one_preset_and_the_default_is_the_biggest(fake
     assert (chosen.models[False].name, chosen.models[True].name) == ("repsr-x4", "repsr-real-x4")
     assert weights.default_model_name(2, size="base") == "repsr-base-x4"  # within a size, the scale rule as always
     assert weights.blend_model("detail", 4, 0.5, size="small")[1] == "repsr-real-x4~repsr-sharp-x4@detail=0.5"
-    with pytest.raises(UserError, match="--detail needs a bundled repsr-sharp-x4 model"):
+    with pytest.raises(
+        UserError, match="--detail needs a bundled base sharp model for x4; none ships: use --size small$"
+    ):
         weights.blend_model("detail", 4, 0.5, size="base")  # no base sharp model: refused, not the small one
 
 

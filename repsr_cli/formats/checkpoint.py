@@ -125,10 +125,11 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: Path | str = "checkpoint",
     return net
 
 
-def load_network_state(net: torch.nn.Module, state: Any, path: Path | str) -> None:
-    """Load `state` into `net`, naming the first missing, unexpected or misshapen tensor."""
+def load_network_state(net: torch.nn.Module, state: Any, path: Path | str, what: str = "model weights") -> None:
+    """Load `state` into `net`, naming the first missing, unexpected or misshapen tensor (or, with none at all,
+    `what` was expected)."""
     if not isinstance(state, dict):
-        raise UserError("checkpoint holds no model weights", path)
+        raise UserError(f"checkpoint holds no {what}", path)
     own = net.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own), key=str)
     wrong = [k for k in own if k in state and getattr(state[k], "shape", None) != own[k].shape]

@@ -21,6 +21,10 @@ def _conv(cin: int, cout: int) -> nn.Module:
     return spectral_norm(nn.Conv2d(cin, cout, 3, padding=1))
 
 
+POOLS = 3  # 2x2 average pools: an input side under 2**POOLS leaves nothing for the last one
+MIN_SIDE = 2**POOLS
+
+
 class PatchDiscriminator(nn.Module):
     """Logits per patch: a 3x3 conv at full size, then three (2x2 average pool, 3x3 conv doubling the width),
     then a 3x3 conv to one channel; each patch logit sees about 60 pixels of the input."""
@@ -29,6 +33,7 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         widths = [channels, channels * 2, channels * 4, channels * 8]
         layers: list[nn.Module] = [_conv(3, widths[0]), nn.LeakyReLU(0.2)]
+        assert len(widths) - 1 == POOLS
         for cin, cout in zip(widths, widths[1:], strict=False):
             layers += [nn.AvgPool2d(2), _conv(cin, cout), nn.LeakyReLU(0.2)]
         layers.append(_conv(widths[-1], 1))

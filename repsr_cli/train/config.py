@@ -85,10 +85,22 @@ class TrainConfig:
                 raise UserError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
         if not 0 < self.lr < 1 or not 0 <= self.min_lr <= self.lr:
             raise UserError(f"--lr must be in (0, 1) and above the minimum {self.min_lr:g}, got {self.lr:g}")
-        if self.max_hr_side is not None and not self.max_hr_side >= 1:
-            raise UserError(f"--max-hr-side must be at least 1, got {self.max_hr_side}")
+        if self.max_hr_side is not None and not self.max_hr_side >= self.patch * self.scale:
+            raise UserError(
+                f"--max-hr-side must be at least the HR patch side ({self.patch} x {self.scale} ="
+                f" {self.patch * self.scale}), or every image shrinks below a patch; got {self.max_hr_side}"
+            )
         if not 0 <= self.bn_switch < math.inf:
             raise UserError(f"--bn-switch must be a fraction (0 to 1) or an iteration, got {self.bn_switch:g}")
+        if RECIPES[self.loss].adversarial:
+            from ..model.discriminator import MIN_SIDE  # torch: only for a run that trains one
+
+            if self.patch * self.scale < MIN_SIDE:
+                raise UserError(
+                    f"--loss {self.loss}: the discriminator needs HR patches of at least {MIN_SIDE} pixels a side;"
+                    f" --patch {self.patch} at x{self.scale} gives {self.patch * self.scale}: use --patch"
+                    f" {-(-MIN_SIDE // self.scale)} or more"
+                )
 
     def _check_types(self) -> None:
         """Each field holds its kind of value (a config.json or checkpoint may have been edited by hand)."""

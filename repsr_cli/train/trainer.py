@@ -168,8 +168,12 @@ class Trainer:
     def _restore(self, ckpt: dict[str, Any]) -> None:
         """Optimizer, RNG, and the recipe's own state (EMA, discriminator) from the checkpoint."""
         path = self.ckpt_dir / "last.pth"
+        recipe = f"--loss {self.cfg.loss}"
         if self.ema is not None:
-            load_network_state(self.ema.net, ckpt.get("ema"), path)
+            what = f"generator EMA ('ema'), which {recipe} resumes with: it was not written by a run of that recipe"
+            load_network_state(self.ema.net, ckpt.get("ema"), path, what)
+        if self.objective.disc is not None and not isinstance(ckpt.get("objective"), dict):
+            raise UserError(f"checkpoint holds no discriminator state ('objective'), which {recipe} resumes with", path)
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             torch.set_rng_state(ckpt["torch_rng"])
