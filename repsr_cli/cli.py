@@ -662,6 +662,9 @@ def bench_(
     out.print("MP/s: the median of 5 rounds taken in turns with every other row; min-max: the slowest and fastest")
 
 
+UNWRAPPED_WIDTH = 10_000  # columns a table may take without a terminal: wide enough never to cut a name or number
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM unwinds like an error, so partial outputs are removed and child processes ended."""
     raise SystemExit(128 + signum)
@@ -674,6 +677,11 @@ def main(argv: list[str] | None = None) -> None:
             stream.reconfigure(errors="backslashreplace")
     for console in (out, err):  # piped or captured output is never hard-wrapped: a line names a file or a model
         console.soft_wrap = not console.is_terminal
+        if not console.is_terminal:  # nor are table cells cut to an assumed 80 columns
+            console.width = UNWRAPPED_WIDTH
+    for stream in (sys.stdout, sys.stderr):  # a log file or pipe gets each line as it is printed
+        if not stream.isatty() and hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
     try:
         app(args=argv, prog_name="repsr")
     except UserError as exc:

@@ -192,3 +192,41 @@ def test_train_errors_are_one_line_and_nothing_else(tmp_path: Path) -> None:
     assert result.stdout == ""  # no empty progress bar before the error
     misspelt = cli("train", "--data", tmp_path, "--out", tmp_path / "run", "--loss", "L1")
     assert_one_line_error(misspelt, "unknown --loss 'L1' (use l1, l2, sharp)")
+
+
+def test_a_script_sees_each_file_as_it_finishes_and_ctrl_c_says_what_was_done(tmp_path: Path) -> None:
+    """stdout to a file (a script, nohup, CI): each line arrives when its file is written, not at exit; a
+    Ctrl-C ends the batch with one line counting what was written and what was not."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (400, 600, 3), dtype=np.uint8)).save(tmp_path / f"a{i}.png")
+    log = tmp_path / "log.txt"
+    with open(log, "w") as fh:
+        cmd = [sys.executable, "-m", "repsr_cli", "upscale", str(tmp_path), "-s", "4"]
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "a0_x4.png").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert proc.poll() is None, "the batch ended before the check: give it more files"
+        assert f"{tmp_path / 'a0.png'} -> {tmp_path / 'a0_x4.png'}" in log.read_text()
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "interrupted:" in lines[0] and "of 6 files written" in lines[0], stderr
+    written = len(list(tmp_path.glob("*_x4.png")))
+    assert 1 <= written < 6 and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_tables_keep_whole_names_without_a_terminal() -> None:
+    result = cli("models")
+    assert result.returncode == 0
+    for name in ("repsr-sharp-base-x4", "repsr-sharp-base-x2", "repsr-real-base-x4"):
+        assert f" {name} " in result.stdout, result.stdout
+    assert "…" not in result.stdout

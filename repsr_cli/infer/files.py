@@ -241,37 +241,58 @@ def upscale_files(
         report.megapixels += size[0] * size[1] / 1e6
         events.file_done(job, "done", "; ".join([f"{size[1]}x{size[0]}, {name}", *notes]))
 
-    peak = PeakMemory()
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        for job in jobs:
-            try:
-                target = real_path(job.target)
-                if target == real_path(job.source):
-                    raise UserError("output would overwrite the input; choose another -o or --suffix", job.target)
-                if target in sources:
-                    raise UserError(
-                        "output would overwrite another input of this batch; choose another -o or --suffix", job.target
-                    )
-                if target in planned:
-                    raise UserError(f"same output as {planned[target]}; use --suffix or --format", job.source)
-                planned[target] = job.source
-                if job.target.exists() and not overwrite:
-                    report.skipped += 1
-                    events.file_done(job, "skipped", f"{job.target} exists (--overwrite replaces it)")
-                    continue
-                image = read_image(job.source)
-                size = target_size(image.pixels.shape, scale, width, height)
-                check_output_size(size, job.target)
-                check_memory(image.pixels.shape, size, image.pixels.itemsize, job.source)
-                model = upscaler.for_image(image.lossy, image.quality)
-                events.file_started(job, model.count_tiles(*image.pixels.shape[:2]))
-                image.pixels = model.upscale_array(image.pixels, size, on_tile=events.tile_done)
-            except UserError as exc:
-                failed(job, exc)
-                continue
+    def on_tile(done: int, total: int) -> None:
+        """Between tiles of the next image: report the previous file as soon as its write has finished."""
+        events.tile_done(done, total)
+        if writing is not None and writing[1].done():
             finish_write()
-            writing = (job, writer.submit(write_image, image, job.target, encode), size, model.name)
-        finish_write()
+
+    def _run_jobs() -> None:
+        nonlocal writing
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            for job in jobs:
+                try:
+                    target = real_path(job.target)
+                    if target == real_path(job.source):
+                        raise UserError("output would overwrite the input; choose another -o or --suffix", job.target)
+                    if target in sources:
+                        raise UserError(
+                            "output would overwrite another input of this batch; choose another -o or --suffix",
+                            job.target,
+                        )
+                    if target in planned:
+                        raise UserError(f"same output as {planned[target]}; use --suffix or --format", job.source)
+                    planned[target] = job.source
+                    if job.target.exists() and not overwrite:
+                        report.skipped += 1
+                        events.file_done(job, "skipped", f"{job.target} exists (--overwrite replaces it)")
+                        continue
+                    image = read_image(job.source)
+                    size = target_size(image.pixels.shape, scale, width, height)
+                    check_output_size(size, job.target)
+                    check_memory(image.pixels.shape, size, image.pixels.itemsize, job.source)
+                    model = upscaler.for_image(image.lossy, image.quality)
+                    events.file_started(job, model.count_tiles(*image.pixels.shape[:2]))
+                    image.pixels = model.upscale_array(image.pixels, size, on_tile=on_tile)
+                except UserError as exc:
+                    failed(job, exc)
+                    continue
+                finish_write()
+                writing = (job, writer.submit(write_image, image, job.target, encode), size, model.name)
+            finish_write()
+
+    peak = PeakMemory()
+    try:
+        _run_jobs()
+    except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or SIGTERM (cli._terminate)
+        code = 130 if isinstance(exc, KeyboardInterrupt) else exc.code if isinstance(exc.code, int) else 1
+        untouched = len(jobs) - report.done - report.skipped - len(report.failed)
+        raise UserError(
+            f"interrupted: {report.done} of {len(jobs)} files written, {report.skipped} skipped, {len(report.failed)}"
+            f" failed, {untouched} not finished (no partial file is left; the same command again skips what is"
+            " written)",
+            exit_code=code,
+        ) from None
     report.seconds = time.perf_counter() - start
     report.peak_bytes = peak.read()
     return report

@@ -22,6 +22,7 @@ class BatchProgress:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
+            disable=not console.is_terminal,  # a log gets the plain per-file lines, not a bar's last frame
         )
         self.files = self.progress.add_task("files", total=total)
         self.tiles = self.progress.add_task("tiles", total=1, visible=False)
@@ -84,7 +85,7 @@ class VideoProgress:
             TextColumn("{task.fields[fps]} fps"),
             TimeRemainingColumn(),
         )
-        self.progress = Progress(*columns, console=console)
+        self.progress = Progress(*columns, console=console, disable=not console.is_terminal)
         self.task = self.progress.add_task("frames", total=frames_expected(info, opts), fps="-")
         self.start = time.perf_counter()
         self.base = 0  # frames an interrupted run had kept: counted as done, not in the rate

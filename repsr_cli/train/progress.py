@@ -24,6 +24,7 @@ class TrainProgress:
             TimeRemainingColumn(),
             console=console,
             transient=False,
+            disable=not console.is_terminal,  # a log gets a plain line per record instead (update)
         )
         self.task: Any = None
 
@@ -58,3 +59,7 @@ class TrainProgress:
         if "psnr" in record:
             fields["psnr"] = f"{record['psnr']:.2f} dB"
         self.progress.update(self.task, completed=record["iter"], **fields)
+        if self.progress.disable:
+            total = self.progress.tasks[0].total
+            words = [f"iteration {record['iter']}/{total:.0f}", *(f"{k} {v}" for k, v in fields.items())]
+            self.say(", ".join(words))
