@@ -253,8 +253,16 @@ def test_data_problems_are_reported_before_training(tmp_path: Path, image_folder
     empty.mkdir()
     with pytest.raises(UserError, match="no images"):
         Trainer(config(empty, tmp_path / "r1"))
-    with pytest.raises(UserError, match="smaller than the patch"):
+    with pytest.raises(UserError, match=r"images are smaller than the patch \(500 LR .*: --patch \d+ keeps them all"):
         Trainer(config(image_folder, tmp_path / "r2", patch=500))
+    some_small = tmp_path / "some_small"
+    some_small.mkdir()
+    for p in image_folder.iterdir():
+        (some_small / p.name).write_bytes(p.read_bytes())
+    Image.new("RGB", (20, 20)).save(some_small / "tiny.png")
+    said: list[str] = []
+    Trainer(config(some_small, tmp_path / "r3"), on_message=said.append)
+    assert any("skipped 1 image(s) smaller than the patch" in m and "tiny (20x20)" in m for m in said), said
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     for p in image_folder.iterdir():
@@ -391,3 +399,24 @@ def test_resuming_a_sharp_run_names_the_part_its_checkpoint_lacks(
     with pytest.raises(UserError, match=words) as caught:
         Trainer(config(image_folder, out, loss="sharp"), resume=True).run()
     assert "--loss sharp" in str(caught.value) and "model weights" not in str(caught.value)
+
+
+def test_a_nan_start_or_a_diverging_loss_stops_the_run_in_one_line(
+    tmp_path: Path, image_folder: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    next(v for v in ckpt["model"].values() if v.is_floating_point()).fill_(float("nan"))
+    nan = tmp_path / "nan.pth"
+    torch.save(ckpt, nan)
+    with pytest.raises(UserError, match="NaN or infinite values"):
+        Trainer(config(image_folder, tmp_path / "a", init_from=str(nan)))
+    from repsr_cli.train import objectives
+
+    real = objectives.Objective.generator_loss
+    monkeypatch.setattr(
+        objectives.Objective, "generator_loss", lambda self, *a: (real(self, *a)[0] * float("nan"), {"pixel": 0.0})
+    )
+    with pytest.raises(UserError, match="the loss became nan at iteration 0: the run diverged"):
+        Trainer(config(image_folder, tmp_path / "b")).run()
+    result = cli("train", "--data", image_folder, "--out", tmp_path / "c", "--seed", "9" * 23, "--iters", "2")
+    assert result.returncode == 1 and "--seed must be below 2**63" in result.stderr

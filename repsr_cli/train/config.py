@@ -83,6 +83,8 @@ class TrainConfig:
         for name in NOT_NEGATIVE:
             if not getattr(self, name) >= 0:
                 raise UserError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
+        if self.seed >= 2**63:  # torch's generators take a signed 64-bit seed
+            raise UserError(f"--seed must be below 2**63, got {self.seed}")
         if not 0 < self.lr < 1 or not 0 <= self.min_lr <= self.lr:
             raise UserError(f"--lr must be in (0, 1) and above the minimum {self.min_lr:g}, got {self.lr:g}")
         if self.max_hr_side is not None and not self.max_hr_side >= self.patch * self.scale:

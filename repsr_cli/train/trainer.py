@@ -207,10 +207,17 @@ class Trainer:
         if not pairs:
             raise UserError(f"no image could be read ({len(report.unreadable)} unreadable)", cfg.data)
         usable = [p for p in pairs if min(p.lr.shape[:2]) >= cfg.patch]
-        if not usable:
-            raise UserError(f"every image is smaller than the patch ({cfg.patch} LR pixels at x{cfg.scale})", cfg.data)
-        if len(usable) < len(pairs):
-            self.say(f"{len(pairs) - len(usable)} image(s) smaller than the patch skipped")
+        small = [p for p in pairs if p not in usable]
+        patch = f"the patch ({cfg.patch} LR pixels at x{cfg.scale}, {cfg.patch * cfg.scale} HR)"
+        if len(small) * 2 > len(pairs):  # most of the data would be dropped: refuse, and say what keeps it
+            fits = min(min(p.lr.shape[:2]) for p in pairs)
+            raise UserError(
+                f"{len(small)} of {len(pairs)} images are smaller than {patch}: --patch {fits} keeps them all", cfg.data
+            )
+        if small:
+            named = ", ".join(f"{p.name} ({p.hr.shape[1]}x{p.hr.shape[0]})" for p in small[:5])
+            more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+            self.say(f"skipped {len(small)} image(s) smaller than {patch}: {named}{more}")
         self.say(f"training on {len(usable)} images")
         degrader = make_degrader(cfg.degradation, cfg.scale)
         sampler = PatchSampler(usable, cfg.scale, cfg.patch, cfg.batch, cfg.seed, self.env.rank, degrader)
@@ -225,6 +232,9 @@ class Trainer:
         """Start from another run's weights: a smaller network of the same scale is grown into this one with its
         function kept (model/grow.py); otherwise the last conv is kept only when its shape fits (same scale)."""
         net = model_from_checkpoint(load_checkpoint(path), path)
+        bad = [k for k, v in net.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:  # every step from it would be NaN: a run that 'finishes' on garbage
+            raise UserError(f"its weights hold NaN or infinite values ({bad[0]}); start from another checkpoint", path)
         if can_grow(net.cfg, self.net.cfg):
             grow(net, self.net)
             self.say(f"grown from {path} ({net.cfg.blocks}x{net.cfg.channels}, the same function to start)")
@@ -284,6 +294,12 @@ class Trainer:
             reference = self.ema(lr).float() if self.ema is not None and self.objective.needs_reference else None
         sr = sr.float()
         loss, parts = self.objective.generator_loss(sr, hr, reference)
+        if not torch.isfinite(loss):  # stop before the step spreads it into the weights; last.pth is intact
+            raise UserError(
+                f"the loss became {float(loss)} at iteration {it}: the run diverged; lower --lr, or resume from the"
+                " last checkpoint",
+                self.out,
+            )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
