@@ -581,3 +581,22 @@ def test_data_pack_options_are_checked_in_one_line(tmp_path: Path) -> None:
         )
         assert result.returncode == 1 and words in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_text_files_and_odd_state_dicts_as_models_are_one_line(tmp_path: Path) -> None:
+    image = tmp_path / "a.png"
+    Image.new("RGB", (12, 10)).save(image)
+    (tmp_path / "hello.pth").write_text("hello\n")
+    (tmp_path / "words.pth").write_text("some other text here\n")
+    torch.save({"params_ema": {0: torch.zeros(3)}}, tmp_path / "intkeys.pth")
+    for name, words in (("hello", "not a PyTorch file"), ("words", "not a PyTorch file"), ("intkeys", "entry 0")):
+        model = tmp_path / f"{name}.pth"
+        for args in (
+            ("upscale", image, "-m", model, "-o", tmp_path / "o.png"),
+            ("convert", model, "-o", tmp_path / "o.safetensors"),
+            ("eval", "-m", model, "--data", tmp_path),
+        ):
+            result = cli(*args)
+            expected = "nothing to convert" if name == "intkeys" and args[0] == "convert" else words  # no fuse needed
+            assert result.returncode == 1 and expected in result.stderr, (args, result.stderr)
+            assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -57,7 +57,7 @@ def deploy_from_state_dict(state: dict[str, torch.Tensor], source: Path | str) -
     """Recognise an SRVGGNetCompact state dict from its keys and shapes, and build the network."""
     layers: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
-        m = _BODY_KEY.match(key)
+        m = _BODY_KEY.match(key) if isinstance(key, str) else None
         if m is None or not isinstance(value, torch.Tensor):
             raise UserError(f"unknown architecture: unexpected entry {key!r} for {ARCHITECTURE}", source)
         if not value.is_floating_point():  # quantised or integer weights are not numbers a float network takes

@@ -84,6 +84,8 @@ def read_torch_file(path: Path) -> Any:
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise UserError(f"not a readable PyTorch file (corrupt or truncated?): {type(exc).__name__}", path) from None
+    except Exception:  # torch's legacy reader fails on arbitrary bytes with KeyError, IndexError, ...
+        raise UserError("not a PyTorch file (corrupt, or another kind of file)", path) from None
 
 
 class Busy(Exception):
