@@ -3,6 +3,8 @@ pointed at (IMAGEIO_FFMPEG_EXE); a machine with neither gets one line saying how
 
 from __future__ import annotations
 
+import os
+import shutil
 from functools import lru_cache
 
 from .errors import UserError
@@ -13,8 +15,13 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError:
         raise UserError(
             "no ffmpeg found: reinstall imageio-ffmpeg (it bundles one) or set IMAGEIO_FFMPEG_EXE to an ffmpeg binary"
         ) from None
+    found = shutil.which(exe)  # imageio-ffmpeg hands back IMAGEIO_FFMPEG_EXE unchecked
+    if found is None:
+        where = "IMAGEIO_FFMPEG_EXE names" if os.environ.get("IMAGEIO_FFMPEG_EXE") else "imageio-ffmpeg gave"
+        raise UserError(f"no ffmpeg at {exe!r} ({where} it; it is not an executable file)")
+    return found

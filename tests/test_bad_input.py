@@ -600,3 +600,26 @@ def test_text_files_and_odd_state_dicts_as_models_are_one_line(tmp_path: Path) -
             expected = "nothing to convert" if name == "intkeys" and args[0] == "convert" else words  # no fuse needed
             assert result.returncode == 1 and expected in result.stderr, (args, result.stderr)
             assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_missing_ffmpeg_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.media import synthetic_clip
+    from repsr_cli.ffmpeg import ffmpeg_exe
+
+    clip = synthetic_clip(tmp_path / "v.mp4", "48x32", "25", seconds=0.2)
+    set5 = tmp_path / "set"
+    set5.mkdir()
+    Image.new("RGB", (32, 32), (90, 20, 200)).save(set5 / "a.png")
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-ffmpeg"))
+    ffmpeg_exe.cache_clear()
+    try:
+        for args in (
+            ("upscale-video", clip, "-o", tmp_path / "o.mp4"),
+            ("eval", "-m", "repsr-x4", "--data", set5, "--degrade", "h264:26"),
+        ):
+            result = cli(*args)
+            assert result.returncode == 1 and "no ffmpeg at" in result.stderr, (args, result.stderr)
+            assert "IMAGEIO_FFMPEG_EXE" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    finally:
+        monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
+        ffmpeg_exe.cache_clear()
