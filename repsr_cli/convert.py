@@ -11,7 +11,7 @@ import torch
 from .errors import UserError
 from .formats.checkpoint import check_fields, checkpoint_warning, is_checkpoint, model_from_checkpoint
 from .formats.deploy import save_deploy
-from .formats.files import read_torch_file
+from .formats.files import check_output, read_torch_file
 from .model import fuse
 from .schema import DEPLOY_FORMATS, EXPORT_FORMATS, choices
 
@@ -58,16 +58,9 @@ def convert(
         raise UserError(f"the fused weights hold NaN or infinite values ({bad[0]}): the run diverged", ckpt_path)
     output = Path(output) if output is not None else default_output(ckpt_path, fmt)
     expected = ".safetensors" if fmt == "safetensors" else ".pth"
+    check_output(output, overwrite, ckpt_path, example=default_output(ckpt_path, fmt).name)
     if output.suffix.lower() != expected:
         raise UserError(f"--format {fmt} writes a {expected} file; name the output so, or choose the format", output)
-    if output.resolve() == ckpt_path.resolve():
-        raise UserError("output would overwrite the checkpoint", output)
-    if output.is_dir():
-        raise UserError("is a folder; name the output file", output)
-    if not output.parent.is_dir():
-        raise UserError("the output folder does not exist", output.parent)
-    if output.exists() and not overwrite:
-        raise UserError("exists already (pass --overwrite to replace it)", output)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, 32, 32, generator=generator)
     with torch.no_grad():
@@ -96,16 +89,16 @@ def export(
     suffix = ".onnx" if fmt == "onnx" else ".param"
     if output is None:
         output = source.with_suffix(suffix) if Path(model).exists() else Path(f"{model}{suffix}")
+    check_output(Path(output), overwrite=True, example=f"{source.stem}{suffix}")  # the name as given
     output = Path(output) if Path(output).suffix == suffix else Path(output).with_suffix(suffix)
-    targets = [output] if fmt == "onnx" else [output, output.with_suffix(".bin")]
-    for target in targets:
-        if target.exists() and not overwrite:
-            raise UserError("exists already (pass --overwrite to replace it)", target)
-        if not target.parent.is_dir():
-            raise UserError("the output folder does not exist", target.parent)
-    if fmt == "onnx":
-        write_onnx(net, output, half, source=source.name)
-    else:
-        write_ncnn(net, output, output.with_suffix(".bin"))
+    for target in [output] if fmt == "onnx" else [output, output.with_suffix(".bin")]:
+        check_output(target, overwrite, source)
+    try:
+        if fmt == "onnx":
+            write_onnx(net, output, half, source=source.name)
+        else:
+            write_ncnn(net, output, output.with_suffix(".bin"))
+    except OSError as exc:
+        raise UserError(f"cannot write ({exc.strerror or exc})", output) from None
     cfg = net.cfg
     return ConvertResult(output, 0.0, cfg.scale, cfg.channels, cfg.blocks)

@@ -623,3 +623,35 @@ def test_a_missing_ffmpeg_is_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
     finally:
         monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
         ffmpeg_exe.cache_clear()
+
+
+def test_long_names_and_unwritable_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 250-byte name works for images and video (temporary, lock and work names are kept within the limit);
+    a name past the limit and a folder that takes no files are one line before any work."""
+    from benchmarks.media import synthetic_clip
+
+    image, clip = tmp_path / "a.png", synthetic_clip(tmp_path / "v.mp4", "48x32", "25", seconds=0.2)
+    Image.new("RGB", (12, 10)).save(image)
+    long = "n" * 250
+    assert cli("upscale", image, "-o", tmp_path / f"{long}.png").returncode == 0
+    result = cli("upscale-video", clip, "-o", tmp_path / f"{long[:246]}.mp4", "--preset", "ultrafast")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / f"{long}.png").exists() and (tmp_path / f"{long[:246]}.mp4").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    too_long = tmp_path / f"{'n' * 300}.mp4"
+    for args in (("upscale-video", clip, "-o", too_long), ("convert", "repsr-x4", "--format", "onnx", "-o", too_long)):
+        result = cli(*args)
+        assert result.returncode == 1 and "file systems take at most 255" in result.stderr, result.stderr
+    import os
+
+    from repsr_cli.formats import files as files_module
+
+    real_access = os.access  # a read-only folder: reading allowed, writing not
+    monkeypatch.setattr(files_module.os, "access", lambda path, mode: not mode & os.W_OK and real_access(path, mode))
+    for args in (
+        ("convert", "repsr-x4", "--format", "onnx", "-o", tmp_path / "m.onnx"),
+        ("upscale-video", clip, "-o", tmp_path / "o.mp4"),
+    ):
+        result = cli(*args)
+        assert result.returncode == 1 and "the output folder is not writable" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

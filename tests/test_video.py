@@ -222,7 +222,7 @@ def test_any_scale_and_odd_sizes(tmp_path: Path, tiny_checkpoint: Path) -> None:
     subprocess.run([*make, "-c:v", "libx264", "-pix_fmt", "yuv444p", str(src)], check=True)
     assert (probe(src).width, probe(src).height) == (161, 121)
     name = f"odd_x3-{tiny_checkpoint.stem}"  # -m names the model in the output's name
-    stale = tmp_path / f".{name}.partial.mkv"
+    stale = tmp_path / f".{name}.mkv.partial.mkv"
     stale.write_bytes(b"left by a killed run")
     result = cli("upscale-video", src, "-m", tiny_checkpoint, "-s", "3", "--preset", "ultrafast")
     assert result.returncode == 0, result.stderr
@@ -269,7 +269,7 @@ def test_ctrl_c_with_sigint_ignored_ends_everything(tmp_path: Path, tiny_checkpo
     assert proc.returncode == 1, stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("frames")]
     assert len(lines) == 1 and "interrupted" in lines[0] and "--resume" in lines[0], stderr
-    assert not out.exists() and not (tmp_path / ".out.partial.mp4").exists()
+    assert not out.exists() and not (tmp_path / ".out.mp4.partial.mp4").exists()
     assert not list((tmp_path / ".out.mp4.repsr-work").glob("*.partial.mkv"))
     children = subprocess.run(["pgrep", "-f", str(src)], capture_output=True, text=True).stdout.split()
     assert children == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -24,11 +25,50 @@ def _umask() -> int:
     return mask
 
 
+NAME_MAX = 255  # bytes per file name on the file systems users have (ext4, APFS, NTFS in UTF-16 units)
+TEMP_RANDOM = 8  # the characters mkstemp adds
+
+
+def sidecar(path: Path, tag: str, room: int = 0) -> Path:
+    """A hidden file beside `path` named after it (`.NAME` + `tag`), kept within NAME_MAX bytes with `room`
+    to spare: a long name is cut and a hash of it added, so two long names never share a sidecar."""
+    path = Path(path)
+    name = f".{path.name}{tag}"
+    if len(name.encode()) + room <= NAME_MAX:
+        return path.with_name(name)
+    digest = hashlib.sha1(path.name.encode()).hexdigest()[:12]
+    keep = NAME_MAX - room - len(tag.encode()) - len(digest) - 2
+    stem = path.name.encode()[:keep].decode(errors="ignore")
+    return path.with_name(f".{stem}~{digest}{tag}")
+
+
+def check_output(path: Path, overwrite: bool = False, source: Path | None = None, example: str = "") -> None:
+    """An output can be written where it is named, before any work: not a folder, in a folder that exists and
+    takes new files, a name the file system takes, not the input, not an existing file unless `overwrite`.
+    The one check of every command that writes a named file (`example`: a file name to suggest for a folder)."""
+    path = Path(path)
+    size = len(path.name.encode())
+    if size > NAME_MAX:  # first: the OS refuses even to look such a name up
+        raise UserError(f"the file name is {size} bytes; file systems take at most {NAME_MAX}", path)
+    if path.is_dir():
+        hint = f" (for example {path / example})" if example else ""
+        raise UserError(f"is a folder; name the output file{hint}", path)
+    if not path.parent.is_dir():
+        raise UserError("the output folder does not exist", path.parent)
+    if source is not None and path.exists() and path.resolve() == Path(source).resolve():
+        raise UserError("output would overwrite the input", path)
+    if path.exists() and not overwrite:
+        raise UserError("exists already (--overwrite replaces it)", path)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UserError("the output folder is not writable", path.parent)
+
+
 def atomic_write(path: Path, write: Any) -> None:
     """Call `write(tmp_path)`, then rename over `path`: readers never see a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temp = sidecar(path, ".", room=TEMP_RANDOM + len(".tmp"))  # a long name's temporary name still fits
+    fd, tmp = tempfile.mkstemp(prefix=temp.name, suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)

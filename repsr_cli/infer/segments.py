@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from ..formats.files import atomic_write
+from ..formats.files import atomic_write, sidecar
 
 MANIFEST = "manifest.json"
 VERSION = 1
@@ -30,7 +30,7 @@ SEGMENT_SECONDS = 2.0
 
 def work_folder(out: Path) -> Path:
     """Hidden, beside the output and named after it, so two outputs never share one."""
-    return out.with_name(f".{out.name}.repsr-work")
+    return sidecar(out, ".repsr-work")
 
 
 def segment_path(folder: Path, index: int) -> Path:

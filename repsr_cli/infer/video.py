@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..ffmpeg import ffmpeg_exe
-from ..formats.files import Busy, exclusive
+from ..formats.files import Busy, check_output, exclusive, sidecar
 from ..runtime import PeakMemory
 from ..schema import IMAGE_SUFFIXES
 from .segments import (
@@ -412,22 +412,15 @@ def upscale_video(
     stops both ffmpeg processes and all threads at once; the finished segments stay for a resume."""
     src, out = Path(src), Path(out)
     check_request(src, out, opts)
-    if out.is_dir():
-        raise UserError(f"is a folder; name the output file (for example {out / (src.stem + '_x4.mp4')})", out)
+    check_output(out, overwrite, src, example=f"{src.stem}_x4.mp4")
     if out.suffix.lower() not in CONTAINERS:
         raise UserError(f"unsupported container {out.suffix!r} (use {', '.join(CONTAINERS)})", out)
-    if not out.parent.is_dir():
-        raise UserError("the output folder does not exist", out.parent)
-    if out.exists() and out.resolve() == src.resolve():
-        raise UserError("output would overwrite the input", out)
-    if out.exists() and not overwrite:
-        raise UserError("exists already (--overwrite replaces it)", out)
     info = info or probe(src)
     w, h = info.width, info.height
     factor = scale or upscaler.scale
     size = even_size((max(2, round(w * factor)), max(2, round(h * factor))), output_pix_fmt(info, opts))
     try:
-        with exclusive(out.with_name(f".{out.name}.lock")):
+        with exclusive(sidecar(out, ".lock")):
             work = work_folder(out)
             manifest = open_work(work, job_identity(upscaler, src, out, info, size, opts), resume, out)
             if on_resume is not None and manifest.frames_done:
@@ -523,7 +516,7 @@ def _upscale_locked(
     w, h = info.width, info.height
     out_w, out_h = size
     raw, dtype = raw_format(info)
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
+    tmp = sidecar(out, f".partial{out.suffix}")
     tmp.unlink(missing_ok=True)  # left by a run that was killed while joining
     done = manifest.frames_done
     # ffmpeg's stderr goes to files, which never fill up and block it; closed in the `finally` below

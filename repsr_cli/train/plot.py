@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
+from ..formats.files import check_output
 from .runlog import read_config, read_log
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -42,8 +43,7 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     output = Path(output) if output else Path(run_dir) / "curves.png"
     if output.suffix.lower() not in PLOT_SUFFIXES:
         raise UserError(f"cannot plot to {output.suffix or 'a name without suffix'!r} (use {', '.join(PLOT_SUFFIXES)})")
-    if not output.parent.is_dir():
-        raise UserError("the output folder does not exist", output.parent)
+    check_output(output, overwrite=True)  # curves.png is redrawn on every call
     try:
         fig.savefig(output, dpi=120)
     except OSError as exc:
