@@ -8,6 +8,7 @@ one-line UserError.
 from __future__ import annotations
 
 import contextlib
+import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,11 +81,16 @@ def _read_tiff16(path: Path) -> np.ndarray | None:
     (values outside clipped), CMYK converted to RGB as Pillow converts 8-bit CMYK. None: Pillow reads it."""
     import tifffile
 
+    logging.getLogger("tifffile").setLevel(logging.ERROR)  # its warnings would be a second line per bad file
     with tifffile.TiffFile(path) as tif:
+        if not len(tif.pages):
+            raise ValueError("a TIFF with no image in it")
         page = tif.pages[0]
         if page.dtype != np.uint16 and page.dtype.kind != "f":
             return None
         arr = page.asarray()
+        if page.axes.startswith("S") and arr.ndim == 3:  # planar (one plane per sample): interleave
+            arr = np.moveaxis(arr, 0, -1)
         cmyk = page.photometric == tifffile.PHOTOMETRIC.SEPARATED
     if arr.dtype.kind == "f":
         arr = np.round(np.clip(np.nan_to_num(arr.astype(np.float64)), 0, 1) * 65535).astype(np.uint16)
@@ -217,7 +223,7 @@ def read_image(path: Path) -> ImageFile:
     except UnidentifiedImageError:
         pixels = None
         if path.suffix.lower() in (".tif", ".tiff"):
-            with contextlib.suppress(ValueError, OSError, struct.error):
+            with contextlib.suppress(ValueError, OSError, struct.error, IndexError):
                 pixels = _read_tiff16(path)
         if pixels is None:  # a float RGB TIFF is a TIFF that only tifffile reads
             raise UserError("not an image, or a format we cannot read", path) from None

@@ -12,7 +12,10 @@ import numpy as np
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
-    """Luma of an HxWx3 uint8 (or 0-255 float) RGB image, in [16, 235], as float64 (MATLAB rgb2ycbcr)."""
+    """Luma of an HxWx3 uint8 (or 0-255 float) RGB image, in [16, 235], as float64 (MATLAB rgb2ycbcr); a grey
+    image (HxW or HxWx1) is its own R, G and B."""
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     rgb = img[..., :3].astype(np.float64) / 255.0

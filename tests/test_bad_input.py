@@ -655,3 +655,21 @@ def test_long_names_and_unwritable_folders(tmp_path: Path, monkeypatch: pytest.M
         result = cli(*args)
         assert result.returncode == 1 and "the output folder is not writable" in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_tiff_without_pages_fails_in_one_line_and_a_planar_16_bit_tiff_is_read(tmp_path: Path) -> None:
+    import struct
+
+    import tifffile
+
+    from repsr_cli.images import read_image
+
+    (tmp_path / "empty.tif").write_bytes(b"II*\x00" + struct.pack("<I", 0))  # a header whose first page is 'none'
+    planes = np.random.default_rng(0).integers(0, 65536, (3, 24, 32), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "planar.tif", planes, photometric="rgb", planarconfig="separate")
+    assert np.array_equal(read_image(tmp_path / "planar.tif").pixels, np.moveaxis(planes, 0, -1))
+    result = cli("upscale", tmp_path / "empty.tif", tmp_path / "planar.tif", "-s", "2", "-m", "repsr-x2")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"failed: {tmp_path / 'empty.tif'}: not an image, or a format we cannot read"
+    out = read_image(tmp_path / "planar_x2-repsr-x2.tif")
+    assert out.pixels.dtype == np.uint16 and out.pixels.shape == (48, 64, 3)

@@ -221,3 +221,12 @@ def test_a_limited_target_is_sharpened_within_the_hrs_local_range() -> None:
     assert parts["pixel"] == pytest.approx(float(torch.nn.functional.l1_loss(sr, target)), rel=1e-6)
     assert parts["overshoot"] == pytest.approx(float(overshoot_loss(sr, hr, 2)), rel=1e-6)  # the plain HR's range
     assert float(total) == pytest.approx(parts["pixel"] + 3.0 * parts["overshoot"], rel=1e-6)
+
+
+def test_niqe_and_luma_take_grey_in_either_layout() -> None:
+    from repsr_cli.metrics import rgb_to_y
+    from repsr_cli.niqe import niqe
+
+    grey = _texture(256)[..., 0]
+    assert np.array_equal(rgb_to_y(grey[..., None]), rgb_to_y(grey))
+    assert niqe(grey[..., None]) == niqe(grey) == niqe(np.repeat(grey[..., None], 3, axis=2))
