@@ -28,6 +28,7 @@ from .schema import (
     PRESETS,
     SCHEDULES,
     choices,
+    number_text,
 )
 from .train.config import TrainConfig
 from .train.recipes import RECIPES
@@ -204,7 +205,7 @@ def _setting_tag(model: str | None, knobs: dict[str, float | None], size: str | 
     """What a default output name adds for a model size, model or blend the user named (files.output_suffix),
     so that a rerun with another of them writes a new file instead of skipping the first."""
     named = Path(model).stem if model is not None else None
-    blend = next((f"{knob}{value:g}" for knob, value in knobs.items() if value is not None), None)
+    blend = next((f"{knob}{number_text(value)}" for knob, value in knobs.items() if value is not None), None)
     return "-".join(part for part in (size, named or blend) if part) or None
 
 

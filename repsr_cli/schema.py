@@ -47,3 +47,9 @@ def choices(names: object) -> str:
     """'a, b or c' for help texts and error messages."""
     names = list(names)
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def number_text(value: float) -> str:
+    """A user's number as names and messages show it: every digit it has (0.1234561 and 0.1234564 stay two
+    names), no exponent or trailing zeros for everyday values, and -0 as 0."""
+    return format(value + 0.0, ".15g")

@@ -15,7 +15,7 @@ import torch
 from .errors import UserError
 from .formats.deploy import read_deploy
 from .model import DeployNet, NetConfig
-from .schema import PRESETS, preset_name
+from .schema import PRESETS, number_text, preset_name
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".param")
 
@@ -105,7 +105,7 @@ def interpolate(start: DeployNet, end: DeployNet, strength: float) -> DeployNet:
 
 def check_strength(strength: float, knob: str = "denoise") -> None:
     if not 0 <= strength <= 1:
-        raise UserError(f"--{knob} must be between 0 and 1, got {strength:g}")
+        raise UserError(f"--{knob} must be between 0 and 1, got {number_text(strength)}")
 
 
 def blend_model(
@@ -137,7 +137,7 @@ def blend_model(
         )
     start_entry = partners[0]
     net = interpolate(load_model(start_entry.path), end, strength)
-    return net, f"{start_entry.name}~{end_entry.name}@{knob}={strength:g}"
+    return net, f"{start_entry.name}~{end_entry.name}@{knob}={number_text(strength)}"
 
 
 def _bundled(family: str) -> list[ModelEntry]:

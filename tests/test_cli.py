@@ -230,3 +230,16 @@ def test_tables_keep_whole_names_without_a_terminal() -> None:
     for name in ("repsr-sharp-base-x4", "repsr-sharp-base-x2", "repsr-real-base-x4"):
         assert f" {name} " in result.stdout, result.stdout
     assert "…" not in result.stdout
+
+
+def test_detail_values_name_their_outputs_exactly(tmp_path: Path) -> None:
+    """-0 is 0; two values that differ in the seventh digit are two files; a value just over 1 is quoted as
+    given, not rounded to 1."""
+    image = tmp_path / "a.png"
+    Image.new("RGB", (16, 12), (40, 90, 200)).save(image)
+    for value in ("-0", "0", "0.1234561", "0.1234564"):
+        assert cli("upscale", image, "-s", "4", f"--detail={value}").returncode == 0
+    names = sorted(p.name for p in tmp_path.glob("a_x4*"))
+    assert names == ["a_x4-detail0.1234561.png", "a_x4-detail0.1234564.png", "a_x4-detail0.png"]
+    result = cli("upscale", image, "-s", "4", "--detail=1.0000001")
+    assert result.returncode == 1 and "got 1.0000001" in result.stderr
