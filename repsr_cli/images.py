@@ -22,6 +22,9 @@ from .schema import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 EXIF_ORIENTATION = 0x0112
 EXIF_SOFTWARE = 0x0131
 OUTPUT_MARKER = "repsr"  # EXIF Software of every file we write (infer/image_io.py): folder scans skip them
+# BMP holds no metadata: our BMPs carry this in the file header's two reserved 16-bit fields instead, which
+# readers ignore (the format says they are 0 or application-defined).
+BMP_MARKER = b"rpsr"
 # Tags that say how the source file itself is laid out (TIFF 6.0 baseline and extensions: size, strips, tiles,
 # samples, compression, colour map, ICC, carried on its own) or how many pixels it has: true of no other file.
 _LAYOUT_TAGS = frozenset(
@@ -249,8 +252,13 @@ def carried_exif(exif: Image.Exif) -> Image.Exif:
 
 
 def is_our_output(path: Path) -> bool:
-    """The file carries our output marker (EXIF Software), so a folder scan does not upscale it again."""
+    """The file carries our output marker (EXIF Software, or in a BMP the reserved header fields), so a folder
+    scan does not upscale it again."""
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(10)
+        if head[:2] == b"BM":
+            return head[6:10] == BMP_MARKER
         with Image.open(path) as im:
             return str(im.getexif().get(EXIF_SOFTWARE, "")).startswith(OUTPUT_MARKER)
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError):

@@ -381,7 +381,7 @@ def test_a_checkpoint_before_its_bn_switch_is_flagged_in_train_and_convert(tmp_p
 def test_convert_refuses_what_it_cannot_write_right(tmp_path: Path, tiny_checkpoint: Path) -> None:
     wrong = cli("convert", tiny_checkpoint, "-o", tmp_path / "x.safetensors", "--format", "pth")
     one_line_error(wrong, "writes a .pth")
-    one_line_error(cli("convert", tiny_checkpoint, "-o", tmp_path, "--overwrite"), "writes a .safetensors")
+    one_line_error(cli("convert", tiny_checkpoint, "-o", tmp_path, "--overwrite"), "is a folder; name the output file")
     one_line_error(cli("convert", tiny_checkpoint, "-o", tmp_path / "no" / "m.safetensors"), "folder does not exist")
     one_line_error(cli("convert", "repsr-x4"), "is a deploy model already")
     ckpt = torch.load(tiny_checkpoint, weights_only=True)
@@ -673,3 +673,31 @@ def test_a_tiff_without_pages_fails_in_one_line_and_a_planar_16_bit_tiff_is_read
     assert result.stderr.strip() == f"failed: {tmp_path / 'empty.tif'}: not an image, or a format we cannot read"
     out = read_image(tmp_path / "planar_x2-repsr-x2.tif")
     assert out.pixels.dtype == np.uint16 and out.pixels.shape == (48, 64, 3)
+
+
+def test_every_written_format_is_left_out_of_a_rerun_and_alpha_is_kept_or_composited(tmp_path: Path) -> None:
+    """BMP and 16-bit TIFF outputs carry our marker too (a BMP in its reserved header fields), so a folder rerun
+    with other settings does not upscale them again; an RGBA BMP keeps its alpha; RGBA to JPEG is composited
+    on white, and the line says so."""
+    from repsr_cli.images import read_image
+
+    rgba = np.random.default_rng(0).integers(0, 256, (12, 16, 4), dtype=np.uint8)
+    rgba[..., 3] = 0
+    rgba[:, 8:, 3] = 255
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    wide = np.random.default_rng(1).integers(0, 65536, (12, 16, 3), dtype=np.uint16)
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "w.tif", wide, photometric="rgb")
+    first = cli("upscale", tmp_path / "a.png", "-s", "2", "--format", "bmp")
+    assert first.returncode == 0, first.stderr
+    assert cli("upscale", tmp_path / "w.tif", "-s", "2").returncode == 0
+    bmp = read_image(tmp_path / "a_x2.bmp").pixels
+    assert bmp.shape == (24, 32, 4) and bmp[:, :14, 3].max() == 0 and bmp[:, 18:, 3].min() == 255
+    rerun = cli("upscale", tmp_path, "-s", "2", "--detail", "0.5")
+    assert rerun.returncode == 0 and "left out 2 file(s)" in rerun.stdout, rerun.stdout
+    assert sorted(p.name for p in tmp_path.glob("*detail*")) == ["a_x2-detail0.5.png", "w_x2-detail0.5.tif"]
+    jpeg = cli("upscale", tmp_path / "a.png", "-s", "2", "-o", tmp_path / "j.jpg")
+    assert jpeg.returncode == 0 and "alpha composited on white" in jpeg.stdout, jpeg.stdout
+    pixels = read_image(tmp_path / "j.jpg").pixels
+    assert pixels[:, :12].min() > 235  # fully transparent: white, not the hidden colour

@@ -16,7 +16,7 @@ from PIL import Image
 from .. import __version__
 from ..errors import UserError
 from ..formats.files import atomic_write
-from ..images import EXIF_SOFTWARE, OUTPUT_MARKER, ImageFile, to_uint8
+from ..images import BMP_MARKER, EXIF_SOFTWARE, OUTPUT_MARKER, ImageFile, to_uint8
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
 from .png import write_png
 
@@ -44,6 +44,7 @@ def _save_tiff16(pixels: np.ndarray, tmp: str, icc: bytes | None) -> None:
         pixels,
         photometric=photometric,
         compression="zlib",
+        software=f"{OUTPUT_MARKER} {__version__}",  # the marker folder scans look for (images.is_our_output)
         extratags=extratags,
         extrasamples=[2] if pixels.shape[2] in (2, 4) else None,
     )
@@ -101,6 +102,14 @@ def output_exif(exif: bytes | None, fmt: str) -> tuple[bytes | None, list[str]]:
     return data, []
 
 
+def composite_on_white(pixels: np.ndarray) -> np.ndarray:
+    """Colour (or grey) over a white background by its alpha, the last channel; same dtype."""
+    peak = float(np.iinfo(pixels.dtype).max)
+    alpha = pixels[..., -1:].astype(np.float64) / peak
+    colour = pixels[..., :-1].astype(np.float64)
+    return np.rint(colour * alpha + peak * (1 - alpha)).astype(pixels.dtype)
+
+
 def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOptions()) -> list[str]:
     """Write atomically; formats without alpha or 16 bits get the closest thing they can hold. Returns notes
     on metadata that could not be carried."""
@@ -109,13 +118,18 @@ def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOpti
     if fmt is None:
         raise UserError(f"unknown output format {path.suffix!r} (use {choices(OUTPUT_FORMATS)})", path)
     pixels = image.pixels
-    if fmt in ("JPEG", "BMP") and pixels.shape[2] in (2, 4):
-        pixels = pixels[..., :-1]  # no alpha channel in these formats
+    notes: list[str] = []
+    if fmt == "JPEG" and pixels.shape[2] in (2, 4):  # no alpha in JPEG: shown as viewers show it, on white
+        pixels = composite_on_white(pixels)
+        notes.append("alpha composited on white (JPEG holds none; write PNG, WebP, TIFF or BMP to keep it)")
+    if fmt == "BMP" and pixels.shape[2] == 2:  # BMP has no grey + alpha: the grey as RGB, alpha kept
+        pixels = pixels[..., [0, 0, 0, 1]]
     wide = pixels.dtype == np.uint16
     if wide and fmt not in ("PNG", "TIFF"):
         pixels, wide = to_uint8(pixels), False
     options: dict[str, object] = {}
-    icc, notes = fitting_icc(image.icc, pixels.shape[2])
+    icc, icc_notes = fitting_icc(image.icc, pixels.shape[2])
+    notes += icc_notes
     if icc:
         options["icc_profile"] = icc
     exif, exif_notes = output_exif(image.exif, fmt)
@@ -133,6 +147,10 @@ def write_image(image: ImageFile, path: Path, encode: EncodeOptions = EncodeOpti
             _save_tiff16(pixels, tmp, icc)
         else:
             array_to_pil(pixels).save(tmp, format=fmt, **options)
+        if fmt == "BMP":  # BMP holds no metadata: the marker goes into its reserved header fields
+            with open(tmp, "r+b") as fh:
+                fh.seek(6)
+                fh.write(BMP_MARKER)
 
     try:
         atomic_write(path, save)
