@@ -701,3 +701,16 @@ def test_every_written_format_is_left_out_of_a_rerun_and_alpha_is_kept_or_compos
     assert jpeg.returncode == 0 and "alpha composited on white" in jpeg.stdout, jpeg.stdout
     pixels = read_image(tmp_path / "j.jpg").pixels
     assert pixels[:, :12].min() > 235  # fully transparent: white, not the hidden colour
+
+
+def test_a_second_run_writing_the_same_image_output_is_refused(tmp_path: Path) -> None:
+    from repsr_cli.formats.files import exclusive, sidecar
+
+    source, out = tmp_path / "a.png", tmp_path / "out.png"
+    Image.new("RGB", (12, 10)).save(source)
+    with exclusive(sidecar(out, ".lock")):  # what a first run holds while it writes out.png
+        result = cli("upscale", source, "-s", "2", "-o", out)
+    assert result.returncode == 1 and "another repsr run is writing this output right now" in result.stderr
+    assert not out.exists()
+    assert cli("upscale", source, "-s", "2", "-o", out).returncode == 0 and out.exists()
+    assert not list(tmp_path.glob(".*"))  # the lock goes with the run

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 
 from ..distributed import from_env
 from ..errors import UserError
+from ..formats.files import Busy, exclusive, sidecar
 from ..images import find_images, is_our_output, read_image
 from ..runtime import PeakMemory
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
@@ -230,13 +232,15 @@ def upscale_files(
         nonlocal writing
         if writing is None:
             return
-        job, future, size, name = writing
+        job, future, size, name, lock = writing
         writing = None
         try:
             notes = future.result()
         except UserError as exc:
             failed(job, exc)
             return
+        finally:
+            lock.close()
         report.done += 1
         report.megapixels += size[0] * size[1] / 1e6
         events.file_done(job, "done", "; ".join([f"{size[1]}x{size[0]}, {name}", *notes]))
@@ -251,6 +255,7 @@ def upscale_files(
         nonlocal writing
         with ThreadPoolExecutor(max_workers=1) as writer:
             for job in jobs:
+                lock = ExitStack()  # on the output until it is written: a second run writing it is refused
                 try:
                     target = real_path(job.target)
                     if target == real_path(job.source):
@@ -263,7 +268,13 @@ def upscale_files(
                     if target in planned:
                         raise UserError(f"same output as {planned[target]}; use --suffix or --format", job.source)
                     planned[target] = job.source
+                    try:
+                        job.target.parent.mkdir(parents=True, exist_ok=True)
+                        lock.enter_context(exclusive(sidecar(job.target, ".lock")))
+                    except Busy:
+                        raise UserError("another repsr run is writing this output right now", job.target) from None
                     if job.target.exists() and not overwrite:
+                        lock.close()
                         report.skipped += 1
                         events.file_done(job, "skipped", f"{job.target} exists (--overwrite replaces it)")
                         continue
@@ -275,10 +286,11 @@ def upscale_files(
                     events.file_started(job, model.count_tiles(*image.pixels.shape[:2]))
                     image.pixels = model.upscale_array(image.pixels, size, on_tile=on_tile)
                 except UserError as exc:
+                    lock.close()
                     failed(job, exc)
                     continue
                 finish_write()
-                writing = (job, writer.submit(write_image, image, job.target, encode), size, model.name)
+                writing = (job, writer.submit(write_image, image, job.target, encode), size, model.name, lock)
             finish_write()
 
     peak = PeakMemory()
