@@ -182,6 +182,9 @@ def upscale(
     )
     ours: list[Path] = []
     jobs = my_share(plan_jobs(collect_inputs(inputs, recursive, ours), plan))
+    missing = [job.source for job in jobs if not job.source.exists() and not job.source.is_symlink()]
+    if jobs and len(missing) == len(jobs):  # nothing to do at all: one line, no bar or summary
+        raise UserError("file not found" if len(jobs) == 1 else f"none of the {len(jobs)} inputs exists", missing[0])
     check_encode_options(jobs, quality is not None, png_compression is not None)
     if ours:
         out.print(
@@ -312,7 +315,7 @@ def upscale_video(
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"
         output = source.with_name(f"{source.stem}{output_suffix(scale, tag=tag)}{ext}")
     opts = VideoOptions(codec, crf, preset, pix_fmt, start, duration)
-    check_request(source, output, opts)
+    check_request(source, output, opts, overwrite)
     info = probe(source)
     with VideoProgress(out, info, opts) as progress:
         report = run(

@@ -714,3 +714,27 @@ def test_a_second_run_writing_the_same_image_output_is_refused(tmp_path: Path) -
     assert not out.exists()
     assert cli("upscale", source, "-s", "2", "-o", out).returncode == 0 and out.exists()
     assert not list(tmp_path.glob(".*"))  # the lock goes with the run
+
+
+def test_what_is_known_up_front_is_refused_before_any_work(tmp_path: Path) -> None:
+    """One line, no bar, no summary, nothing written: a bad --tile (even when the output exists), CUDA that is
+    not there, a missing input, an existing video output, a codec ffmpeg lacks."""
+    from benchmarks.media import synthetic_clip
+
+    image = tmp_path / "a.png"
+    Image.new("RGB", (12, 10)).save(image)
+    (tmp_path / "a_x2.png").write_bytes(b"an earlier output")
+    clip = synthetic_clip(tmp_path / "v.mp4", "48x32", "25", seconds=0.2)
+    (tmp_path / "v_x2.mp4").write_bytes(b"an earlier output")
+    cases = [
+        (("upscale", image, "-s", "2", "--tile", "-5"), "--tile must be 0 (whole image) or more, got -5"),
+        (("upscale", tmp_path / "none.png", "-s", "2"), "none.png: file not found"),
+        (("upscale-video", clip, "-s", "2", "-o", tmp_path / "v_x2.mp4"), "exists already"),
+        (("upscale-video", clip, "-s", "2", "--codec", "nope", "-o", tmp_path / "n.mp4"), "unknown --codec 'nope'"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((("upscale", image, "-s", "2", "--device", "cuda", "--overwrite"), "not available"))
+    for args, words in cases:
+        result = cli(*args)
+        one_line_error(result, words)
+        assert result.stdout == "", (args, result.stdout)

@@ -60,6 +60,14 @@ def finish_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.rint(out), 0, peak).astype(arr.dtype)
 
 
+def check_options(tile: int | None = None, alpha: str = "bicubic") -> None:
+    """The options an Upscaler takes, checked before any model is loaded or any file read."""
+    if tile is not None and tile < 0:
+        raise UserError(f"--tile must be 0 (whole image) or more, got {tile}")
+    if alpha not in ALPHA_MODES:
+        raise UserError(f"unknown alpha mode {alpha!r} (use {choices(ALPHA_MODES)})")
+
+
 class Upscaler:
     """`Upscaler("repsr-x4").upscale(image)` for a PIL image or an HxW[xC] uint8/uint16 array.
 
@@ -79,12 +87,9 @@ class Upscaler:
         name: str | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
+        check_options(tile, alpha)
         net = model if isinstance(model, DeployNet) else load_model(model)
         self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
-        if tile is not None and tile < 0:
-            raise UserError(f"--tile must be 0 (whole image) or more, got {tile}")
-        if alpha not in ALPHA_MODES:
-            raise UserError(f"unknown alpha mode {alpha!r} (use {choices(ALPHA_MODES)})")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
@@ -261,7 +266,8 @@ class ModelPerInput:
         """`size`: a preset name (small, base) to take the bundled models of that size only; None: the sizes
         worth their cost on the device (weights.sizes_for: small on a CPU, the biggest bundled elsewhere)."""
         self.scale, self.options = scale, options
-        sizes = sizes_for(resolve_device(str(options.get("device", "auto"))).type, size)
+        check_options(options.get("tile"), str(options.get("alpha", "bicubic")))  # type: ignore[arg-type]
+        sizes = sizes_for(resolve_device(str(options.get("device", "auto"))).type, size)  # cuda without one: now
         self.models: dict[bool, ModelEntry | UserError] = {}
         for real in (False, True):
             try:

@@ -10,6 +10,7 @@ finished segments stay for `--resume`.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import re
@@ -383,13 +384,25 @@ def even_size(size: tuple[int, int], pix_fmt: str) -> tuple[int, int]:
     return w, h
 
 
-def check_request(src: Path, out: Path, opts: VideoOptions) -> None:
-    """What can be refused before the source is even probed."""
+def check_request(src: Path, out: Path, opts: VideoOptions, overwrite: bool = False) -> None:
+    """What can be refused before the source is even probed: before a bar or a decoded frame."""
     if Path(src).suffix.lower() in IMAGE_SUFFIXES:
         raise UserError("is an image: use `repsr upscale` for images", src)
-    codec = opts.codec or DEFAULT_CODEC.get(Path(out).suffix.lower(), "libx264")
+    check_output(out, overwrite, src, example=f"{Path(src).stem}_x4.mp4")
+    if out.suffix.lower() not in CONTAINERS:
+        raise UserError(f"unsupported container {out.suffix!r} (use {', '.join(CONTAINERS)})", out)
+    codec = video_codec(Path(out), opts)
+    if codec not in video_encoders():
+        raise UserError(f"unknown --codec {codec!r}: this ffmpeg has no such video encoder (`ffmpeg -encoders`)")
     if codec in CRF_MAX and not 0 <= opts.crf <= CRF_MAX[codec]:
         raise UserError(f"--crf must be 0 to {CRF_MAX[codec]} for {codec}, got {opts.crf}")
+
+
+@functools.lru_cache(maxsize=1)
+def video_encoders() -> frozenset[str]:
+    """The video encoders the ffmpeg in use has, from `ffmpeg -encoders` (lines ' V..... name  description')."""
+    listing = subprocess.run([ffmpeg(), "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    return frozenset(m.group(1) for m in re.finditer(r"^ V\S* (\S+)", listing, re.MULTILINE))
 
 
 def upscale_video(
@@ -411,10 +424,7 @@ def upscale_video(
     only when every segment is joined. Any failure on any side (decoder, model, encoder, Ctrl-C, SIGTERM)
     stops both ffmpeg processes and all threads at once; the finished segments stay for a resume."""
     src, out = Path(src), Path(out)
-    check_request(src, out, opts)
-    check_output(out, overwrite, src, example=f"{src.stem}_x4.mp4")
-    if out.suffix.lower() not in CONTAINERS:
-        raise UserError(f"unsupported container {out.suffix!r} (use {', '.join(CONTAINERS)})", out)
+    check_request(src, out, opts, overwrite)
     info = info or probe(src)
     w, h = info.width, info.height
     factor = scale or upscaler.scale
