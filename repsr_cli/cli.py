@@ -290,7 +290,7 @@ def upscale_video(
     from .infer.files import output_suffix
     from .infer.progress import VideoProgress, video_summary
     from .infer.upscaler import Upscaler
-    from .infer.video import CONTAINERS, VideoOptions, check_request, probe
+    from .infer.video import CONTAINERS, VideoOptions, check_request, check_window, probe
     from .infer.video import upscale_video as run
     from .runtime import resolve_device
     from .weights import default_model, sizes_for
@@ -317,6 +317,7 @@ def upscale_video(
     opts = VideoOptions(codec, crf, preset, pix_fmt, start, duration)
     check_request(source, output, opts, overwrite)
     info = probe(source)
+    check_window(info, opts, source)
     with VideoProgress(out, info, opts) as progress:
         report = run(
             upscaler, source, output, opts, overwrite, progress.on_frame, scale, info, resume, progress.on_resume
@@ -602,7 +603,7 @@ def plot(
     from .train.plot import plot_run
     from .train.runlog import summarize
 
-    path = plot_run(run_dir, output)
+    path = plot_run(run_dir, output, warn=lambda msg: err.print(f"warning: {msg}", markup=False, highlight=False))
     out.print(summarize(run_dir).line(), highlight=False)
     out.print(f"wrote {path}")
 

@@ -738,3 +738,17 @@ def test_what_is_known_up_front_is_refused_before_any_work(tmp_path: Path) -> No
         result = cli(*args)
         one_line_error(result, words)
         assert result.stdout == "", (args, result.stdout)
+
+
+def test_plot_says_when_it_leaves_a_damaged_config_out(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_checkpoint.parent.parent, run)
+    config = json.loads((run / "config.json").read_text())
+    config["iters"] = str(config["iters"])
+    (run / "config.json").write_text(json.dumps(config))
+    result = cli("plot", run)
+    assert result.returncode == 0 and (run / "curves.png").exists()
+    assert "config.json: left out (--iters" in result.stderr and "expected a value of type int" in result.stderr

@@ -197,7 +197,7 @@ def test_encoder_failures_after_the_queue_fills_end_at_once(tmp_path: Path, tiny
     """25 frames, more than both queues hold: a failing encoder used to leave the reader blocked for ever."""
     src = synthetic_clip(tmp_path / "long.mp4", "160x120", "25", seconds=1)
     cases = [
-        (["--codec", "doesnotexist"], "cannot encode"),
+        (["--codec", "doesnotexist"], "unknown --codec 'doesnotexist'"),
         (["--preset", "notapreset"], "cannot encode"),
         (["--pix-fmt", "nonsense"], "cannot encode"),
         (["-o", tmp_path / "nodir" / "out.mp4"], "does not exist"),
@@ -351,3 +351,44 @@ def test_default_video_names_say_the_blend(tmp_path: Path, fake_bundle: Path) ->
     assert cli("upscale-video", src, "-s", "2", "--preset", "ultrafast", "--detail", "0.5").returncode == 0
     assert cli("upscale-video", src, "-s", "2", "--preset", "ultrafast").returncode == 0  # not "exists"
     assert sorted(p.name for p in tmp_path.glob("c_x2*")) == ["c_x2-detail0.5.mp4", "c_x2.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("colorprim=bt709:transfer=bt709:colormatrix=bt709", ("bt709",) * 3),
+        ("colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc", ("bt2020", "smpte2084", "bt2020nc")),
+    ],
+)
+def test_primaries_and_transfer_are_tagged_on_the_output(tmp_path: Path, params: str, expected: tuple) -> None:
+    """A BT.709 source and an HDR10 one (BT.2020 primaries, PQ transfer) keep every colour tag: players would
+    show untagged HDR washed out."""
+    src = tmp_path / "src.mp4"
+    make = [ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25", "-t", "0.2"]
+    make += ["-c:v", "libx264", "-pix_fmt", "yuv420p10le", "-x264-params", params, str(src)]
+    subprocess.run(make, check=True)
+    assert (probe(src).colour.primaries, probe(src).colour.transfer, probe(src).colour.matrix) == expected
+    out = tmp_path / "out.mp4"
+    assert cli("upscale-video", src, "-m", "repsr-tiny-x4", "-o", out, "--preset", "ultrafast").returncode == 0
+    assert probe(out).colour == probe(src).colour
+
+
+def test_tiny_frames_a_late_start_and_a_rotated_anamorphic_source(tmp_path: Path) -> None:
+    src = tmp_path / "tiny.mkv"
+    make = [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=8x6:rate=25", "-t", "0.2"]
+    subprocess.run([*make, "-c:v", "libx264", "-pix_fmt", "yuv444p", str(src)], check=True)
+    assert (probe(src).width, probe(src).height) == (8, 6)  # one digit a side is a size too
+    result = cli("upscale-video", src, "-m", "repsr-tiny-x4", "--pix-fmt", "yuv444p", "-o", tmp_path / "t.mkv")
+    assert result.returncode == 0 and (probe(tmp_path / "t.mkv").width, probe(tmp_path / "t.mkv").height) == (32, 24)
+    clip = synthetic_clip(tmp_path / "three.mp4", SIZE, "25", seconds=3)
+    late = cli("upscale-video", clip, "--start", "10", "-o", tmp_path / "late.mp4")
+    assert late.returncode == 1 and "--start 10 is past the end of the video (3.0 s)" in late.stderr
+    wide = tmp_path / "wide.mp4"  # pixels twice as tall as wide, then shown turned a quarter
+    make = [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25", "-t", "0.2"]
+    subprocess.run([*make, "-vf", "setsar=1/2", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(wide)], check=True)
+    turned = tmp_path / "turned.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-display_rotation", "90", "-i", str(wide), "-c", "copy", str(turned)])
+    assert probe(wide).sar == "1:2" and probe(turned).sar == "2:1"
+    out = tmp_path / "up.mp4"
+    assert cli("upscale-video", turned, "-m", "repsr-tiny-x4", "-o", out, "--preset", "ultrafast").returncode == 0
+    assert probe(out).sar == "2:1"

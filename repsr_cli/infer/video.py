@@ -112,6 +112,10 @@ class Colour:
         opts += [f"out_range={self.range}"] if self.range else []
         filters = ["scale=" + ":".join(opts)] if opts else []
         filters += [f"setsar={sar.replace(':', '/')}"] if sar else []
+        # The frames' own tags, which the encoder writes over its options (raw input frames carry none)
+        tags = [(k, v) for k, v in (("range", self.range), ("color_primaries", self.primaries)) if v]
+        tags += [(k, v) for k, v in (("color_trc", self.transfer), ("colorspace", self.matrix)) if v]
+        filters += ["setparams=" + ":".join(f"{k}={v}" for k, v in tags)] if tags else []
         args = ["-vf", ",".join(filters)] if filters else []
         for flag, value in (
             ("-color_range", self.range),
@@ -168,7 +172,7 @@ def exact_rate(value: float) -> Fraction:
 
 
 _STREAM = re.compile(r"Stream #0:(\d+)[^:]*: (Video|Audio|Subtitle|Data): (\w+)")
-_SIZE = re.compile(r", (\d{2,5})x(\d{2,5})[ ,]")
+_SIZE = re.compile(r", (\d{1,5})x(\d{1,5})[ ,]")  # after ", ": a codec tag's hex (avc1 / 0x3163...) never is
 _FPS = re.compile(r", ([\d.]+) (?:fps|tbr)")
 _DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 _PIX_FMT = re.compile(r"Video: [^,]+, (\w+)(?:\(([^)]*)\))?")
@@ -211,7 +215,8 @@ def probe(path: Path) -> Probe:
     if size is None or fps is None:
         raise UserError("cannot tell the video's frame size or rate", path)
     width, height = int(size.group(1)), int(size.group(2))
-    if re.search(r"rotation of -?90", text) or re.search(r"rotation of -?270", text):
+    quarter_turn = bool(re.search(r"rotation of -?(90|270)", text))
+    if quarter_turn:
         width, height = height, width  # ffmpeg rotates on decode
     dur = _DURATION.search(text)
     duration = int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)) if dur else None
@@ -220,9 +225,10 @@ def probe(path: Path) -> Probe:
     rate = exact_rate(float(fps.group(1)))
     colour = Colour.parse(pix.group(2)) if pix and pix.group(2) else Colour()
     sar = _SAR.search(video)
-    anamorphic = (
-        f"{sar.group(1)}:{sar.group(2)}" if sar and sar.group(1) != sar.group(2) and sar.group(1) != "0" else None
-    )
+    anamorphic = None
+    if sar and sar.group(1) != sar.group(2) and sar.group(1) != "0":  # a rotated frame's pixels turn with it
+        a, b = (sar.group(2), sar.group(1)) if quarter_turn else (sar.group(1), sar.group(2))
+        anamorphic = f"{a}:{b}"
     pix_fmt = pix.group(1) if pix else "yuv420p"
     return Probe(width, height, rate, duration, codec, pix_fmt, streams, colour, anamorphic, video_index)
 
@@ -398,6 +404,12 @@ def check_request(src: Path, out: Path, opts: VideoOptions, overwrite: bool = Fa
         raise UserError(f"--crf must be 0 to {CRF_MAX[codec]} for {codec}, got {opts.crf}")
 
 
+def check_window(info: Probe, opts: VideoOptions, src: Path) -> None:
+    """A --start at or past the end decodes nothing: say so, rather than 'no frames decoded'."""
+    if opts.start and info.duration is not None and opts.start >= info.duration:
+        raise UserError(f"--start {opts.start:g} is past the end of the video ({info.duration:.1f} s)", src)
+
+
 @functools.lru_cache(maxsize=1)
 def video_encoders() -> frozenset[str]:
     """The video encoders the ffmpeg in use has, from `ffmpeg -encoders` (lines ' V..... name  description')."""
@@ -426,6 +438,7 @@ def upscale_video(
     src, out = Path(src), Path(out)
     check_request(src, out, opts, overwrite)
     info = info or probe(src)
+    check_window(info, opts, src)
     w, h = info.width, info.height
     factor = scale or upscaler.scale
     size = even_size((max(2, round(w * factor)), max(2, round(h * factor))), output_pix_fmt(info, opts))

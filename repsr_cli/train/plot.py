@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UserError
@@ -11,7 +12,7 @@ from .runlog import read_config, read_log
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
-def plot_run(run_dir: Path, output: Path | None = None) -> Path:
+def plot_run(run_dir: Path, output: Path | None = None, warn: Callable[[str], None] | None = None) -> Path:
     try:
         import matplotlib
 
@@ -25,7 +26,7 @@ def plot_run(run_dir: Path, output: Path | None = None) -> Path:
     fig, ax_loss = plt.subplots(figsize=(8, 4.5))
     ax_loss.plot([r["iter"] for r in records], [r["loss"] for r in records], color="tab:blue", lw=1)
     ax_loss.set_xlabel("iteration")
-    cfg = read_config(run_dir)
+    cfg = read_config(run_dir, warn)
     ax_loss.set_ylabel(f"{(cfg.loss if cfg else 'l1').upper()} loss", color="tab:blue")
     ax_loss.set_yscale("log")
     val = [r for r in records if "psnr" in r]

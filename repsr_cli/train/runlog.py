@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,15 +49,19 @@ def read_log(run_dir: Path) -> list[dict]:
     return parse_log(log)
 
 
-def read_config(run_dir: Path) -> TrainConfig | None:
+def read_config(run_dir: Path, warn: Callable[[str], None] | None = None) -> TrainConfig | None:
     """The run's configuration, when config.json is there and holds a valid one: it names the loss and the
-    planned switch. A damaged one is left out (the log alone still plots)."""
+    planned switch. A damaged one is left out (the log alone still plots), and `warn` hears why."""
     path = Path(run_dir) / "config.json"
     try:
         cfg = TrainConfig.from_dict(json.loads(path.read_text()))
         cfg.check()
         return cfg
-    except (OSError, ValueError, TypeError, AttributeError, UserError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, AttributeError, UserError) as exc:
+        if warn is not None:
+            warn(f"{path}: left out ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
         return None
 
 
