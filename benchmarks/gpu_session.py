@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 
 from repsr_cli.bench import machine_name
+from repsr_cli.errors import UserError
+from repsr_cli.images import find_images
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.runlog import read_log
 from repsr_cli.train.trainer import Trainer
@@ -98,7 +100,10 @@ def join(source: Path, name: str, target: Path) -> bool:
 
 def restore(previous: Path, work: Path) -> None:
     """Each run's checkpoint from its parts, and its log from the previous report."""
-    report = json.loads((previous / "session-report.json").read_text())
+    try:
+        report = json.loads((previous / "session-report.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--resume: no readable session-report.json there ({type(exc).__name__})", previous) from None
     logs = {r["run"]: r.get("log", []) for r in report.get("runs", [])}
     for run in RUNS:
         if join(previous, run.name, work / run.name / "checkpoints" / "last.pth") and logs.get(run.name):
@@ -107,10 +112,16 @@ def restore(previous: Path, work: Path) -> None:
 
 
 def train(run: Run, cfg: TrainConfig, seconds: float, workers: int, device: str) -> dict:
+    """One run to its share of the time; a run that cannot start or go on (a truncated checkpoint, say) is
+    reported as failed and the session goes on with the next, so the window is not lost."""
     resume = (Path(cfg.out) / "checkpoints" / "last.pth").exists()
-    trainer = Trainer(cfg, resume=resume, device=device, data_workers=workers, on_message=print)
-    start_iter, start = trainer.iteration, time.monotonic()
-    result = trainer.run(time_limit=max(1.0, seconds))
+    try:
+        trainer = Trainer(cfg, resume=resume, device=device, data_workers=workers, on_message=print)
+        start_iter, start = trainer.iteration, time.monotonic()
+        result = trainer.run(time_limit=max(1.0, seconds))
+    except UserError as exc:
+        print(f"gpu_session: {run.name} failed: {exc}")
+        return {"run": run.name, "reason": f"failed: {exc}"}
     elapsed = time.monotonic() - start
     records = read_log(Path(cfg.out)) if (Path(cfg.out) / "log.jsonl").exists() else []
     val = [r for r in records if "psnr" in r]
@@ -127,6 +138,27 @@ def train(run: Run, cfg: TrainConfig, seconds: float, workers: int, device: str)
 
 
 def main() -> None:
+    try:
+        session()
+    except UserError as exc:  # one line, as every command of the project answers bad input
+        raise SystemExit(f"gpu_session: {exc}") from None
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """What is wrong with the command line, before a minute of the window is spent."""
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError("is a file; name a folder for the report and the checkpoint parts", args.out)
+    if not args.data.is_dir():
+        raise UserError("--data: no such folder (make it with benchmarks/make_data_pack.py)", args.data)
+    if not find_images(args.data):
+        raise UserError("--data: the folder holds no images", args.data)
+    if args.resume is not None and not (args.resume / "session-report.json").is_file():
+        raise UserError("--resume: no session-report.json there (the OUT of an earlier window)", args.resume)
+    if not args.minutes > 0:
+        raise UserError(f"--minutes must be above 0, got {args.minutes:g}")
+
+
+def session() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="folder for the report and the checkpoint parts")
     ap.add_argument("--minutes", type=float, default=12.0, help="the whole session's budget, checks included")
@@ -142,6 +174,7 @@ def main() -> None:
     if not cuda and not args.dry_run:
         print("gpu_session: no CUDA device here; nothing to do (--dry-run runs the same path on the CPU)")
         return
+    check_args(args)
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict = {"machine": machine_name(torch.device("cuda" if cuda else "cpu")), "runs": []}
     if cuda and not args.no_check:

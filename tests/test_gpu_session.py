@@ -46,3 +46,28 @@ def test_a_dry_run_trains_splits_and_resumes(tmp_path: Path) -> None:
 def test_without_cuda_it_says_so_and_exits_cleanly(tmp_path: Path) -> None:
     result = session(tmp_path / "out")
     assert result.returncode == 0 and "no CUDA device here" in result.stdout
+
+
+def test_bad_arguments_are_one_line_and_a_broken_checkpoint_costs_one_run(tmp_path: Path) -> None:
+    data, empty = tmp_path / "pack", tmp_path / "empty"
+    data.mkdir()
+    empty.mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(data / "a.jpg")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        ((tmp_path / "o1", "--data", empty), "--data: the folder holds no images"),
+        ((tmp_path / "o2", "--data", data, "--resume", empty), "--resume: no session-report.json there"),
+        ((afile, "--data", data), "is a file; name a folder"),
+    ]
+    for args, words in cases:
+        result = session(*args, "--dry-run", "--work", tmp_path / "w0")
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert result.returncode == 1 and len(lines) == 1 and words in lines[0], (args, result.stderr)
+    broken = tmp_path / "work" / "real-base-x4" / "checkpoints"
+    broken.mkdir(parents=True)
+    (broken / "last.pth").write_bytes(b"PK\x03\x04 truncated")
+    result = session(tmp_path / "out", "--dry-run", "--data", data, "--work", tmp_path / "work", "--minutes", "3")
+    assert result.returncode == 0, result.stderr
+    runs = json.loads((tmp_path / "out" / "session-report.json").read_text())["runs"]
+    assert runs[0]["reason"].startswith("failed: ") and runs[1]["iterations"][1] == 6, runs
