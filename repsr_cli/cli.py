@@ -72,8 +72,8 @@ ScaleOption = Annotated[
 DetailOption = Annotated[
     float | None,
     typer.Option(
-        help="0 (real model: faithful, the default) to 1 (sharp model: crisp edges, invented texture), for every "
-        "input; a blend of the two in between. Not with --denoise.",
+        help="0 (the real model exactly: faithful) to 1 (the sharp model: crisp edges, invented texture), for every "
+        "input; a blend of the two in between. Not with --denoise or -m.",
     ),
 ]
 SizeOption = Annotated[
@@ -105,7 +105,10 @@ def upscale(
     ] = None,
     denoise: Annotated[
         float | None,
-        typer.Option(help="0 (clean model: sharpest) to 1 (real model: removes most artifacts), for every input."),
+        typer.Option(
+            help="0 (clean model: sharpest) to 1 (real model: removes most artifacts), for every input. Not with "
+            "--detail or -m."
+        ),
     ] = None,
     detail: DetailOption = None,
     size: SizeOption = None,
@@ -132,7 +135,10 @@ def upscale(
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
     tile: Annotated[
-        int | None, typer.Option(help="Tile size in input pixels; 0 = whole image; default: from free memory.")
+        int | None,
+        typer.Option(
+            help="Tile size in input pixels; 0 = whole image; default: 256 on a CPU, from free memory on a GPU."
+        ),
     ] = None,
     alpha: Annotated[str, typer.Option(help=f"Alpha channel: {choices(ALPHA_MODES)}.")] = ALPHA_MODES[0],
     compile_model: Annotated[
@@ -256,7 +262,10 @@ def upscale_video(
         str | None, typer.Option("--model", "-m", help="Model name or file (default: repsr-real-x{s}).")
     ] = None,
     denoise: Annotated[
-        float | None, typer.Option(help="0 (clean model: sharpest) to 1 (real model, the default: cleanest).")
+        float | None,
+        typer.Option(
+            help="0 (clean model: sharpest) to 1 (real model, the default: cleanest). Not with --detail or -m."
+        ),
     ] = None,
     detail: DetailOption = None,
     size: SizeOption = None,
@@ -272,7 +281,9 @@ def upscale_video(
     duration: Annotated[float | None, typer.Option(help="Only this many seconds (preview).")] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
-    tile: Annotated[int | None, typer.Option(help="Tile size; 0 = whole frame; default: from free memory.")] = None,
+    tile: Annotated[
+        int | None, typer.Option(help="Tile size; 0 = whole frame; default: 256 on a CPU, from free memory on a GPU.")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     resume: Annotated[
         bool,
@@ -355,7 +366,8 @@ def convert(
 
     if fmt in EXPORT_FORMATS:
         result = export(model, output, fmt, half, overwrite)
-        out.print(f"wrote {result.output} (x{result.scale}, {result.blocks} blocks x {result.channels} channels)")
+        files = f"{result.output} and {result.output.with_suffix('.bin')}" if fmt == "ncnn" else f"{result.output}"
+        out.print(f"wrote {files} (x{result.scale}, {result.blocks} blocks x {result.channels} channels)")
         return
     if half:
         raise UserError("--half is for ONNX exports")
@@ -429,9 +441,10 @@ def eval_(
     table = Table(title=f"{model} x{scale} on {data}")
     table.add_column("image")
     for label, _ in results:
-        table.add_column(f"{label} PSNR (dB)", justify="right")
-        table.add_column(f"{label} SSIM", justify="right")
-        table.add_column(f"{label} halo", justify="right")
+        head = "" if [lab for lab, _ in results] == ["none"] else f"{label} "  # no --degrade: plain heads
+        table.add_column(f"{head}PSNR (dB)", justify="right")
+        table.add_column(f"{head}SSIM", justify="right")
+        table.add_column(f"{head}halo", justify="right")
 
     def cells(psnr: float, ssim: float, halo: float) -> tuple[str, str, str]:
         return f"{psnr:.2f}", f"{ssim:.4f}", f"{100 * halo:.2f} %"
@@ -459,12 +472,13 @@ def parse_duration(text: str | None) -> float | None:
 def train(
     ctx: typer.Context,
     data: Annotated[
-        Path | None, typer.Option("--data", help="HR image folder (recursive) or DIV2K-style *_HR.")
+        Path | None,
+        typer.Option("--data", help="HR image folder (recursive) or DIV2K-style *_HR; required unless --resume."),
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, log.jsonl, config.json.")] = Path(
         "runs/repsr"
     ),
-    scale: Annotated[int, typer.Option("--scale", "-s")] = _T.scale,
+    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor the network learns.")] = _T.scale,
     preset: Annotated[str, typer.Option(help=f"Model size: {choices(PRESETS)}.")] = _T.preset,
     block: Annotated[str, typer.Option(help=f"Training-time block: {choices(BLOCK_NAMES)}.")] = _T.block,
     bn: Annotated[
@@ -473,11 +487,12 @@ def train(
     iters: Annotated[
         int,
         typer.Option(
-            help="Planned iterations; with --resume, a new length for the run, refused where it would change "
+            help="Planned iterations (the default takes days on a CPU: set it); with --resume, a new length for the "
+            "run, refused where it would change "
             "the learning rate or BN phase of steps already taken (cosine and multistep scale with the length)."
         ),
     ] = _T.iters,
-    batch: Annotated[int, typer.Option()] = _T.batch,
+    batch: Annotated[int, typer.Option(help="Patches per step.")] = _T.batch,
     patch: Annotated[int, typer.Option(help="LR patch side.")] = _T.patch,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = _T.lr,
     schedule: Annotated[str, typer.Option(help=f"{choices(SCHEDULES)}.")] = _T.schedule,
@@ -490,12 +505,14 @@ def train(
         ),
     ] = _T.bn_switch,
     bn_batches: Annotated[int, typer.Option(help="Batches averaged for population statistics.")] = _T.bn_batches,
-    seed: Annotated[int, typer.Option()] = _T.seed,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the initial weights and the batches (a run replays exactly).")
+    ] = _T.seed,
     lr_data: Annotated[Path | None, typer.Option(help="Folder of matching LR images.")] = None,
     max_hr_side: Annotated[int | None, typer.Option(help="Shrink larger HR images by an integer factor first.")] = None,
     val: Annotated[Path | None, typer.Option(help="Validation benchmark folder (e.g. Set5).")] = None,
     val_every: Annotated[int, typer.Option(help="Validate every N iterations (0: never).")] = _T.val_every,
-    ckpt_every: Annotated[int, typer.Option()] = _T.ckpt_every,
+    ckpt_every: Annotated[int, typer.Option(help="Write the checkpoint every N iterations.")] = _T.ckpt_every,
     log_every: Annotated[int, typer.Option()] = _T.log_every,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = _T.precision,
     device: DeviceOption = "auto",
@@ -597,7 +614,9 @@ def train(
 @app.command()
 def plot(
     run_dir: Annotated[Path, typer.Argument(help="Run folder with log.jsonl.", show_default=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Image to write (default: RUN_DIR/curves.png).")
+    ] = None,
 ) -> None:
     """Plot loss and validation PSNR of a run, with the BN switch marked (needs matplotlib); print its totals."""
     from .train.plot import plot_run

@@ -30,6 +30,15 @@ def default_output(ckpt: Path, fmt: str) -> Path:
     return Path(ckpt).with_suffix(".safetensors" if fmt == "safetensors" else ".deploy.pth")
 
 
+def export_name(source: Path, scale: int) -> str:
+    """A checkpoint's export is named after its run (`runs/x4/checkpoints/last.pth` -> `x4`), and every export
+    ends in its scale (`-x4`) unless its name already does."""
+    name = (
+        source.parent.parent.name if source.parent.name == "checkpoints" and source.parent.parent.name else source.stem
+    )
+    return name if name.endswith(f"-x{scale}") else f"{name}-x{scale}"
+
+
 def convert(
     ckpt_path: Path, output: Path | None = None, fmt: str = "safetensors", overwrite: bool = False
 ) -> ConvertResult:
@@ -87,8 +96,8 @@ def export(
     net = load_model(model)
     source = resolve_model_path(model)
     suffix = ".onnx" if fmt == "onnx" else ".param"
-    if output is None:
-        output = source.with_suffix(suffix) if Path(model).exists() else Path(f"{model}{suffix}")
+    if output is None:  # named with the scale, as Upscayl's model list and realesrgan-ncnn-vulkan want (NAME-xS)
+        output = (source.parent if Path(model).exists() else Path()) / f"{export_name(source, net.cfg.scale)}{suffix}"
     check_output(Path(output), overwrite=True, example=f"{source.stem}{suffix}")  # the name as given
     output = Path(output) if Path(output).suffix == suffix else Path(output).with_suffix(suffix)
     for target in [output] if fmt == "onnx" else [output, output.with_suffix(".bin")]:

@@ -212,9 +212,11 @@ def test_a_script_sees_each_file_as_it_finishes_and_ctrl_c_says_what_was_done(tm
         deadline = time.monotonic() + 120
         while not (tmp_path / "a0_x4.png").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.3)
+        line = f"{tmp_path / 'a0.png'} -> {tmp_path / 'a0_x4.png'}"
+        while line not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the line comes between the next image's tiles, not at exit
         assert proc.poll() is None, "the batch ended before the check: give it more files"
-        assert f"{tmp_path / 'a0.png'} -> {tmp_path / 'a0_x4.png'}" in log.read_text()
+        assert line in log.read_text() and not (tmp_path / "a5_x4.png").exists()
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
