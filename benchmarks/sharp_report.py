@@ -188,6 +188,23 @@ def halo_checks(rows: dict[str, dict[str, float]], sharp: str, peer: str | None,
     return []
 
 
+def recommended_detail(rows: dict[str, dict[str, float]], sharp: str, peer: str) -> tuple[float, str]:
+    """The --detail for photos: the largest scored value (1 is the sharp model) whose halo stays at or under the
+    peer's and whose Y-PSNR stays at or above bicubic's on a set of photos; with the reason in words."""
+    named = {d: f"detail {d:g}" for d in DETAILS} | {1.0: sharp}
+    fits = [d for d, name in named.items() if rows[name]["halo"] <= rows[peer]["halo"]]
+    fits = [d for d in fits if rows[named[d]]["psnr"] >= rows["bicubic"]["psnr"]]
+    if not fits:
+        return 0.0, f"no blend keeps the halo at or under {peer}'s with Y-PSNR above bicubic's"
+    best = max(fits)
+    r = rows[named[best]]
+    return best, (
+        f"the largest value whose halo ({100 * r['halo']:.2f} %) stays at or under {peer}'s"
+        f" ({100 * rows[peer]['halo']:.2f} %) and whose Y-PSNR ({r['psnr']:.2f} dB) stays above bicubic's"
+        f" ({rows['bicubic']['psnr']:.2f} dB)"
+    )
+
+
 def photo_pair(scale: int) -> tuple[np.ndarray, np.ndarray]:
     """The HR photo (a multiple of the scale) and its MATLAB-bicubic LR."""
     hr = mod_crop(np.asarray(Image.open(PHOTO).convert("RGB")), scale)
@@ -306,6 +323,9 @@ def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
         if checks:
             lines += ["", f"Halo targets (issue 40) for {sharp} on {data}:", ""]
             lines += [f"- {'met' if ok else 'NOT met'}: {what} ({value})" for what, value, ok in checks]
+        if peer is not None and data == "B100":  # photos: where the recommendation for photos is read
+            value, why = recommended_detail(rows, sharp, peer)
+            lines += ["", f"**Recommended `--detail` for photos: {value:g}**, {why} on B100 (photographs)."]
     lines += [
         "",
         "### Crops",
