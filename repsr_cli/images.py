@@ -208,7 +208,7 @@ def read_image(path: Path) -> ImageFile:
             wide = None
             if im.format == "PNG" and _png_bit_depth(path) == 16 and im.mode not in ("I;16", "I", "L", "LA"):
                 wide = _read_png16(path)
-            elif im.format == "TIFF" and im.mode not in ("I;16", "I;16B", "I"):
+            elif im.format == "TIFF":  # 16-bit grey too: Pillow's I;16 transpose loses an EXIF rotation
                 wide = _read_tiff16(path)
             elif im.format == "BMP" and _bmp_has_alpha(path):
                 wide = _read_bmp32(path)

@@ -752,3 +752,19 @@ def test_plot_says_when_it_leaves_a_damaged_config_out(tmp_path: Path, tiny_chec
     result = cli("plot", run)
     assert result.returncode == 0 and (run / "curves.png").exists()
     assert "config.json: left out (--iters" in result.stderr and "expected a value of type int" in result.stderr
+
+
+def test_a_16_bit_grey_tiff_keeps_its_exif_rotation_like_an_rgb_one(tmp_path: Path) -> None:
+    import tifffile
+
+    from repsr_cli.images import read_image
+
+    grey = np.zeros((24, 32), np.uint16)
+    grey[:4] = 60000  # a bright band along the top, stored; orientation 6 shows it on the right
+    tifffile.imwrite(tmp_path / "g.tif", grey, photometric="minisblack", extratags=[(274, 3, 1, 6, True)])
+    tifffile.imwrite(
+        tmp_path / "c.tif", np.repeat(grey[..., None], 3, 2), photometric="rgb", extratags=[(274, 3, 1, 6, True)]
+    )
+    g, c = read_image(tmp_path / "g.tif").pixels, read_image(tmp_path / "c.tif").pixels
+    assert g.shape == (32, 24, 1) and c.shape == (32, 24, 3) and g.dtype == np.uint16
+    assert np.array_equal(g[..., 0], c[..., 0]) and g[:, -4:].min() == 60000 and g[:, :-4].max() == 0
