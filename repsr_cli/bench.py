@@ -175,9 +175,9 @@ def bench(
     if unknown:
         raise UserError(f"unknown --preset {unknown[0]!r} (use {', '.join(PRESETS)})")
     if min(size) < 1 or min(scales) < 1:
-        raise UserError(f"--size and --scale must be at least 1, got {min(size)} and {min(scales)}")
+        raise UserError(f"--side and --scale must be at least 1, got {min(size)} and {min(scales)}")
     if max(size) > MAX_BENCH_SIDE:
-        raise UserError(f"--size {max(size)} is above {MAX_BENCH_SIDE}: a benchmark input, not a poster")
+        raise UserError(f"--side {max(size)} is above {MAX_BENCH_SIDE}: a benchmark input, not a poster")
     device = resolve_device(device_name)
     precisions = precisions or precisions_for(device)
     out_mp = size[0] * size[1] / 1e6

@@ -657,12 +657,15 @@ def bench_(
     ] = None,
     scale: Annotated[list[int] | None, typer.Option("--scale", "-s", help="Scale(s) (default: 4).")] = None,
     device: DeviceOption = "auto",
-    size: Annotated[int, typer.Option(help="Side of the square LR input.")] = 128,
+    side: Annotated[int, typer.Option("--side", help="Side of the square LR input, in pixels.")] = 128,
+    old_size: Annotated[int | None, typer.Option("--size", hidden=True)] = None,  # --side's old name (scripts)
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the fused network.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure fused vs unfused vs bicubic throughput and the machine's 3x3-conv peak."""
     from rich.table import Table
+
+    size = old_size if old_size is not None else side  # --size in upscale is the model size: one word each
 
     from .bench import bench
 

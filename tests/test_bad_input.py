@@ -202,7 +202,7 @@ def test_files_that_are_not_checkpoints(tmp_path: Path, image: Path) -> None:
 
 def test_bench_option_values() -> None:
     one_line_error(cli("bench", "--preset", "bogus"), "unknown --preset 'bogus'")
-    one_line_error(cli("bench", "--size", "0"), "--size and --scale must be at least 1")
+    one_line_error(cli("bench", "--side", "0"), "--side and --scale must be at least 1")
 
 
 def _run(tmp_path: Path, image_folder: Path) -> Path:
@@ -435,7 +435,7 @@ def test_tracebacks_of_the_hostile_run_are_one_line(tmp_path: Path, tiny_checkpo
     result = cli("upscale", tmp_path / "loop1", image, "-m", "repsr-tiny-x4")
     assert result.returncode == 1 and "a symbolic link to nothing (or to itself)" in result.stderr, result.stderr
     assert image.with_name("a_x4-repsr-tiny-x4.png").exists()
-    one_line_error(cli("bench", "--size", "300000"), "--size 300000 is above 4096")
+    one_line_error(cli("bench", "--size", "300000"), "--side 300000 is above 4096")  # the old name still works
 
 
 def test_a_16_bit_png_with_a_bad_crc_is_named(tmp_path: Path) -> None:

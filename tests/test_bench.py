@@ -12,7 +12,7 @@ from .conftest import cli
 
 
 def test_bench_json_shape() -> None:
-    result = cli("bench", "--preset", "tiny", "--scale", "2", "--size", "24", "--json")
+    result = cli("bench", "--preset", "tiny", "--scale", "2", "--side", "24", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     rows = report["results"]
