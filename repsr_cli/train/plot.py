@@ -20,6 +20,10 @@ def plot_run(run_dir: Path, output: Path | None = None, warn: Callable[[str], No
         import matplotlib.pyplot as plt
     except ImportError:
         raise UserError("plotting needs matplotlib: pip install 'repsr[plot]'") from None
+    output = Path(output) if output else Path(run_dir) / "curves.png"
+    if output.suffix.lower() not in PLOT_SUFFIXES:
+        raise UserError(f"cannot plot to {output.suffix or 'a name without suffix'!r} (use {', '.join(PLOT_SUFFIXES)})")
+    check_output(output, overwrite=True)  # first, before any reading; curves.png is redrawn on every call
     records = read_log(run_dir)
     if not records:
         raise UserError("log.jsonl is empty", run_dir)
@@ -41,10 +45,6 @@ def plot_run(run_dir: Path, output: Path | None = None, warn: Callable[[str], No
         ax_loss.text(switch, ax_loss.get_ylim()[1], " BN -> population", va="top", fontsize=8, color="gray")
     ax_loss.set_title(Path(run_dir).resolve().name)
     fig.tight_layout()
-    output = Path(output) if output else Path(run_dir) / "curves.png"
-    if output.suffix.lower() not in PLOT_SUFFIXES:
-        raise UserError(f"cannot plot to {output.suffix or 'a name without suffix'!r} (use {', '.join(PLOT_SUFFIXES)})")
-    check_output(output, overwrite=True)  # curves.png is redrawn on every call
     try:
         fig.savefig(output, dpi=120)
     except OSError as exc:
