@@ -205,6 +205,10 @@ def test_overshoot_loss_charges_only_what_leaves_the_local_range() -> None:
     ringing[..., 32:35] = 230 / 255  # 3 columns of 64 overshoot by 30 levels
     assert float(overshoot_loss(ringing, hr, 4)) == pytest.approx(3 / 64 * 30 / 255, rel=1e-5)
     assert float(overshoot_loss(unsharp(hr, 1.25, 8.0), hr, 4)) > 0  # an unsharp mask rings by design
+    slight = hr.clone()
+    slight[..., 32:35] = 207 / 255  # 7 levels over: within a margin of 8, charged nothing
+    assert float(overshoot_loss(slight, hr, 4, margin=8 / 255)) == 0.0 < float(overshoot_loss(slight, hr, 4))
+    assert float(overshoot_loss(ringing, hr, 4, margin=8 / 255)) == pytest.approx(3 / 64 * 22 / 255, rel=1e-5)
 
 
 def test_a_limited_target_is_sharpened_within_the_hrs_local_range() -> None:

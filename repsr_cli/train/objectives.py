@@ -56,11 +56,11 @@ def local_range(x: torch.Tensor, radius: int) -> tuple[torch.Tensor, torch.Tenso
     return -F.max_pool2d(-x, k, stride=1, padding=radius), F.max_pool2d(x, k, stride=1, padding=radius)
 
 
-def overshoot_loss(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """Mean amount by which the output leaves the HR's local range (metrics.halo_share's window): zero for any
-    output that stays within the levels the HR has around each pixel, however steep its edges."""
+def overshoot_loss(sr: torch.Tensor, hr: torch.Tensor, scale: int, margin: float = 0.0) -> torch.Tensor:
+    """Mean amount by which the output leaves the HR's local range (metrics.halo_share's window) by more than
+    `margin`: zero for any output that stays within the levels the HR has around each pixel, however steep."""
     lo, hi = local_range(hr, scale)
-    return (F.relu(sr - hi) + F.relu(lo - sr)).mean()
+    return (F.relu(sr - hi - margin) + F.relu(lo - margin - sr)).mean()
 
 
 def highpass_luma(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -173,7 +173,7 @@ class Objective:
             with self.autocast():
                 terms["feature"] = (r.feature_weight, feature_loss(self.features, sr, hr).float())
         if r.overshoot_weight > 0:
-            terms["overshoot"] = (r.overshoot_weight, overshoot_loss(sr, real, self.scale))
+            terms["overshoot"] = (r.overshoot_weight, overshoot_loss(sr, real, self.scale, r.overshoot_margin))
         if r.grid_weight > 0:
             terms["grid"] = (r.grid_weight, grid_loss(sr, hr, self.scale))
         if r.ldl_weight > 0:

@@ -40,6 +40,9 @@ class Recipe:
     # L1 of the output beyond the plain HR's local range (the same window): what `repsr eval` counts as halo,
     # penalised where it happens and nowhere else, so a steep edge in the right place costs nothing.
     overshoot_weight: float = 0.0
+    # Levels (of 1.0) the output may pass the local range before the overshoot term charges it: at 8/255, the
+    # tolerance of the halo measure, a crisp edge may keep the slight overshoot that reads as sharp, a ring not.
+    overshoot_margin: float = 0.0
     gan: str = "none"  # none | vanilla | ragan (relativistic average, ESRGAN, arXiv 1809.00219)
     gan_weight: float = 0.0
     # LDL (Liang et al., CVPR 2022, arXiv 2203.09195): an L1 term on the pixels where the output has artefacts
@@ -52,8 +55,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.pixel not in PIXEL_LOSSES or self.gan not in GAN_KINDS:
             raise ValueError(f"unknown pixel loss {self.pixel!r} or GAN {self.gan!r}")
-        if self.overshoot_weight < 0:
-            raise ValueError("the overshoot weight must be >= 0")
+        if self.overshoot_weight < 0 or self.overshoot_margin < 0:
+            raise ValueError("the overshoot weight and margin must be >= 0")
         if self.target_sharpen < 0 or self.target_sharpen_sigma <= 0:
             raise ValueError("the target's unsharp mask needs an amount >= 0 and a sigma > 0")
         if self.ldl_weight > 0 and self.ema <= 0:
