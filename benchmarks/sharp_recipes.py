@@ -157,8 +157,10 @@ CANDIDATES: dict[str, recipes.Recipe] = {
         USM, target_sharpen=1.25, overshoot_weight=10.0, overshoot_margin=8 / 255
     ),
 }
-if CANDIDATES["feature1-sharpen1.25"] != recipes.RECIPES["sharp"]:
-    raise ImportError("the shipped recipe is no longer the search's feature1-sharpen1.25: search it again")
+if CANDIDATES["sharpen1.25-overshoot10-margin8"] != recipes.RECIPES["sharp"]:
+    raise ImportError("the shipped recipe is no longer the search's sharpen1.25-overshoot10-margin8: search it again")
+if CANDIDATES["feature1-sharpen1.25"] != recipes.RECIPES["sharp-usm"]:
+    raise ImportError("the previous shipped recipe is no longer the search's feature1-sharpen1.25")
 
 
 def kept(out: Path, at: int) -> Path:

