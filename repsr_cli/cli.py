@@ -530,7 +530,8 @@ def train(
         str,
         typer.Option(
             help=f"Loss recipe: {choices(RECIPES)} (l2: a last fine-tune after l1; sharp: adversarial, aiming at "
-            "an unsharp-masked target, started from a real model's checkpoint with --init-from)."
+            "an unsharp-masked target without its rings, started from a real model's checkpoint with --init-from; "
+            "sharp-usm: the same before issue 40, rings and all)."
         ),
     ] = _T.loss,
     degradation: Annotated[

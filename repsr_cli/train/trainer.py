@@ -296,8 +296,8 @@ class Trainer:
         loss, parts = self.objective.generator_loss(sr, hr, reference)
         if not torch.isfinite(loss):  # stop before the step spreads it into the weights; last.pth is intact
             raise UserError(
-                f"the loss became {float(loss)} at iteration {it}: the run diverged; lower --lr, or resume from the"
-                " last checkpoint",
+                f"the loss became {float(loss.detach())} at iteration {it}: the run diverged; lower --lr, or resume"
+                " from the last checkpoint",
                 self.out,
             )
         self.optimizer.zero_grad(set_to_none=True)
