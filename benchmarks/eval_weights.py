@@ -163,11 +163,20 @@ def gain_cost_table(records: list[dict], costs: dict[str, object]) -> list[str]:
     return lines
 
 
+def merged(kept: list[dict], scored: list[dict], models: set[str]) -> list[dict]:
+    """Every kept record as it was, the rescored models' records replaced where they stood (new ones at the end),
+    so the tables keep their order; the bicubic rows scored alongside are the kept ones."""
+    key = lambda r: (r["model"], r["scale"], r["set"], r["degradation"])  # noqa: E731
+    fresh = {key(r): r for r in scored if r["model"] in models}
+    return [fresh.pop(key(r), r) if r["model"] in models else r for r in kept] + list(fresh.values())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "weights" / "scores.md")
     ap.add_argument("--from-json", action="store_true", help="rewrite the tables from scores.json, no scoring")
     ap.add_argument("--cost", action="store_true", help="time each size of real model on this machine first")
+    ap.add_argument("--models", nargs="+", help="rescore only these bundled models (a retrained one) into scores.json")
     args = ap.parse_args()
     cost_path = args.out.with_name("costs.json")
     if args.cost:
@@ -176,12 +185,14 @@ def main() -> None:
         records = json.loads(args.out.with_suffix(".json").read_text())
         names = sorted({r["model"] for r in records} - {"bicubic"})
     else:
-        bundled = [e for e in available_models() if e.source == "bundled"]
+        bundled = [e for e in available_models() if e.source == "bundled" and e.name in (args.models or [e.name])]
         for entry in bundled:  # an editable install may point at another checkout: say which files are scored
             print(f"scoring {entry.name}: {entry.path}")
         models = {e.name: load_model(e.path) for e in bundled}
-        names = list(models)
         records = score_all(models, sorted({net.cfg.scale for net in models.values()}))
+        if args.models:
+            records = merged(json.loads(args.out.with_suffix(".json").read_text()), records, set(models))
+        names = sorted({r["model"] for r in records} - {"bicubic"})
     scales = sorted({r["scale"] for r in records})
     lines = [
         "# Scores of the bundled models",
