@@ -318,7 +318,7 @@ def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
         drop = {key: rows[sharp][key] - rows[real][key] for key in ("psnr", "ssim")}
         lines += ["", f"Fidelity of {sharp} against {real}: Y-PSNR {drop['psnr']:+.2f} dB, SSIM {drop['ssim']:+.4f}."]
         for name in (n for n in rows if n == sharp or n.startswith("plain recipe")):
-            lines += ["", f"Targets for {name} on {data}:", ""]
+            lines += ["", f"Issue 26's targets (set for the earlier recipes) for {name} on {data}:", ""]
             lines += targets(rows, real, name)
         checks = halo_checks(rows, sharp, peer, old_blend)
         if checks:
