@@ -7,7 +7,7 @@ run (`benchmarks/sharp_recipes.py`, results in docs/sharp-search.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 GAN_KINDS = ("none", "vanilla", "ragan")
 PIXEL_LOSSES = ("l1", "l2")
@@ -67,36 +67,21 @@ class Recipe:
         return self.gan != "none" and self.gan_weight > 0
 
 
+_SHARP_USM = Recipe(
+    grid_weight=1.0, feature_weight=1.0, target_sharpen=1.25, gan="vanilla", gan_weight=0.05, ldl_weight=1.0, ema=0.999
+)
+
 RECIPES: dict[str, Recipe] = {
     "l1": Recipe(),
     # l2 (mean squared error, what PSNR measures) is the last fine-tune step of RLFN (Kong et al., NTIRE 2022
     # efficient SR, arXiv 2205.07514).
     "l2": Recipe(pixel="l2"),
     # The shipped sharp recipe (issue 40), chosen by benchmarks/sharp_recipes.py (docs/sharp-search.md, candidate
-    # sharpen1.25-overshoot10-margin8): L1, phase-grid, random-feature and LDL terms aimed at the HR unsharp-masked
-    # by amount 1.25 at sigma 8, a vanilla GAN (0.05) judged against the plain HR, generator EMA 0.999, and an
-    # overshoot term (10) on what passes the plain HR's local range by more than 8 levels: the unsharp mask's
-    # steep edges without its rings.
-    "sharp": Recipe(
-        grid_weight=1.0,
-        feature_weight=1.0,
-        target_sharpen=1.25,
-        gan="vanilla",
-        gan_weight=0.05,
-        ldl_weight=1.0,
-        ema=0.999,
-        overshoot_weight=10.0,
-        overshoot_margin=8 / 255,
-    ),
-    # The sharp recipe before issue 40 (the same without the overshoot term): crisp, but it rings (a halo beside
-    # every outline); the runs history/sharp-*-usm made the models it shipped.
-    "sharp-usm": Recipe(
-        grid_weight=1.0,
-        feature_weight=1.0,
-        target_sharpen=1.25,
-        gan="vanilla",
-        gan_weight=0.05,
-        ldl_weight=1.0,
-        ema=0.999,
-    ),
+    # sharpen1.25-overshoot10-margin8): the previous one below plus an overshoot term (10) on what passes the plain
+    # HR's local range by more than 8 levels: the unsharp mask's steep edges without its rings.
+    "sharp": replace(_SHARP_USM, overshoot_weight=10.0, overshoot_margin=8 / 255),
+    # The sharp recipe before issue 40: L1, phase-grid, random-feature and LDL terms aimed at the HR unsharp-masked
+    # by amount 1.25 at sigma 8, a vanilla GAN (0.05) judged against the plain HR, generator EMA 0.999. Crisp, but
+    # it rings (a halo beside every outline); the runs history/sharp-*-usm made the models it shipped.
+    "sharp-usm": _SHARP_USM,
 }
