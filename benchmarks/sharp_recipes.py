@@ -33,7 +33,8 @@ sharpen1.25-overshoot10` beside the same with `--only limited4-gan0.1-overshoot1
 began), scored by `--iters 1500 --at 500 1000 1500 --names` those three `--sets Set14 B100 --tag halo1`; round 2
 `--only sharpen1.25-overshoot10-margin8` with that --iters/--at, beside it `--size base`, then `--scale 2 --iters
 1000 --at 500 750 1000` at both sizes, scored by `--names sharpen1.25-overshoot10-margin8 --sets Set14 B100 --tag
-halo2`; the shipped checkpoints are scored in docs/sharp.md (benchmarks/sharp_report.py).
+halo2`; the shipped checkpoints are scored in docs/sharp.md (benchmarks/sharp_report.py). `--targets` measures
+the unsharp-masked targets themselves, as they are and clamped (history/sharp-search/targets-Set14.json).
 """
 
 from __future__ import annotations
@@ -261,6 +262,7 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", default=["Set14"], help="benchmark sets, one record each")
     ap.add_argument("--crop", type=int, default=96, help="HR side of each candidate's crop panel (0: none)")
     ap.add_argument("--page", action="store_true", help="only write docs/sharp-search.md from the kept scores")
+    ap.add_argument("--targets", action="store_true", help="measure the unsharp-masked targets themselves (Set14)")
     ap.add_argument("--runs", type=Path, help="run folders (default: runs/sharp-search[-x2][-base]-bnB)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -271,6 +273,9 @@ def main() -> None:
     args.runs = args.runs or ROOT / "runs" / folder
     if args.page:
         write_page()
+        return
+    if args.targets:
+        write_target_record()
         return
     if args.only:  # train (or finish) these; a call without --only scores what is trained
         for name in args.only:
@@ -337,6 +342,56 @@ def candidate_crops(
     return shown
 
 
+TARGETS = ((1.25, False), (1.25, True), (2.0, True), (4.0, True))  # (unsharp amount, clamped to the local range)
+
+
+def target_table() -> list[str]:
+    """The targets' own measures (write_target_record), as the findings above quote them."""
+    lines = []
+    for path in sorted(SEARCH.glob("targets-*.json")):
+        record = json.loads(path.read_text())
+        lines += [
+            f"The training targets themselves, {record['set']} x{record['scale']} (`{path.relative_to(ROOT)}`):",
+            "",
+        ]
+        lines += [
+            "| unsharp amount (sigma 8) | clamped to the HR's local range | edge energy / HR | halo |",
+            "|---|---|---|---|",
+        ]
+        for r in record["targets"]:
+            lines.append(
+                f"| {r['amount']:g} | {'yes' if r['clamped'] else 'no'} | {r['edge']:.3f} | {100 * r['halo']:.2f} % |"
+            )
+        lines.append("")
+    return lines
+
+
+def write_target_record(data: str = "Set14", scale: int = 4) -> None:
+    """What each training target is, measured like an output: edge energy over the HR's and halo share, for the
+    unsharp mask at sigma 8 as it is and clamped to the HR's local range (recipes.Recipe.target_limit)."""
+    from repsr_cli import evaluate
+    from repsr_cli.imaging import to_array, to_tensor
+    from repsr_cli.metrics import edge_energy, halo_share
+    from repsr_cli.train.objectives import local_range, unsharp
+
+    pairs = evaluate.load_benchmark(DATA / "benchmark" / data, scale)
+    rows = []
+    for amount, limit in TARGETS:
+        edge, halo = [], []
+        for p in pairs:
+            hr = to_tensor(p.hr)
+            target = unsharp(hr, amount, 8.0)
+            if limit:
+                lo, hi = local_range(hr, scale)
+                target = torch.minimum(torch.maximum(target, lo), hi)
+            out = to_array(target)
+            edge.append(edge_energy(out, scale) / edge_energy(p.hr, scale))
+            halo.append(halo_share(out, p.hr, scale))
+        rows.append({"amount": amount, "clamped": limit, "edge": sum(edge) / len(edge), "halo": sum(halo) / len(halo)})
+        print(rows[-1])
+    (SEARCH / f"targets-{data}.json").write_text(json.dumps({"set": data, "scale": scale, "targets": rows}, indent=2))
+
+
 def write_page() -> None:
     """docs/sharp-search.md from every search record kept in history/sharp-search."""
     from sharp_report import score_table, targets_table
@@ -352,7 +407,9 @@ def write_page() -> None:
         "EMA 0.999). `bn` is the BN switch: 0.8 is a batch phase first (as a run from scratch has), 0 population",
         "statistics from the first step.",
     ]
-    records = [(path, json.loads(path.read_text())) for path in sorted(SEARCH.glob("*.json"))]
+    records = [
+        (p, json.loads(p.read_text())) for p in sorted(SEARCH.glob("*.json")) if not p.name.startswith("targets")
+    ]
     named_by: dict[str, list[str]] = {}  # crop image -> the records naming it (before crops carried the tag)
     for path, record in records:
         for crop in record.get("crops", {}).values():
@@ -397,6 +454,7 @@ def write_page() -> None:
         "",
         *FINDINGS,
         "",
+        *target_table(),
         "Reproduce: the commands in this script's docstring (`benchmarks/sharp_recipes.py`).",
         "",
     ]
