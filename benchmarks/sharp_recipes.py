@@ -34,7 +34,11 @@ began), scored by `--iters 1500 --at 500 1000 1500 --names` those three `--sets 
 `--only sharpen1.25-overshoot10-margin8` with that --iters/--at, beside it `--size base`, then `--scale 2 --iters
 1000 --at 500 750 1000` at both sizes, scored by `--names sharpen1.25-overshoot10-margin8 --sets Set14 B100 --tag
 halo2`; the shipped checkpoints are scored in docs/sharp.md (benchmarks/sharp_report.py). `--targets` measures
-the unsharp-masked targets themselves, as they are and clamped (history/sharp-search/targets-Set14.json).
+the unsharp-masked targets themselves, as they are and clamped (history/sharp-search/targets-Set14.json). The base
+x4 run between its kept checkpoints (record `-mid`): a copy of its folder under `--runs runs/sharp-search-base-mid`
+with `at-1000.pth` as `last.pth` (log cut at 1,000), `--size base --iters 1500 --at 1100 1200 1300 1400 --only
+sharpen1.25-overshoot10-margin8 --runs runs/sharp-search-base-mid`, scored with `--at 1000 1100 1200 1300 1400 1500
+--names sharpen1.25-overshoot10-margin8 --tag mid --crop 0`, one call per set.
 """
 
 from __future__ import annotations
