@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -17,6 +18,7 @@ from rich.console import Console
 from . import __version__
 from .data.presets import DEGRADATIONS
 from .errors import UserError
+from .help_style import Command, Group
 from .runtime import DEVICE_HELP, PRECISION_HELP
 from .schema import (
     ALPHA_MODES,
@@ -38,9 +40,11 @@ _T = TrainConfig  # its field defaults are the train command's defaults
 app = typer.Typer(
     help="repsr: image and video upscaling with RepSR networks (train, fuse, deploy).",
     no_args_is_help=True,
+    cls=Group,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+command = functools.partial(app.command, cls=Command)  # every command's help in shell conventions
 out = Console()
 err = Console(stderr=True)
 
@@ -90,7 +94,7 @@ PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
 # ---- upscale ---------------------------------------------------------------------------------------
 
 
-@app.command()
+@command()
 def upscale(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
     scale: ScaleOption = None,
@@ -250,7 +254,7 @@ def _named_upscaler(
     return None
 
 
-@app.command("upscale-video")
+@command("upscale-video")
 def upscale_video(
     source: Annotated[Path, typer.Argument(help="Video file.", show_default=False)],
     output: Annotated[
@@ -339,7 +343,7 @@ def upscale_video(
 # ---- convert / eval / train ------------------------------------------------------------------------
 
 
-@app.command()
+@command()
 def convert(
     model: Annotated[
         str,
@@ -389,7 +393,7 @@ def _json_safe(obj: object) -> object:
     return obj
 
 
-@app.command("eval")
+@command("eval")
 def eval_(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name or file, or 'bicubic'.")],
     data: Annotated[Path, typer.Option("--data", help="Benchmark folder of HR images (or with an HR/ subfolder).")],
@@ -468,7 +472,7 @@ def parse_duration(text: str | None) -> float | None:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
-@app.command()
+@command()
 def train(
     ctx: typer.Context,
     data: Annotated[
@@ -612,7 +616,7 @@ def train(
         raise typer.Exit(130 if result.reason == "interrupted" else 128 + signal.SIGTERM)
 
 
-@app.command()
+@command()
 def plot(
     run_dir: Annotated[Path, typer.Argument(help="Run folder with log.jsonl.", show_default=False)],
     output: Annotated[
@@ -628,7 +632,7 @@ def plot(
     out.print(f"wrote {path}")
 
 
-@app.command()
+@command()
 def models() -> None:
     """List bundled and user models."""
     from rich.table import Table
@@ -651,7 +655,7 @@ def models() -> None:
     out.print(table)
 
 
-@app.command("bench")
+@command("bench")
 def bench_(
     preset: Annotated[
         list[str] | None, typer.Option(help=f"Preset(s) to measure (default: {choices(PRESETS)}).")

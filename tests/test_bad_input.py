@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -779,3 +780,18 @@ def test_a_16_bit_grey_tiff_keeps_its_exif_rotation_like_an_rgb_one(tmp_path: Pa
     g, c = read_image(tmp_path / "g.tif").pixels, read_image(tmp_path / "c.tif").pixels
     assert g.shape == (32, 24, 1) and c.shape == (32, 24, 3) and g.dtype == np.uint16
     assert np.array_equal(g[..., 0], c[..., 0]) and g[:, -4:].min() == 60000 and g[:, :-4].max() == 0
+
+
+@pytest.mark.parametrize("command", ["upscale", "upscale-video", "convert", "eval", "train", "plot", "models", "bench"])
+def test_help_speaks_shell_not_python_annotations(command: str) -> None:
+    result = cli(command, "--help")
+    assert result.returncode == 0
+    page = result.stdout
+    assert not re.search(r"<(bool|int|float|str|list\[\w+\]|path)>", page), page  # Typer's annotation labels
+    (usage,) = [line for line in page.splitlines() if "Usage:" in line]
+    assert "{" not in usage  # Typer's `{inputs}...` for a required argument
+    flags = [line for line in page.splitlines() if re.match(r"│ +--(help|json|compile|overwrite|recursive)\b", line)]
+    assert flags and not any(re.search(r"\b(BOOLEAN|TEXT|INTEGER)\b", line) for line in flags)
+    if command == "upscale":
+        assert "Usage: repsr upscale [OPTIONS] INPUTS..." in page
+        assert re.search(r"--scale +-s +FLOAT", page) and re.search(r"--tile +INTEGER", page)
