@@ -19,7 +19,7 @@ from . import __version__
 from .data.presets import DEGRADATIONS
 from .errors import UserError
 from .help_style import Command, Group
-from .runtime import DEVICE_HELP, PRECISION_HELP
+from .runtime import DEVICE_HELP, ENGINE_HELP, PRECISION_HELP
 from .schema import (
     ALPHA_MODES,
     BLOCK_NAMES,
@@ -90,6 +90,7 @@ SizeOption = Annotated[
 ]
 DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
 PrecisionOption = Annotated[str, typer.Option(help=PRECISION_HELP)]
+EngineOption = Annotated[str, typer.Option(help=ENGINE_HELP)]
 
 # ---- upscale ---------------------------------------------------------------------------------------
 
@@ -138,6 +139,7 @@ def upscale(
     height: Annotated[int | None, typer.Option(help="Output height.")] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
+    engine: EngineOption = "auto",
     tile: Annotated[
         int | None,
         typer.Option(
@@ -177,7 +179,9 @@ def upscale(
     encode = EncodeOptions(**{name: value for name, value in given.items() if value is not None})
     if scale is not None and (width or height):
         raise UserError("-s and --width/--height both set the output size; use one")
-    options = dict(device=device, precision=precision, tile=tile, alpha=alpha, compile_model=compile_model)
+    options = dict(
+        device=device, precision=precision, engine=engine, tile=tile, alpha=alpha, compile_model=compile_model
+    )
     knobs = {"denoise": denoise, "detail": detail}
     _check_size(size)
     sizes = sizes_for(resolve_device(device).type, size)
@@ -285,6 +289,7 @@ def upscale_video(
     duration: Annotated[float | None, typer.Option(help="Only this many seconds (preview).")] = None,
     device: DeviceOption = "auto",
     precision: PrecisionOption = "auto",
+    engine: EngineOption = "auto",
     tile: Annotated[
         int | None, typer.Option(help="Tile size; 0 = whole frame; default: 256 on a CPU, from free memory on a GPU.")
     ] = None,
@@ -316,7 +321,7 @@ def upscale_video(
         raise UserError(f"--duration must be a positive number of seconds, got {duration:g}")
     if start is not None and start == math.inf:
         raise UserError("--start must be a number of seconds, got inf")
-    options = dict(device=device, precision=precision, tile=tile)
+    options = dict(device=device, precision=precision, engine=engine, tile=tile)
     _check_size(size)
     knobs = {"denoise": denoise, "detail": detail}
     tag = _setting_tag(model, knobs, size)

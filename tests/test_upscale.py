@@ -36,13 +36,27 @@ def test_tiled_output_is_bit_identical_to_whole_image(scale: int, tile: int) -> 
     net = deploy(scale, seed=scale)
     rng = np.random.default_rng(scale)
     img = rng.integers(0, 65536, (53, 71, 3), dtype=np.uint16)  # 16-bit output shows float differences
-    whole = Upscaler(net, tile=0).upscale_array(img)
-    tiled = Upscaler(net, tile=tile).upscale_array(img)
+    whole = Upscaler(net, tile=0, engine="torch").upscale_array(img)
+    tiled = Upscaler(net, tile=tile, engine="torch").upscale_array(img)
     assert np.array_equal(whole, tiled)
     # Without the receptive-field overlap the seams are visible: the test can fail.
-    short = Upscaler(net, tile=tile)
+    short = Upscaler(net, tile=tile, engine="torch")
     short.radius = 1
     assert not np.array_equal(whole, short.upscale_array(img))
+
+
+@pytest.mark.parametrize("tile", [8, 17, 32])
+def test_ncnn_tiles_differ_from_the_whole_image_by_one_level_at_most(tile: int) -> None:
+    """ncnn's Winograd kernels block the image by its size, so a value may round one level apart, never more,
+    even at 16 bits (README); the overlap is what keeps it there."""
+    pytest.importorskip("ncnn")
+    net = deploy(4, seed=4)
+    img = np.random.default_rng(4).integers(0, 65536, (53, 71, 3), dtype=np.uint16)
+    whole = Upscaler(net, tile=0, engine="ncnn").upscale_array(img).astype(int)
+    assert np.abs(Upscaler(net, tile=tile, engine="ncnn").upscale_array(img) - whole).max() <= 1
+    short = Upscaler(net, tile=tile, engine="ncnn")
+    short.radius = 1
+    assert np.abs(short.upscale_array(img) - whole).max() > 1
 
 
 def test_tiles_per_batch_changes_nothing() -> None:
@@ -298,12 +312,12 @@ def test_cli_model_and_denoise_override_the_per_input_choice(tmp_path: Path, fak
 def test_out_of_memory_halves_the_batch_then_the_tile_and_remembers() -> None:
     """A device out of memory above some input size: the batch of tiles is split, then the tile shrinks, with
     one warning; the result equals the unconstrained one (tiling is exact) and later images keep the sizes.
-    In fp32: bf16 kernels (`auto` on CPUs with AMX) may round one level differently at another tile size."""
+    In PyTorch's fp32: bf16 kernels and ncnn's may round one level differently at another tile size."""
     net = deploy(2)
     img = np.random.default_rng(7).integers(0, 256, (160, 160, 3), dtype=np.uint8)
-    want = Upscaler(net, tile=0, precision="fp32").upscale_array(img)
+    want = Upscaler(net, tile=0, precision="fp32", engine="torch").upscale_array(img)
     warnings: list[str] = []
-    up = Upscaler(net, tile=40, tiles_per_batch=4, warn=warnings.append, precision="fp32")
+    up = Upscaler(net, tile=40, tiles_per_batch=4, warn=warnings.append, precision="fp32", engine="torch")
     forward, limit = up._run, [3000]
 
     def limited(x: torch.Tensor) -> torch.Tensor:

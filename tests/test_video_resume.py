@@ -18,6 +18,7 @@ from rich.console import Console
 
 from benchmarks.media import synthetic_clip
 from repsr_cli.errors import UserError
+from repsr_cli.infer.engines import ncnn_available
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import VideoOptions, ffmpeg, probe, upscale_video
 
@@ -133,6 +134,8 @@ def test_a_kept_job_is_reported_and_resumed_only_with_the_same_input_and_setting
         (("--resume",), "crf 20, this run asks for 18"),  # the default crf against the kept one
         (("--resume", "--crf", "20", "--preset", "fast"), "preset 'medium', this run asks for 'fast'"),
     ]
+    if ncnn_available():  # the kept frames came from ncnn (auto): PyTorch's would differ by a level here and there
+        cases.append((("--resume", "--crf", "20", "--engine", "torch"), "engine 'ncnn', this run asks for 'torch'"))
     for extra, words in cases:
         result = cli(*base, *extra)
         assert result.returncode == 1 and words in result.stderr, (extra, result.stderr)

@@ -107,8 +107,9 @@ def write_onnx(net: DeployNet, path: Path, half: bool = False, source: str = "")
     atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(model.SerializeToString()))
 
 
-def ncnn_files(net: DeployNet) -> tuple[str, bytes]:
-    """(param text, bin bytes) of the network."""
+def ncnn_files(net: DeployNet, half: bool = True) -> tuple[str, bytes]:
+    """(param text, bin bytes) of the network; convolution weights in float16 as the released files have them,
+    or (half=False) in float32, as our own ncnn engine runs them."""
     s, layers = net.cfg.scale, _layers(net)
     lines, weights = [], bytearray()
     lines.append("Input data 0 1 data")
@@ -120,8 +121,9 @@ def ncnn_files(net: DeployNet) -> tuple[str, bytes]:
             cout, cin = a.shape[:2]
             # 0=num_output 1=kernel_w 4=pad 5=bias_term 6=weight_data_size (ncnn's Convolution parameters)
             lines.append(f"Convolution conv_{i} 1 1 {blob} {out} 0={cout} 1=3 4=1 5=1 6={a.size}")
-            data = a.astype("<f2").tobytes()
-            weights += struct.pack("<I", NCNN_FP16_TAG) + data + b"\0" * (-len(data) % 4)
+            data = a.astype("<f2" if half else "<f4").tobytes()
+            tag = NCNN_FP16_TAG if half else NCNN_FP32_TAG
+            weights += struct.pack("<I", tag) + data + b"\0" * (-len(data) % 4)
             weights += b.astype("<f4").tobytes()
         else:
             lines.append(f"PReLU prelu_{i} 1 1 {blob} {out} 0={a.size}")

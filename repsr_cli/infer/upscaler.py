@@ -6,6 +6,7 @@ so device memory does not grow with the image and host memory stays near input +
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ..model import DeployNet
 from ..runtime import resolve_device, resolve_precision
 from ..schema import ALPHA_MODES, choices
 from ..weights import ModelEntry, default_model, load_model, sizes_for
+from .engines import NcnnForward, resolve_engine
 from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
@@ -86,16 +88,28 @@ class Upscaler:
         compile_model: bool = False,
         name: str | None = None,
         warn: Callable[[str], None] | None = None,
+        engine: str = "auto",
     ) -> None:
         check_options(tile, alpha)
-        net = model if isinstance(model, DeployNet) else load_model(model)
+        # a network passed in is copied: moving it to this device and precision must not change the caller's
+        net = copy.deepcopy(model) if isinstance(model, DeployNet) else load_model(model)
         self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
         self.device = resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device)
-        self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
-        # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
-        # paid for with a compile per distinct tile shape.
-        self._run = torch.compile(self.net) if compile_model else self.net
+        self.engine = resolve_engine(engine, self.device, precision, compile_model)
+        if self.engine == "ncnn":
+            self.dtype, self._layout = torch.float32, torch.contiguous_format  # host tensors in and out
+            self.precision = "bfloat16" if precision == "bf16" else "float32"  # in ncnn's own storage
+            self.net = net.eval()
+            self._run: Callable[[torch.Tensor], torch.Tensor] = NcnnForward(
+                net, torch.get_num_threads(), bf16=precision == "bf16"
+            )
+        else:
+            self.dtype, self._layout = resolve_precision(precision, self.device), torch.channels_last
+            self.precision = str(self.dtype).removeprefix("torch.")
+            self.net = net.to(self.device, self.dtype, memory_format=self._layout).eval()
+            # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
+            # paid for with a compile per distinct tile shape.
+            self._run = torch.compile(self.net) if compile_model else self.net
         self.scale = net.cfg.scale
         self.radius = net.receptive_radius
         self.tile = self.auto_tile() if tile is None else tile
@@ -120,7 +134,7 @@ class Upscaler:
 
     @torch.inference_mode()
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=self._layout)
         return self._run(x).float()
 
     def count_tiles(self, height: int, width: int) -> int:
@@ -267,7 +281,10 @@ class ModelPerInput:
         worth their cost on the device (weights.sizes_for: small on a CPU, the biggest bundled elsewhere)."""
         self.scale, self.options = scale, options
         check_options(options.get("tile"), str(options.get("alpha", "bicubic")))  # type: ignore[arg-type]
-        sizes = sizes_for(resolve_device(str(options.get("device", "auto"))).type, size)  # cuda without one: now
+        device = resolve_device(str(options.get("device", "auto")))  # cuda without one: now
+        engine, precision = str(options.get("engine", "auto")), str(options.get("precision", "auto"))
+        resolve_engine(engine, device, precision, bool(options.get("compile_model")))  # now, before any input
+        sizes = sizes_for(device.type, size)
         self.models: dict[bool, ModelEntry | UserError] = {}
         for real in (False, True):
             try:

