@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pages import write_section
 
 from repsr_cli.bench import machine_name, timed_rounds
 from repsr_cli.formats.deploy import read_deploy
@@ -42,6 +43,8 @@ PAGE = ROOT / "docs" / "performance.md"
 MODELS = ["repsr-tiny-x4", "repsr-real-x4", "repsr-real-base-x4", "realesr-animevideov3-x4"]
 FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_tile": "AMX"}
 REPSR = "repsr (`repsr upscale`'s default)"
+HEADING = "## Against other engines"
+INTRO = "`benchmarks/peers.py`: one section per kind of CPU, each rewritten only by a run on that kind."
 
 Run = Callable[[], np.ndarray]  # one timed call: the output as HxWx3 floats in 0-255
 
@@ -202,23 +205,6 @@ def section(args: argparse.Namespace, rows: list[str], skipped: list[str]) -> st
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace this kind of CPU's section of the page (or add it), keeping the other kinds' sections."""
-    key = "-".join(cpu_flags()) or "none"
-    start, end = f"<!-- peers {key}: written by benchmarks/peers.py -->", f"<!-- /peers {key} -->"
-    page = PAGE.read_text()
-    block = f"{start}\n{text}{end}"
-    if start in page:
-        head, rest = page.split(start, 1)
-        page = head + block + rest.split(end, 1)[1]
-    else:
-        heading = "## Against other engines"
-        if heading not in page:
-            page = page.rstrip("\n") + f"\n\n{heading}\n\n(`benchmarks/peers.py`, one section per kind of CPU.)\n"
-        page = page.rstrip("\n") + f"\n\n{block}\n"
-    PAGE.write_text(page)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -241,7 +227,8 @@ def main() -> None:
     for line in sorted(set(skipped)):
         print(line)
     if not args.no_page:
-        write_section(section(args, rows, skipped))
+        key = "peers " + ("-".join(cpu_flags()) or "no-avx")  # one section per kind of CPU
+        write_section(PAGE, key, section(args, rows, skipped), HEADING, INTRO)
         print(f"wrote {PAGE.relative_to(ROOT)}")
 
 

@@ -5,6 +5,8 @@ real models train with, made in the step or ahead by one worker thread.
 Writes docs/training-speed.md.
 
 Run: python benchmarks/train_speed.py [--presets tiny small base] [--steps 5] [--data DIR]
+     python benchmarks/train_speed.py --profile [...]: where a step's time goes, layouts and thread counts
+     (its own section of docs/training-speed.md)
 Ratios are against fp32 measured in the same process; absolute numbers depend on the machine (named in the
 output).
 """
@@ -12,12 +14,15 @@ output).
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from pages import kept_tail, write_section
 
 from repsr_cli.bench import machine_name
 from repsr_cli.data.dataset import Pair, PatchSampler, Prefetcher, load_pairs
@@ -47,34 +52,95 @@ def measure(
     scale: int,
     workers: int = 0,
     phase: BNPhase = BNPhase.BATCH,
+    layout: torch.memory_format = torch.channels_last,
+    profile: Counter | None = None,
 ) -> tuple[float, float]:
+    """(iterations/s, share of the time waiting for data); with `profile`, each part's seconds added to it."""
     torch.manual_seed(0)
-    net = RepSRNet(preset_config(preset, scale)).to(memory_format=torch.channels_last).train()
+    net = RepSRNet(preset_config(preset, scale)).to(memory_format=layout).train()
     set_bn_phase(net, phase)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     waited = 0.0
     batches = Prefetcher(data, workers)
+    parts = Counter() if profile is None else profile
 
     def step(i: int) -> float:
-        t0 = time.perf_counter()
+        marks = [time.perf_counter()]
         lr, hr = batches.batch_at(i, steps + 1)
-        lr = lr.contiguous(memory_format=torch.channels_last)
-        t1 = time.perf_counter()
+        lr = lr.contiguous(memory_format=layout)
+        marks.append(time.perf_counter())
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             out = net(lr)
         loss = F.l1_loss(out.float(), hr)
+        marks.append(time.perf_counter())
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        marks.append(time.perf_counter())
         opt.step()
-        return t1 - t0
+        marks.append(time.perf_counter())
+        for part, t0, t1 in zip(STEP_PARTS, marks[:-1], marks[1:], strict=True):
+            parts[part] += t1 - t0
+        return marks[1] - marks[0]
 
     step(0)  # warm-up
+    parts.clear()
     start = time.perf_counter()
     for i in range(1, steps + 1):
         waited += step(i)
     elapsed = time.perf_counter() - start
     batches.close()
     return steps / elapsed, waited / elapsed
+
+
+STEP_PARTS = ("data", "forward + loss", "backward", "optimizer")
+
+
+def profile_rows(args: argparse.Namespace, data: PatchSampler) -> list[str]:
+    """Where a step's time goes (wall time per part, so the shares add up) in fp32 and in bf16 autocast, and
+    what the layout and the thread count change."""
+    rows = []
+    for preset in args.presets:
+        for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+            parts: Counter = Counter()
+            rate, _ = measure(preset, dtype, data, args.steps, args.scale, profile=parts)
+            total = sum(parts.values())
+            shares = " | ".join(f"{parts[p] / total:.0%}" for p in STEP_PARTS)
+            contiguous, _ = measure(preset, dtype, data, args.steps, args.scale, layout=torch.contiguous_format)
+            rows.append(f"| {preset} | {name} | {rate:.3f} | {shares} | {contiguous:.3f} ({contiguous / rate:.2f}x) |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def thread_rows(args: argparse.Namespace) -> list[str]:
+    """One run on two threads against two one-thread runs side by side (separate processes, started together):
+    which uses two cores better."""
+    rows = []
+    for preset in args.presets:
+        one = _child_rates(preset, args, threads=1, copies=1)
+        two = _child_rates(preset, args, threads=2, copies=1)
+        pair = _child_rates(preset, args, threads=1, copies=2)
+        rows.append(
+            f"| {preset} | {one[0]:.3f} | {two[0]:.3f} ({two[0] / one[0]:.2f}x) | "
+            f"{' + '.join(f'{r:.3f}' for r in pair)} = {sum(pair):.3f} ({sum(pair) / one[0]:.2f}x) |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _child_rates(preset: str, args: argparse.Namespace, threads: int, copies: int) -> list[float]:
+    cmd = [sys.executable, __file__, "--child", preset, "--steps", str(args.steps), "--threads", str(threads)]
+    cmd += [
+        "--scale",
+        str(args.scale),
+        "--batch",
+        str(args.batch),
+        "--patch",
+        str(args.patch),
+        "--data",
+        str(args.data),
+    ]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(copies)]
+    return [float(p.communicate()[0].split()[-1]) for p in procs]
 
 
 def degradation_rows(args: argparse.Namespace, dtype: torch.dtype | None) -> list[str]:
@@ -105,12 +171,20 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train" / "T91")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "training-speed.md")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--profile", action="store_true", help="only the step profile, layouts and threads page")
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # one measurement in its own process: prints its it/s
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     data = sampler(args.data, args.scale, args.patch, args.batch)
-    rows, folded = [], []
     auto = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    if args.child:
+        print(measure(args.child, auto, data, args.steps, args.scale)[0])
+        return
+    if args.profile:
+        write_profile_page(args, data, auto)
+        return
+    rows, folded = [], []
     for preset in args.presets:
         fp32, share32 = measure(preset, None, data, args.steps, args.scale)
         bf16, share16 = measure(preset, torch.bfloat16, data, args.steps, args.scale)
@@ -160,7 +234,38 @@ def main() -> None:
         ]
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(table)
+    args.out.write_text(table + kept_tail(args.out))
+    print(f"wrote {args.out}")
+
+
+def write_profile_page(args: argparse.Namespace, data: PatchSampler, auto: torch.dtype | None) -> None:
+    """The profile's section of docs/training-speed.md (kept when the main tables are rewritten)."""
+    profile = profile_rows(args, data)
+    threads = thread_rows(args)
+    precision = "bf16" if auto else "fp32"
+    lines = [
+        f"Machine: {machine_name(torch.device('cpu'))}.",
+        f"x{args.scale}, batch {args.batch}, LR patch {args.patch}, batch phase (the slower one), {args.steps} timed"
+        " steps after one warm-up. The parts are wall time between the step's marks: *data* is the sampler's own"
+        " cost (no worker thread here), *forward + loss* includes autocast's casts, *optimizer* is Adam's update"
+        " of the fp32 master weights. fp32 is the trainer before `--precision`, bf16 what `auto` picks here.",
+        "",
+        "| preset | precision | it/s (channels_last) | data | forward + loss | backward | optimizer |"
+        " it/s contiguous (vs channels_last) |",
+        "|---|---|---|---|---|---|---|---|",
+        *profile,
+        "",
+        f"Threads, in {precision}, each measurement in its own process; *side by side*: two one-thread processes"
+        " started together, their rates summed (what two parked runs, one per core, get).",
+        "",
+        "| preset | 1 thread it/s | 2 threads it/s (vs 1) | two 1-thread runs side by side (vs 1) |",
+        "|---|---|---|---|",
+        *threads,
+        "",
+        f"Reproduce: `python benchmarks/train_speed.py {' '.join(sys.argv[1:])}`.",
+    ]
+    heading = "## Where a step's time goes"
+    write_section(args.out, "training profile", "\n".join(lines), heading, "(`train_speed.py --profile`.)")
     print(f"wrote {args.out}")
 
 

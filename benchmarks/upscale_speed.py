@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pages import kept_tail
 from PIL import Image
 
 from repsr_cli import evaluate
@@ -201,15 +202,6 @@ def rss_table(sizes: list[int], preset: str) -> list[str]:
         )
         print(lines[-1], flush=True)
     return lines
-
-
-KEPT = "<!-- below: written by hand, kept when this script rewrites the page -->"
-
-
-def kept_tail(page: Path) -> str:
-    """The page's hand-written part (how to run the GPU session), from its marker on: a rerun keeps it."""
-    text = page.read_text() if page.exists() else ""
-    return "\n" + text[text.index(KEPT) :] if KEPT in text else ""
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """docs/performance.md is rewritten by benchmarks/upscale_speed.py: the hand-written part below its marker stays."""
 
-from benchmarks.upscale_speed import KEPT, kept_tail
+from benchmarks.pages import KEPT, kept_tail
 
 
 def test_the_hand_written_part_survives_a_rewrite(tmp_path):
