@@ -16,12 +16,15 @@ if TYPE_CHECKING:
 
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # name -> torch dtype
 PRECISION_CHOICES = ("auto", *PRECISIONS)
-PRECISION_HELP = "auto, fp32, fp16 or bf16 (auto: bf16 where the hardware has it, else fp16 on CUDA, else fp32)."
+PRECISION_HELP = (
+    "auto, fp32, fp16 or bf16 (auto: bf16 where the hardware has it, else fp16 on CUDA, else fp32; upscaling on a"
+    " CPU, whichever of fp32 and bf16 ran faster there, see --engine)."
+)
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto: cuda if present, else mps, else cpu)."
 ENGINES = ("auto", "torch", "ncnn")  # what runs the forward pass (infer/engines.py)
 ENGINE_HELP = (
-    "auto, torch or ncnn (auto: ncnn on the CPU where its wheel is installed, faster there, fp32; PyTorch on a GPU,"
-    " with --compile or fp16, or without ncnn)."
+    "auto, torch or ncnn (auto: on the CPU, whichever of PyTorch fp32/bf16 and ncnn upscaled a tile of this"
+    " network fastest here, measured once and cached; PyTorch on a GPU, with --compile or with fp16)."
 )
 
 

@@ -35,6 +35,21 @@ def synthetic_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (img * 255).astype(np.uint8)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory) -> None:
+    """The suite's own user cache (LR images, engine choices), for this process and the CLI processes it starts:
+    nothing is read from or left in the user's."""
+    import os
+
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def image_folder(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hr")

@@ -1,8 +1,11 @@
-"""The forward-pass engines: ncnn runs every bundled model within one level of PyTorch's fp32, `auto` picks it
-on the CPU, and an engine that cannot run is refused in one line before any work."""
+"""The forward-pass engines: ncnn runs every bundled model within one level of PyTorch's fp32, `auto` measures
+the candidates once per CPU, layout and tile size and keeps the fastest, and an engine that cannot run is
+refused in one line before any work."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,7 @@ import torch
 from PIL import Image
 
 from repsr_cli.errors import UserError
-from repsr_cli.infer.engines import ncnn_available, resolve_engine
+from repsr_cli.infer.engines import candidates, engine_choices, fastest, ncnn_available, resolve_engine
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.weights import available_models
 
@@ -32,14 +35,48 @@ def test_ncnn_runs_every_bundled_model_within_one_level_of_torch_fp32(name: str)
     assert np.abs(ncnn.upscale_array(img) - ours).max() <= 1
 
 
-def test_auto_picks_ncnn_on_the_cpu_and_torch_where_only_torch_can_run() -> None:
+def test_auto_measures_on_the_cpu_and_is_pytorch_where_only_pytorch_can_run() -> None:
     cpu = torch.device("cpu")
-    assert resolve_engine("auto", cpu, "auto") == ("ncnn" if ncnn_available() else "torch")
+    several = len(candidates(cpu, "auto")) > 1
+    assert resolve_engine("auto", cpu, "auto") == ("auto" if several else "torch")
+    assert ("ncnn", "fp32") in candidates(cpu, "fp32") or not ncnn_available()
+    assert candidates(cpu, "bf16") == [("torch", "bf16")]  # ncnn is chosen in fp32 only
     assert resolve_engine("auto", cpu, "auto", compile_model=True) == "torch"
     assert resolve_engine("auto", torch.device("cuda"), "fp16") == "torch"
     assert resolve_engine("torch", cpu, "bf16") == "torch"
     with pytest.raises(UserError, match="unknown engine 'tensorrt'"):
         resolve_engine("tensorrt", cpu, "auto")
+
+
+def test_the_fastest_pair_is_measured_once_then_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls: list[tuple[str, str]] = []
+    pause = {("torch", "fp32"): 0.004, ("ncnn", "fp32"): 0.0}
+
+    def make(engine: str, precision: str):
+        def run() -> None:
+            calls.append((engine, precision))
+            time.sleep(pause[engine, precision])
+
+        return run
+
+    pairs = list(pause)
+    assert fastest(pairs, "layout-a", 64, make) == ("ncnn", "fp32")
+    assert len(calls) == 6  # a warm-up and two rounds each
+    assert fastest(pairs, "layout-a", 64, make) == ("ncnn", "fp32") and len(calls) == 6  # cached
+    assert fastest(pairs, "layout-a", 128, make) == ("ncnn", "fp32") and len(calls) == 12  # another tile size
+    kept = json.loads((tmp_path / "repsr" / "engine-choices.json").read_text())
+    assert engine_choices() == tmp_path / "repsr" / "engine-choices.json"
+    assert {tuple(v["choice"]) for v in kept.values()} == {("ncnn", "fp32")}
+
+
+def test_an_auto_upscaler_runs_the_measured_choice(tmp_path: Path) -> None:
+    up = Upscaler("repsr-tiny-x4", tile=32)
+    assert (up.engine, up.precision) in {
+        (e, {"fp32": "float32", "bf16": "bfloat16"}[p]) for e, p in candidates(torch.device("cpu"), "auto")
+    }
+    again = Upscaler("repsr-tiny-x4", tile=32)
+    assert (again.engine, again.precision) == (up.engine, up.precision)
 
 
 @needs_ncnn

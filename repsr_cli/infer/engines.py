@@ -1,49 +1,59 @@
-"""Which engine runs a deploy network's forward pass: PyTorch, or ncnn on the CPU.
+"""Which engine runs a deploy network's forward pass on the CPU: PyTorch (fp32, or bf16 where the CPU has bf16
+units) or ncnn (fp32).
 
-ncnn (Tencent's inference engine, the one realesrgan-ncnn-vulkan and Upscayl ship) runs each 3x3
-convolution with Winograd's minimal filtering (F(6x6, 3x3): about 5x fewer multiplications than direct
-convolution) and fuses every PReLU into the convolution before it; on the CPU it runs these plain conv stacks
-faster than PyTorch does, most for the base models (docs/performance.md, benchmarks/peers.py). The engine
-takes the Upscaler's tiles like PyTorch does, so tiling, alpha, 16-bit and the out-of-memory fallback stay one
-mechanism. It reads the same network, written for it in memory as ncnn files with float32 weights.
+No one engine is fastest everywhere (docs/performance.md, "Against other engines", benchmarks/peers.py): on an
+AVX2 CPU ncnn's Winograd convolutions ran Real-ESRGAN's 16x64 network 1.7x faster than PyTorch; on an
+AVX512-BF16 CPU PyTorch's bf16 beat ncnn at every size, and for the tiny preset PyTorch's fp32 beat both. So
+`auto` measures: the first time a network layout runs on a CPU at a tile size, each candidate upscales one
+tile, and the fastest is kept in the user cache (`engine_choices`), so later runs start at once and pick the
+same. The engines take the Upscaler's tiles alike, so tiling, alpha, 16-bit and the out-of-memory fallback stay
+one mechanism; ncnn gets the network written as ncnn files with float32 weights, in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import platformdirs
 import torch
 
 from ..errors import UserError
 from ..formats.exports import ncnn_files
+from ..formats.files import atomic_write
 from ..model import DeployNet
-from ..runtime import ENGINES
+from ..runtime import ENGINES, native_bf16
 from ..schema import choices
 
-NCNN_PRECISIONS = ("auto", "fp32", "bf16")  # auto is fp32: ncnn's bf16 storage gains little and strays further
+NCNN_PRECISIONS = ("auto", "fp32", "bf16")  # what the CPU choice covers; ncnn itself runs fp32 unless asked bf16
 NCNN_OUT_OF_MEMORY = -100  # ncnn's return code when an allocation fails
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 @functools.cache
-def ncnn_available() -> bool:
+def ncnn_version() -> str | None:
     try:
-        import ncnn  # noqa: F401
+        import ncnn
     except (ImportError, OSError):
-        return False
-    return True
+        return None
+    return str(ncnn.__version__)
+
+
+def ncnn_available() -> bool:
+    return ncnn_version() is not None
 
 
 def resolve_engine(engine: str, device: torch.device, precision: str, compile_model: bool = False) -> str:
-    """The engine that runs: `auto` picks ncnn on the CPU unless the options ask for PyTorch's own features."""
+    """The engine asked for, checked: `auto` stays `auto` where `candidates` can choose, else it is PyTorch."""
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r} (use {choices(ENGINES)})")
     if engine == "auto":
-        wants_torch = device.type != "cpu" or compile_model or precision not in NCNN_PRECISIONS
-        return "torch" if wants_torch or not ncnn_available() else "ncnn"
+        return "auto" if len(candidates(device, precision, compile_model)) > 1 else "torch"
     if engine == "ncnn":
         if not ncnn_available():
             raise UserError("--engine ncnn needs the ncnn wheel: pip install ncnn")
@@ -54,6 +64,50 @@ def resolve_engine(engine: str, device: torch.device, precision: str, compile_mo
         if precision not in NCNN_PRECISIONS:
             raise UserError(f"--engine ncnn runs {choices(NCNN_PRECISIONS)}, not {precision}")
     return engine
+
+
+def candidates(device: torch.device, precision: str, compile_model: bool = False) -> list[tuple[str, str]]:
+    """The (engine, precision) pairs `auto` chooses between: on the CPU, PyTorch at each precision the request
+    allows (`auto`: fp32, and bf16 where the CPU has bf16 units) and ncnn at fp32; elsewhere PyTorch alone."""
+    if device.type != "cpu" or compile_model or precision not in NCNN_PRECISIONS:
+        return [("torch", precision)]
+    allowed = {"auto": ["fp32", "bf16"] if native_bf16(device) else ["fp32"], "fp32": ["fp32"], "bf16": ["bf16"]}
+    pairs = [("torch", p) for p in allowed[precision]]
+    if ncnn_available() and precision != "bf16":
+        pairs.append(("ncnn", "fp32"))
+    return pairs
+
+
+def engine_choices() -> Path:
+    """Where `fastest` keeps what it measured: per CPU, library versions, network layout and tile size."""
+    return Path(platformdirs.user_cache_dir("repsr")) / "engine-choices.json"
+
+
+def fastest(
+    pairs: list[tuple[str, str]], layout: str, tile: int, make: Callable[[str, str], Callable[[], object]]
+) -> tuple[str, str]:
+    """The pair whose call (`make(engine, precision)`: one tile upscaled) is fastest: measured once, then read
+    back. The calls take turns, a warm-up each and then the best of two rounds, so a busy spell on the
+    machine falls on every candidate alike."""
+    from ..bench import machine_name, timed_rounds  # here: bench imports the Upscaler, which imports this module
+
+    cpu = torch.device("cpu")
+    key = "|".join([machine_name(cpu), f"ncnn {ncnn_version()}", layout, f"tile {tile}", repr(pairs)])
+    path = engine_choices()
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known and tuple(known[key]["choice"]) in pairs:
+        engine, precision = known[key]["choice"]
+        return engine, precision
+    rounds = timed_rounds({pair: make(*pair) for pair in pairs}, cpu, rounds=2, min_time=0.0)
+    seconds = {pair: min(times) for pair, times in rounds.items()}
+    choice = min(pairs, key=seconds.__getitem__)
+    known[key] = {"choice": choice, "seconds": {" ".join(p): round(t, 4) for p, t in seconds.items()}}
+    with contextlib.suppress(OSError):  # an unwritable cache only costs the measurement again next time
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(known, indent=1)))
+    return choice
 
 
 class NcnnForward:

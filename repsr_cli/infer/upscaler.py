@@ -24,11 +24,12 @@ from ..model import DeployNet
 from ..runtime import resolve_device, resolve_precision
 from ..schema import ALPHA_MODES, choices
 from ..weights import ModelEntry, default_model, load_model, sizes_for
-from .engines import NcnnForward, resolve_engine
+from .engines import NcnnForward, candidates, fastest, resolve_engine
 from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
+CPU_TILE = 256  # the default tile on a CPU, where activations stay in cache (docs/performance.md)
 TileProgress = Callable[[int, int], None]  # (tiles done, tiles in all) of the image in hand
 
 
@@ -70,6 +71,19 @@ def check_options(tile: int | None = None, alpha: str = "bicubic") -> None:
         raise UserError(f"unknown alpha mode {alpha!r} (use {choices(ALPHA_MODES)})")
 
 
+def fastest_for(net: DeployNet, precision: str, tile: int) -> tuple[str, str]:
+    """(engine, precision) that upscales one `tile`-sided tile of this network fastest on this CPU, among
+    engines.candidates (measured the first time, then cached)."""
+    image = np.random.default_rng(0).integers(0, 256, (tile, tile, 3), dtype=np.uint8)
+
+    def make(engine: str, precision: str) -> Callable[[], object]:
+        upscaler = Upscaler(net, device="cpu", precision=precision, engine=engine, tile=0)
+        return lambda: upscaler.upscale_array(image)
+
+    layout = f"{net.cfg.blocks}x{net.cfg.channels} x{net.cfg.scale}"
+    return fastest(candidates(torch.device("cpu"), precision), layout, tile, make)
+
+
 class Upscaler:
     """`Upscaler("repsr-x4").upscale(image)` for a PIL image or an HxW[xC] uint8/uint16 array.
 
@@ -96,6 +110,8 @@ class Upscaler:
         self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
         self.device = resolve_device(device)
         self.engine = resolve_engine(engine, self.device, precision, compile_model)
+        if self.engine == "auto":
+            self.engine, precision = fastest_for(net, precision, tile or CPU_TILE)
         if self.engine == "ncnn":
             self.dtype, self._layout = torch.float32, torch.contiguous_format  # host tensors in and out
             self.precision = "bfloat16" if precision == "bf16" else "float32"  # in ncnn's own storage
@@ -129,7 +145,7 @@ class Upscaler:
         c, s = self.net.cfg.channels, self.scale
         bytes_per_px = torch.finfo(self.dtype).bits // 8 * (3 * c + 2 * 3 * s * s) * 2
         side = int(math.sqrt(available_memory(self.device) / 4 / bytes_per_px)) - 2 * self.radius
-        cap = 256 if self.device.type == "cpu" else 2048
+        cap = CPU_TILE if self.device.type == "cpu" else 2048
         return max(64, min(side, cap))
 
     @torch.inference_mode()
