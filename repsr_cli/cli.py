@@ -540,7 +540,7 @@ def train(
         typer.Option(
             help=f"Loss recipe: {choices(RECIPES)} (l2: a last fine-tune after l1; sharp: adversarial, aiming at "
             "an unsharp-masked target without its rings, started from a real model's checkpoint with --init-from; "
-            "sharp-usm: the same before issue 40, rings and all)."
+            "sharp-overshoot10 and sharp-usm: earlier sharp recipes, kept to replay their runs; sharp-usm rings)."
         ),
     ] = _T.loss,
     degradation: Annotated[

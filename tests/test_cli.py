@@ -191,7 +191,7 @@ def test_train_errors_are_one_line_and_nothing_else(tmp_path: Path) -> None:
     assert_one_line_error(result, "missing")
     assert result.stdout == ""  # no empty progress bar before the error
     misspelt = cli("train", "--data", tmp_path, "--out", tmp_path / "run", "--loss", "L1")
-    assert_one_line_error(misspelt, "unknown --loss 'L1' (use l1, l2, sharp, sharp-usm)")
+    assert_one_line_error(misspelt, "unknown --loss 'L1' (use l1, l2, sharp, sharp-overshoot10, sharp-usm)")
 
 
 def test_a_script_sees_each_file_as_it_finishes_and_ctrl_c_says_what_was_done(tmp_path: Path) -> None:
