@@ -33,6 +33,7 @@ from pages import write_section
 from repsr_cli.bench import machine_name, timed_rounds
 from repsr_cli.formats.deploy import read_deploy
 from repsr_cli.formats.exports import write_onnx
+from repsr_cli.imaging import to_array
 from repsr_cli.infer.engines import NcnnForward, ncnn_available
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.model import DeployNet
@@ -73,9 +74,8 @@ def model_net(name: str) -> DeployNet:
 
 
 def as_levels(out: torch.Tensor | np.ndarray) -> np.ndarray:
-    """1x3xHxW (or 3xHxW) floats in 0-1 -> HxWx3 in 0-255, rounded and clipped as an 8-bit output would be."""
-    arr = np.asarray(out, dtype=np.float32).reshape(3, *np.shape(out)[-2:])
-    return np.clip(np.rint(arr.transpose(1, 2, 0) * 255), 0, 255)
+    """An engine's 1x3xHxW float output as the 8-bit image repsr would write (imaging.to_array), in floats."""
+    return to_array(torch.as_tensor(np.asarray(out, dtype=np.float32))).astype(np.float32)
 
 
 def repsr_runs(net: DeployNet, image: np.ndarray) -> dict[str, Run]:

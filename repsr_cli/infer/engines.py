@@ -1,9 +1,10 @@
 """Which engine runs a deploy network's forward pass on the CPU: PyTorch (fp32, or bf16 where the CPU has bf16
 units) or ncnn (fp32).
 
-No one engine is fastest everywhere (docs/performance.md, "Against other engines", benchmarks/peers.py): on an
-AVX2 CPU ncnn's Winograd convolutions ran Real-ESRGAN's 16x64 network 1.7x faster than PyTorch; on an
-AVX512-BF16 CPU PyTorch's bf16 beat ncnn at every size, and for the tiny preset PyTorch's fp32 beat both. So
+No one engine is fastest everywhere: issue 45 reported ncnn's Winograd convolutions 1.7x faster than our PyTorch
+path on Real-ESRGAN's 16x64 network on an AVX2-only CPU, while on the AVX512-BF16 CPU of docs/performance.md
+("Against other engines", benchmarks/peers.py) PyTorch's bf16 beat ncnn at every size, and for the tiny preset
+PyTorch's fp32 beat both. So
 `auto` measures: the first time a network layout runs on a CPU at a tile size, each candidate upscales one
 tile, and the fastest is kept in the user cache (`engine_choices`), so later runs start at once and pick the
 same. The engines take the Upscaler's tiles alike, so tiling, alpha, 16-bit and the out-of-memory fallback stay

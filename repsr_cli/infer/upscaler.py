@@ -111,7 +111,8 @@ class Upscaler:
         self.device = resolve_device(device)
         self.engine = resolve_engine(engine, self.device, precision, compile_model)
         if self.engine == "auto":
-            self.engine, precision = fastest_for(net, precision, tile or CPU_TILE)
+            # measured on one tile of the size this run uses, at most CPU_TILE: a huge --tile is not timed thrice
+            self.engine, precision = fastest_for(net, precision, min(tile or CPU_TILE, CPU_TILE))
         if self.engine == "ncnn":
             self.dtype, self._layout = torch.float32, torch.contiguous_format  # host tensors in and out
             self.precision = "bfloat16" if precision == "bf16" else "float32"  # in ncnn's own storage
