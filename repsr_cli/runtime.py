@@ -21,10 +21,10 @@ PRECISION_HELP = (
     " CPU, whichever of fp32 and bf16 ran faster there, see --engine)."
 )
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (auto: cuda if present, else mps, else cpu)."
-ENGINES = ("auto", "torch", "ncnn")  # what runs the forward pass (infer/engines.py)
+ENGINES = ("auto", "torch", "ncnn", "openvino")  # what runs the forward pass (infer/engines.py)
 ENGINE_HELP = (
-    "auto, torch or ncnn (auto: on the CPU, whichever of PyTorch fp32/bf16 and ncnn upscaled a tile of this"
-    " network fastest here, measured once and cached; PyTorch on a GPU, with --compile or with fp16)."
+    "auto, torch, ncnn or openvino (auto: on the CPU, whichever of PyTorch, OpenVINO (fp32/bf16) and ncnn upscaled"
+    " a tile of this network fastest here, measured once and cached; PyTorch on a GPU, with --compile or fp16)."
 )
 
 

@@ -1,6 +1,6 @@
-"""The forward-pass engines: ncnn runs every bundled model within one level of PyTorch's fp32, `auto` measures
-the candidates once per CPU, layout and tile size and keeps the fastest, and an engine that cannot run is
-refused in one line before any work."""
+"""The forward-pass engines: ncnn and OpenVINO run every bundled model within one level of PyTorch's fp32,
+`auto` measures the candidates once per CPU, layout and tile size and keeps the fastest, and an engine that
+cannot run is refused in one line before any work."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from repsr_cli.errors import UserError
-from repsr_cli.infer.engines import candidates, engine_choices, fastest, ncnn_available, resolve_engine
+from repsr_cli.infer.engines import available, candidates, engine_choices, fastest, resolve_engine
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.weights import available_models
 
@@ -22,25 +22,29 @@ from .conftest import cli
 from .test_bad_input import one_line_error
 
 BUNDLED = sorted(e.name for e in available_models() if e.source == "bundled")
-needs_ncnn = pytest.mark.skipif(not ncnn_available(), reason="the ncnn wheel is not installed")
+ENGINES = [
+    pytest.param(e, marks=pytest.mark.skipif(not available(e), reason=f"{e} is not installed"))
+    for e in ("ncnn", "openvino")
+]
 
 
-@needs_ncnn
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", BUNDLED)
-def test_ncnn_runs_every_bundled_model_within_one_level_of_torch_fp32(name: str) -> None:
+def test_cpu_engines_run_every_bundled_model_within_one_level_of_torch_fp32(engine: str, name: str) -> None:
     img = np.random.default_rng(0).integers(0, 256, (37, 45, 3), dtype=np.uint8)
     ours = Upscaler(name, engine="torch", precision="fp32", tile=0).upscale_array(img).astype(int)
-    ncnn = Upscaler(name, engine="ncnn", tile=0)
-    assert ncnn.engine == "ncnn" and ncnn.precision == "float32"
-    assert np.abs(ncnn.upscale_array(img) - ours).max() <= 1
+    other = Upscaler(name, engine=engine, precision="fp32", tile=0)
+    assert other.engine == engine and other.precision == "float32"
+    assert np.abs(other.upscale_array(img) - ours).max() <= 1
 
 
 def test_auto_measures_on_the_cpu_and_is_pytorch_where_only_pytorch_can_run() -> None:
     cpu = torch.device("cpu")
     several = len(candidates(cpu, "auto")) > 1
     assert resolve_engine("auto", cpu, "auto") == ("auto" if several else "torch")
-    assert ("ncnn", "fp32") in candidates(cpu, "fp32") or not ncnn_available()
-    assert candidates(cpu, "bf16") == [("torch", "bf16")]  # ncnn is chosen in fp32 only
+    assert ("ncnn", "fp32") in candidates(cpu, "fp32") or not available("ncnn")
+    assert ("openvino", "fp32") in candidates(cpu, "fp32") or not available("openvino")
+    assert ("ncnn", "bf16") not in candidates(cpu, "bf16")  # ncnn is chosen in fp32 only
     assert resolve_engine("auto", cpu, "auto", compile_model=True) == "torch"
     assert resolve_engine("auto", torch.device("cuda"), "fp16") == "torch"
     assert resolve_engine("torch", cpu, "bf16") == "torch"
@@ -79,11 +83,11 @@ def test_an_auto_upscaler_runs_the_measured_choice(tmp_path: Path) -> None:
     assert (again.engine, again.precision) == (up.engine, up.precision)
 
 
-@needs_ncnn
-def test_ncnn_refuses_what_only_pytorch_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cpu_engines_refuse_what_only_pytorch_does(engine: str, tmp_path: Path) -> None:
     image = tmp_path / "a.png"
     Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(image)
-    one_line_error(cli("upscale", image, "--engine", "ncnn", "--compile"), "--compile is PyTorch's")
-    one_line_error(cli("upscale", image, "--engine", "ncnn", "--precision", "fp16"), "runs auto, fp32 or bf16")
+    one_line_error(cli("upscale", image, "--engine", engine, "--compile"), "--compile is PyTorch's")
+    one_line_error(cli("upscale", image, "--engine", engine, "--precision", "fp16"), "runs auto, fp32 or bf16")
     one_line_error(cli("upscale", image, "--engine", "vulkan"), "unknown engine 'vulkan'")
     assert not list(tmp_path.glob("a_x4*"))  # refused before any work

@@ -13,6 +13,7 @@ from PIL import Image, ImageCms
 from repsr_cli import Upscaler
 from repsr_cli.errors import UserError
 from repsr_cli.images import ImageFile, read_image
+from repsr_cli.infer.engines import available
 from repsr_cli.infer.files import Callbacks, Job, OutputPlan, collect_inputs, my_share, plan_jobs, upscale_files
 from repsr_cli.infer.image_io import write_image
 from repsr_cli.model import RepSRNet, fuse, preset_config
@@ -30,17 +31,25 @@ def x2() -> Upscaler:
     return Upscaler(deploy(2), tile=0)
 
 
+# In fp32. OpenVINO's CPU convolutions do not block by image size as ncnn's Winograd does (the next test).
+EXACT_ENGINES = [
+    "torch",
+    pytest.param("openvino", marks=pytest.mark.skipif(not available("openvino"), reason="openvino is absent")),
+]
+
+
+@pytest.mark.parametrize("engine", EXACT_ENGINES)
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize("tile", [8, 17, 32])
-def test_tiled_output_is_bit_identical_to_whole_image(scale: int, tile: int) -> None:
+def test_tiled_output_is_bit_identical_to_whole_image(engine: str, scale: int, tile: int) -> None:
     net = deploy(scale, seed=scale)
     rng = np.random.default_rng(scale)
     img = rng.integers(0, 65536, (53, 71, 3), dtype=np.uint16)  # 16-bit output shows float differences
-    whole = Upscaler(net, tile=0, engine="torch").upscale_array(img)
-    tiled = Upscaler(net, tile=tile, engine="torch").upscale_array(img)
+    whole = Upscaler(net, tile=0, engine=engine, precision="fp32").upscale_array(img)
+    tiled = Upscaler(net, tile=tile, engine=engine, precision="fp32").upscale_array(img)
     assert np.array_equal(whole, tiled)
     # Without the receptive-field overlap the seams are visible: the test can fail.
-    short = Upscaler(net, tile=tile, engine="torch")
+    short = Upscaler(net, tile=tile, engine=engine, precision="fp32")
     short.radius = 1
     assert not np.array_equal(whole, short.upscale_array(img))
 

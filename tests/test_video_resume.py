@@ -18,7 +18,7 @@ from rich.console import Console
 
 from benchmarks.media import synthetic_clip
 from repsr_cli.errors import UserError
-from repsr_cli.infer.engines import ncnn_available
+from repsr_cli.infer.engines import available
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import VideoOptions, ffmpeg, probe, upscale_video
 
@@ -134,7 +134,7 @@ def test_a_kept_job_is_reported_and_resumed_only_with_the_same_input_and_setting
         (("--resume",), "crf 20, this run asks for 18"),  # the default crf against the kept one
         (("--resume", "--crf", "20", "--preset", "fast"), "preset 'medium', this run asks for 'fast'"),
     ]
-    if ncnn_available():  # frames from another engine would differ by a level here and there
+    if available("ncnn"):  # frames from another engine would differ by a level here and there
         kept = json.loads((work(out) / "manifest.json").read_text())["identity"]["model"]["engine"]
         other = "torch" if kept == "ncnn" else "ncnn"
         cases.append((("--resume", "--crf", "20", "--engine", other), f"engine '{kept}', this run asks for '{other}'"))

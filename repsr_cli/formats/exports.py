@@ -33,7 +33,7 @@ NCNN_FP16_TAG = 0x01306B47  # ncnn's tag before float16 weight data
 NCNN_FP32_TAG = 0  # a zero tag: raw float32 weight data follows
 
 
-def _layers(net: DeployNet) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+def deploy_layers(net: DeployNet) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
     """('conv', weight, bias) and ('prelu', slopes, None) in body order, as float32 arrays."""
     out = []
     for module in net.body:
@@ -59,7 +59,7 @@ def onnx_model(net: DeployNet, half: bool = False, source: str = ""):
     elem = TensorProto.FLOAT16 if half else TensorProto.FLOAT
     s = net.cfg.scale
     nodes, inits, blob = [], [], "input"
-    for i, (kind, a, b) in enumerate(_layers(net)):
+    for i, (kind, a, b) in enumerate(deploy_layers(net)):
         out = f"body_{i}"
         if kind == "conv":
             inits += [numpy_helper.from_array(a.astype(dtype), f"body.{i}.weight")]
@@ -110,7 +110,7 @@ def write_onnx(net: DeployNet, path: Path, half: bool = False, source: str = "")
 def ncnn_files(net: DeployNet, half: bool = True) -> tuple[str, bytes]:
     """(param text, bin bytes) of the network; convolution weights in float16 as the released files have them,
     or (half=False) in float32, as our own ncnn engine runs them."""
-    s, layers = net.cfg.scale, _layers(net)
+    s, layers = net.cfg.scale, deploy_layers(net)
     lines, weights = [], bytearray()
     lines.append("Input data 0 1 data")
     lines.append("Split splitncnn_0 1 2 data data_0 data_1")

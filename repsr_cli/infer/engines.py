@@ -1,20 +1,22 @@
-"""Which engine runs a deploy network's forward pass on the CPU: PyTorch (fp32, or bf16 where the CPU has bf16
-units) or ncnn (fp32).
+"""Which engine runs a deploy network's forward pass on the CPU: PyTorch, ncnn or OpenVINO, each in fp32 or,
+where the CPU has bf16 units, bf16.
 
 No one engine is fastest everywhere: issue 45 reported ncnn's Winograd convolutions 1.7x faster than our PyTorch
 path on Real-ESRGAN's 16x64 network on an AVX2-only CPU, while on the AVX512-BF16 CPU of docs/performance.md
-("Against other engines", benchmarks/peers.py) PyTorch's bf16 beat ncnn at every size, and for the tiny preset
-PyTorch's fp32 beat both. So
+("Against other engines", benchmarks/peers.py) PyTorch's bf16 beat ncnn at every size, OpenVINO's bf16 beat
+PyTorch's at three of four, and for the tiny preset PyTorch's fp32 beat ncnn. So
 `auto` measures: the first time a network layout runs on a CPU at a tile size, each candidate upscales one
 tile, and the fastest is kept in the user cache (`engine_choices`), so later runs start at once and pick the
 same. The engines take the Upscaler's tiles alike, so tiling, alpha, 16-bit and the out-of-memory fallback stay
-one mechanism; ncnn gets the network written as ncnn files with float32 weights, in memory.
+one mechanism; ncnn gets the network written as ncnn files with float32 weights, OpenVINO as a graph built
+with its operator API, both in memory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.metadata
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -24,29 +26,31 @@ import platformdirs
 import torch
 
 from ..errors import UserError
-from ..formats.exports import ncnn_files
+from ..formats.exports import deploy_layers, ncnn_files
 from ..formats.files import atomic_write
 from ..model import DeployNet
 from ..runtime import ENGINES, native_bf16
 from ..schema import choices
 
-NCNN_PRECISIONS = ("auto", "fp32", "bf16")  # what the CPU choice covers; ncnn itself runs fp32 unless asked bf16
+CPU_ENGINES = {"ncnn": "pip install ncnn", "openvino": "pip install 'repsr[openvino]'"}  # engine -> how to get it
+CPU_PRECISIONS = ("auto", "fp32", "bf16")  # what the CPU engines run
 NCNN_OUT_OF_MEMORY = -100  # ncnn's return code when an allocation fails
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 @functools.cache
-def ncnn_version() -> str | None:
+def engine_version(engine: str) -> str | None:
+    """The installed version of a CPU engine's package, None where it is absent: read from its metadata, not
+    imported (OpenVINO's import alone takes a third of a second, paid by every run that does not use it)."""
     try:
-        import ncnn
-    except (ImportError, OSError):
+        return importlib.metadata.version(engine)
+    except importlib.metadata.PackageNotFoundError:
         return None
-    return str(ncnn.__version__)
 
 
-def ncnn_available() -> bool:
-    return ncnn_version() is not None
+def available(engine: str) -> bool:
+    return engine_version(engine) is not None
 
 
 def resolve_engine(engine: str, device: torch.device, precision: str, compile_model: bool = False) -> str:
@@ -55,27 +59,38 @@ def resolve_engine(engine: str, device: torch.device, precision: str, compile_mo
         raise UserError(f"unknown engine {engine!r} (use {choices(ENGINES)})")
     if engine == "auto":
         return "auto" if len(candidates(device, precision, compile_model)) > 1 else "torch"
-    if engine == "ncnn":
-        if not ncnn_available():
-            raise UserError("--engine ncnn needs the ncnn wheel: pip install ncnn")
+    if engine in CPU_ENGINES:
+        if not available(engine):
+            raise UserError(f"--engine {engine} needs its package: {CPU_ENGINES[engine]}")
         if device.type != "cpu":
-            raise UserError(f"--engine ncnn runs on the CPU only, not on {device.type}")
+            raise UserError(f"--engine {engine} runs on the CPU only, not on {device.type}")
         if compile_model:
-            raise UserError("--compile is PyTorch's; it does not apply to --engine ncnn")
-        if precision not in NCNN_PRECISIONS:
-            raise UserError(f"--engine ncnn runs {choices(NCNN_PRECISIONS)}, not {precision}")
+            raise UserError(f"--compile is PyTorch's; it does not apply to --engine {engine}")
+        if precision not in CPU_PRECISIONS:
+            raise UserError(f"--engine {engine} runs {choices(CPU_PRECISIONS)}, not {precision}")
     return engine
 
 
+def cpu_precision(engine: str, precision: str) -> str:
+    """fp32 or bf16 for a CPU engine asked `precision`: `auto` is bf16 where the CPU has bf16 units, except in
+    ncnn, whose bf16 is storage only (slower than PyTorch's bf16 at every size in docs/performance.md)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if engine != "ncnn" and native_bf16(torch.device("cpu")) else "fp32"
+
+
 def candidates(device: torch.device, precision: str, compile_model: bool = False) -> list[tuple[str, str]]:
-    """The (engine, precision) pairs `auto` chooses between: on the CPU, PyTorch at each precision the request
-    allows (`auto`: fp32, and bf16 where the CPU has bf16 units) and ncnn at fp32; elsewhere PyTorch alone."""
-    if device.type != "cpu" or compile_model or precision not in NCNN_PRECISIONS:
+    """The (engine, precision) pairs `auto` chooses between: on the CPU, PyTorch and OpenVINO at each precision
+    the request allows (`auto`: fp32, and bf16 where the CPU has bf16 units) and ncnn at fp32; elsewhere
+    PyTorch alone."""
+    if device.type != "cpu" or compile_model or precision not in CPU_PRECISIONS:
         return [("torch", precision)]
     allowed = {"auto": ["fp32", "bf16"] if native_bf16(device) else ["fp32"], "fp32": ["fp32"], "bf16": ["bf16"]}
     pairs = [("torch", p) for p in allowed[precision]]
-    if ncnn_available() and precision != "bf16":
+    if available("ncnn") and precision != "bf16":
         pairs.append(("ncnn", "fp32"))
+    if available("openvino"):
+        pairs += [("openvino", p) for p in allowed[precision]]
     return pairs
 
 
@@ -93,7 +108,8 @@ def fastest(
     from ..bench import machine_name, timed_rounds  # here: bench imports the Upscaler, which imports this module
 
     cpu = torch.device("cpu")
-    key = "|".join([machine_name(cpu), f"ncnn {ncnn_version()}", layout, f"tile {tile}", repr(pairs)])
+    versions = [f"{engine} {engine_version(engine)}" for engine in CPU_ENGINES]
+    key = "|".join([machine_name(cpu), *versions, layout, f"tile {tile}", repr(pairs)])
     path = engine_choices()
     try:
         known = json.loads(path.read_text())
@@ -140,3 +156,49 @@ class NcnnForward:
         if code != 0:
             raise RuntimeError(f"ncnn failed with code {code}")
         return torch.from_numpy(np.array(out))
+
+
+class OpenVinoForward:
+    """The network in OpenVINO: an N x 3 x H x W float tensor in, N x 3 x sH x sW out, as the PyTorch net.
+    OpenVINO folds each PReLU into the convolution before it, which PyTorch does not (issue 45)."""
+
+    def __init__(self, net: DeployNet, threads: int, bf16: bool = False) -> None:
+        import openvino as ov
+
+        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+        self._compiled = ov.Core().compile_model(openvino_model(net), "CPU", config)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        try:
+            out = self._compiled(np.ascontiguousarray(batch.float().numpy()))[0]
+        except RuntimeError as exc:
+            if "bad_alloc" in str(exc) or "allocate" in str(exc).lower():
+                raise RuntimeError(f"openvino: out of memory ({exc})") from exc
+            raise
+        return torch.from_numpy(np.array(out))  # a copy: the request's output buffer is reused by the next call
+
+
+def openvino_model(net: DeployNet):
+    """The deploy network as an OpenVINO model of any batch and image size: 3x3 convolutions with bias, PReLUs,
+    and the input added to the last conv's channels before the pixel shuffle, as DeployNet.run does."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    s = net.cfg.scale
+    image = ops.parameter(ov.PartialShape([-1, 3, -1, -1]), ov.Type.f32, name="data")
+    x = image
+    for kind, a, b in deploy_layers(net):
+        if kind == "conv":
+            x = ops.convolution(x, ops.constant(a), [1, 1], [1, 1], [1, 1], [1, 1])
+            x = ops.add(x, ops.constant(b.reshape(1, -1, 1, 1)))
+        else:
+            x = ops.prelu(x, ops.constant(a))
+    # channel c*s*s + k of the last conv takes input channel c: PixelShuffle then spreads it to c's s*s sub-pixels
+    repeated = ops.gather(image, ops.constant(np.repeat(np.arange(3), s * s).astype(np.int64)), ops.constant(1))
+    out = ops.depth_to_space(ops.add(x, repeated), "depth_first", s)  # depth_first: PyTorch's PixelShuffle order
+    return ov.Model([out], [image], "repsr")
+
+
+def cpu_forward(engine: str, net: DeployNet, threads: int, precision: str) -> Forward:
+    forward = {"ncnn": NcnnForward, "openvino": OpenVinoForward}[engine]
+    return forward(net, threads, bf16=precision == "bf16")

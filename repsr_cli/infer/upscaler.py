@@ -21,10 +21,10 @@ from ..errors import UserError
 from ..images import pil_to_array
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
-from ..runtime import resolve_device, resolve_precision
+from ..runtime import PRECISIONS, resolve_device, resolve_precision
 from ..schema import ALPHA_MODES, choices
 from ..weights import ModelEntry, default_model, load_model, sizes_for
-from .engines import NcnnForward, candidates, fastest, resolve_engine
+from .engines import CPU_ENGINES, candidates, cpu_forward, cpu_precision, fastest, resolve_engine
 from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
@@ -113,12 +113,13 @@ class Upscaler:
         if self.engine == "auto":
             # measured on one tile of the size this run uses, at most CPU_TILE: a huge --tile is not timed thrice
             self.engine, precision = fastest_for(net, precision, min(tile or CPU_TILE, CPU_TILE))
-        if self.engine == "ncnn":
+        if self.engine in CPU_ENGINES:
+            precision = cpu_precision(self.engine, precision)
             self.dtype, self._layout = torch.float32, torch.contiguous_format  # host tensors in and out
-            self.precision = "bfloat16" if precision == "bf16" else "float32"  # in ncnn's own storage
+            self.precision = PRECISIONS[precision]  # inside the engine
             self.net = net.eval()
-            self._run: Callable[[torch.Tensor], torch.Tensor] = NcnnForward(
-                net, torch.get_num_threads(), bf16=precision == "bf16"
+            self._run: Callable[[torch.Tensor], torch.Tensor] = cpu_forward(
+                self.engine, net, torch.get_num_threads(), precision
             )
         else:
             self.dtype, self._layout = resolve_precision(precision, self.device), torch.channels_last
