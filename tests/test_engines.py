@@ -21,6 +21,7 @@ from repsr_cli.weights import available_models
 from .conftest import cli
 from .test_bad_input import one_line_error
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BUNDLED = sorted(e.name for e in available_models() if e.source == "bundled")
 ENGINES = [
     pytest.param(e, marks=pytest.mark.skipif(not available(e), reason=f"{e} is not installed"))
@@ -91,3 +92,28 @@ def test_cpu_engines_refuse_what_only_pytorch_does(engine: str, tmp_path: Path) 
     one_line_error(cli("upscale", image, "--engine", engine, "--precision", "fp16"), "runs auto, fp32 or bf16")
     one_line_error(cli("upscale", image, "--engine", "vulkan"), "unknown engine 'vulkan'")
     assert not list(tmp_path.glob("a_x4*"))  # refused before any work
+
+
+@pytest.mark.skipif(not available("openvino"), reason="openvino is not installed")
+def test_openvino_int8_graph_stays_near_fp32_and_quantizes() -> None:
+    """The int8 network benchmarks/int8.py measures: close to fp32 with the image's own ranges, and really
+    quantized (ranges far too narrow clip every activation, which the test sees)."""
+    from repsr_cli.infer.engines import OpenVinoForward
+    from repsr_cli.weights import load_model
+
+    net = load_model("repsr-tiny-x4")
+    photo = np.asarray(Image.open(EXAMPLES / "chart_lr.png").convert("RGB"))[:48, :64]
+    x = torch.from_numpy(np.ascontiguousarray(photo.transpose(2, 0, 1)[None], dtype=np.float32) / 255)
+    ranges: list[tuple[float, float]] = []
+    convs = [m for m in net.body if isinstance(m, torch.nn.Conv2d)]
+    hooks = [
+        c.register_forward_pre_hook(lambda _m, a: ranges.append((a[0].min().item(), a[0].max().item()))) for c in convs
+    ]
+    with torch.inference_mode():
+        want = net(x)
+    for hook in hooks:
+        hook.remove()
+    near = OpenVinoForward(net, 1, int8=ranges)(x)
+    assert (near - want).abs().mean() * 255 < 2.0  # a chart's hard edges: about 1.3 levels on average
+    clipped = OpenVinoForward(net, 1, int8=[(0.0, 1e-3)] * len(ranges))(x)
+    assert (clipped - want).abs().mean() * 255 > 5.0

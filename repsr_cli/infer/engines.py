@@ -162,11 +162,13 @@ class OpenVinoForward:
     """The network in OpenVINO: an N x 3 x H x W float tensor in, N x 3 x sH x sW out, as the PyTorch net.
     OpenVINO folds each PReLU into the convolution before it, which PyTorch does not (issue 45)."""
 
-    def __init__(self, net: DeployNet, threads: int, bf16: bool = False) -> None:
+    def __init__(
+        self, net: DeployNet, threads: int, bf16: bool = False, int8: list[tuple[float, float]] | None = None
+    ) -> None:
         import openvino as ov
 
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
-        self._compiled = ov.Core().compile_model(openvino_model(net), "CPU", config)
+        self._compiled = ov.Core().compile_model(openvino_model(net, int8), "CPU", config)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         try:
@@ -178,19 +180,34 @@ class OpenVinoForward:
         return torch.from_numpy(np.array(out))  # a copy: the request's output buffer is reused by the next call
 
 
-def openvino_model(net: DeployNet):
+def openvino_model(net: DeployNet, int8: list[tuple[float, float]] | None = None):
     """The deploy network as an OpenVINO model of any batch and image size: 3x3 convolutions with bias, PReLUs,
-    and the input added to the last conv's channels before the pixel shuffle, as DeployNet.run does."""
+    and the input added to the last conv's channels before the pixel shuffle, as DeployNet.run does.
+
+    `int8`: each conv's input range (low, high), from calibration: the input is then quantized to 256 levels
+    over that range and the weights to 255 symmetric levels per output channel, as FakeQuantize nodes, which
+    OpenVINO's CPU plugin runs as int8 convolutions (post-training quantization, measured in
+    benchmarks/int8.py)."""
     import openvino as ov
     import openvino.opset13 as ops
 
+    def quantized(node, low: np.ndarray, high: np.ndarray, levels: int):
+        low, high = ops.constant(low.astype(np.float32)), ops.constant(high.astype(np.float32))
+        return ops.fake_quantize(node, low, high, low, high, levels)
+
     s = net.cfg.scale
     image = ops.parameter(ov.PartialShape([-1, 3, -1, -1]), ov.Type.f32, name="data")
-    x = image
+    x, convs = image, 0
     for kind, a, b in deploy_layers(net):
         if kind == "conv":
-            x = ops.convolution(x, ops.constant(a), [1, 1], [1, 1], [1, 1], [1, 1])
+            weight = ops.constant(a)
+            if int8 is not None:
+                x = quantized(x, np.array(int8[convs][0]), np.array(int8[convs][1]), 256)
+                peak = np.abs(a).reshape(len(a), -1).max(axis=1).reshape(-1, 1, 1, 1)
+                weight = quantized(weight, -peak, peak, 255)
+            x = ops.convolution(x, weight, [1, 1], [1, 1], [1, 1], [1, 1])
             x = ops.add(x, ops.constant(b.reshape(1, -1, 1, 1)))
+            convs += 1
         else:
             x = ops.prelu(x, ops.constant(a))
     # channel c*s*s + k of the last conv takes input channel c: PixelShuffle then spreads it to c's s*s sub-pixels
