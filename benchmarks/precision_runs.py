@@ -90,12 +90,13 @@ def section(results: dict[tuple[str, int], dict[str, float]], iters: int) -> str
     ]
     if all(len(psnr[p]) == len(SEEDS) for p in PRECISIONS):
         lo, hi = min(psnr["fp32"]), max(psnr["fp32"])
-        inside = all(lo <= v <= hi for v in psnr["bf16"])
+        where = ["below" if v < lo else "above" if v > hi else "within" for v in psnr["bf16"]]
         gap = statistics.mean(psnr["bf16"]) - statistics.mean(psnr["fp32"])
         lines += [
             f"fp32's seeds span {lo:.3f} to {hi:.3f} dB ({hi - lo:.3f} dB); bf16 lands at "
-            f"{', '.join(f'{v:.3f}' for v in psnr['bf16'])} dB, mean {gap:+.3f} dB against fp32's: "
-            + ("within fp32's seed spread." if inside else "not within fp32's seed spread."),
+            + ", ".join(f"{v:.3f} dB ({w})" for v, w in zip(psnr["bf16"], where, strict=True))
+            + f", mean {gap:+.3f} dB against fp32's: "
+            + ("no bf16 run below fp32's seed spread." if "below" not in where else "bf16 below fp32's seed spread."),
             "",
         ]
     else:
