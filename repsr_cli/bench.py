@@ -220,11 +220,13 @@ def bench(
     }
 
 
-def tile_cost(net: DeployNet, image: np.ndarray, tiles: list[int], **options: str) -> dict[int, float]:
+def tile_cost(
+    net: DeployNet, image: np.ndarray, tiles: list[int], rounds: int = 5, **options: str
+) -> dict[int, float]:
     """Output MP/s of the whole upscale_array path per tile size (0 = whole image), measured together;
     `options`: the Upscaler's engine and precision."""
     upscalers = {tile: Upscaler(net, tile=tile, **options) for tile in tiles}
     fns = {tile: (lambda up=up: up.upscale_array(image)) for tile, up in upscalers.items()}
-    seconds = timed_together(fns, upscalers[tiles[0]].device)
+    seconds = timed_together(fns, upscalers[tiles[0]].device, rounds=rounds)
     out_mp = image.shape[0] * image.shape[1] * net.cfg.scale**2 / 1e6
     return {tile: out_mp / seconds[tile] for tile in tiles}

@@ -143,7 +143,7 @@ def upscale(
     tile: Annotated[
         int | None,
         typer.Option(
-            help="Tile size in input pixels; 0 = whole image; default: 256 on a CPU, from free memory on a GPU."
+            help="Tile size in input pixels; 0 = whole image; default: 384 on a CPU, from free memory on a GPU."
         ),
     ] = None,
     alpha: Annotated[str, typer.Option(help=f"Alpha channel: {choices(ALPHA_MODES)}.")] = ALPHA_MODES[0],
@@ -291,7 +291,7 @@ def upscale_video(
     precision: PrecisionOption = "auto",
     engine: EngineOption = "auto",
     tile: Annotated[
-        int | None, typer.Option(help="Tile size; 0 = whole frame; default: 256 on a CPU, from free memory on a GPU.")
+        int | None, typer.Option(help="Tile size; 0 = whole frame; default: 384 on a CPU, from free memory on a GPU.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
     resume: Annotated[

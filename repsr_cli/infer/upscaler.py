@@ -29,7 +29,7 @@ from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
-CPU_TILE = 256  # the default tile on a CPU, where activations stay in cache (docs/performance.md)
+CPU_TILE = 384  # the default tile on a CPU: best or near it for every engine and size (benchmarks/cpu_tile.py)
 TileProgress = Callable[[int, int], None]  # (tiles done, tiles in all) of the image in hand
 
 
@@ -143,7 +143,8 @@ class Upscaler:
 
     def auto_tile(self) -> int:
         """Largest square tile whose activations fit in a quarter of the free memory; on a CPU at most
-        256, where activations stay in cache (see the tiling table of docs/performance.md)."""
+        CPU_TILE: larger tiles fall out of cache, smaller ones recompute more margin (docs/performance.md,
+        "The CPU tile size")."""
         c, s = self.net.cfg.channels, self.scale
         bytes_per_px = torch.finfo(self.dtype).bits // 8 * (3 * c + 2 * 3 * s * s) * 2
         side = int(math.sqrt(available_memory(self.device) / 4 / bytes_per_px)) - 2 * self.radius
