@@ -374,3 +374,16 @@ def test_default_names_say_the_size_asked_for(tmp_path: Path) -> None:
         assert result.returncode == 0 and "skipped" not in result.stdout.split("summary")[0], result.stdout
     names = sorted(p.name for p in tmp_path.glob("a_x2*"))
     assert names == ["a_x2-detail0.5.jpg", "a_x2-small-detail0.5.jpg", "a_x2-small.jpg", "a_x2.jpg"]
+
+
+def test_the_automatic_cpu_tile_runs_an_image_of_about_one_tile_whole() -> None:
+    """A tile and a sliver cost more than the whole image (docs/performance.md); an explicit --tile is kept."""
+    auto = Upscaler(deploy(2), device="cpu", engine="torch")
+    side = auto.tile
+    assert auto.count_tiles(side, side) == 1 and auto.count_tiles(side + 40, side) == 1  # one tile and a sliver
+    assert auto.count_tiles(2 * side, 2 * side) == 4
+    img = np.random.default_rng(9).integers(0, 256, (side // 2 + 10, side + 30, 3), dtype=np.uint8)
+    seen: list[tuple[int, int]] = []
+    auto.upscale_array(img, on_tile=lambda *a: seen.append(a))
+    assert seen == [(1, 1)]
+    assert Upscaler(deploy(2), device="cpu", engine="torch", tile=side).count_tiles(side + 40, side) == 2

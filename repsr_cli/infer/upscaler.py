@@ -30,6 +30,10 @@ from .tiles import count_tiles, tiles
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
 CPU_TILE = 384  # the default tile on a CPU: best or near it for every engine and size (benchmarks/cpu_tile.py)
+# With the automatic CPU tile, an image of at most this many tiles' area runs whole: a 480x320 image (1.04 tiles)
+# ran 1.10x faster whole than as a tile and a sliver, while 512-pixel tiles (1.78 tiles) lost to 384-pixel ones
+# on a 960x540 frame (docs/performance.md, peers and CPU tile tables).
+WHOLE_UP_TO_TILES = 1.25
 TileProgress = Callable[[int, int], None]  # (tiles done, tiles in all) of the image in hand
 
 
@@ -131,6 +135,8 @@ class Upscaler:
         self.scale = net.cfg.scale
         self.radius = net.receptive_radius
         self.tile = self.auto_tile() if tile is None else tile
+        automatic_cpu = tile is None and self.device.type == "cpu"
+        self._whole_up_to = int(WHOLE_UP_TO_TILES * self.tile**2) if automatic_cpu else 0  # pixels
         self.alpha = alpha
         # Several tiles per forward keep a GPU busy; on a CPU one tile already fills the cores.
         self.tiles_per_batch = tiles_per_batch or (4 if self.device.type == "cuda" else 1)
@@ -156,8 +162,12 @@ class Upscaler:
         x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=self._layout)
         return self._run(x).float()
 
+    def tile_for(self, height: int, width: int) -> int:
+        """The tile side for an image of this size (0: whole)."""
+        return 0 if height * width <= self._whole_up_to else self.tile
+
     def count_tiles(self, height: int, width: int) -> int:
-        return count_tiles(height, width, self.tile)
+        return count_tiles(height, width, self.tile_for(height, width))
 
     def _shrunk(self, what: str) -> None:
         """Out of device memory: say so once; the smaller size stays for the rest of the run."""
@@ -186,10 +196,10 @@ class Upscaler:
             try:
                 return self._upscale_tiles(rgb, on_tile)
             except RuntimeError as exc:
-                side = self.tile or max(rgb.shape[:2])
+                side = self.tile_for(*rgb.shape[:2]) or max(rgb.shape[:2])
                 if not is_out_of_memory(exc) or side <= MIN_TILE:
                     raise
-                self.tile = max(MIN_TILE, side // 2)
+                self.tile, self._whole_up_to = max(MIN_TILE, side // 2), 0
                 self._shrunk(f"tile lowered to {self.tile}")
 
     def _upscale_tiles(self, rgb: np.ndarray, on_tile: TileProgress | None) -> np.ndarray:
@@ -197,7 +207,7 @@ class Upscaler:
         s = self.scale
         out = np.empty((h * s, w * s, 3), dtype=rgb.dtype)
         pending: list = []
-        plan = list(tiles(h, w, self.tile, self.radius))
+        plan = list(tiles(h, w, self.tile_for(h, w), self.radius))
         done = 0
 
         def flush() -> None:
