@@ -32,7 +32,7 @@ from .schema import (
     choices,
     number_text,
 )
-from .train.config import TrainConfig
+from .train.config import TrainConfig, replayed
 from .train.recipes import RECIPES
 
 _T = TrainConfig  # its field defaults are the train command's defaults
@@ -548,6 +548,14 @@ def train(
         typer.Option(help=f"How LR patches are made: {choices(DEGRADATIONS)} (bicubic: clean, MATLAB-exact)."),
     ] = _T.degradation,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Replay a run from its config.json (history/RUN/config.json): every setting from the file, except"
+            " the options given here, which override it.",
+        ),
+    ] = None,
     stop_at: Annotated[int | None, typer.Option(help="Stop after this iteration (checkpoint written).")] = None,
     time_limit: Annotated[str | None, typer.Option(help="Stop cleanly after this long, e.g. 2h.")] = None,
 ) -> None:
@@ -555,7 +563,7 @@ def train(
     from .train.progress import TrainProgress
     from .train.trainer import Trainer
 
-    if data is None and not resume:
+    if data is None and not resume and config is None:
         raise UserError("--data is required (a folder of HR images)")
     if stop_at is not None and stop_at < 1:
         raise UserError(f"--stop-at must be at least 1, got {stop_at}")
@@ -564,6 +572,8 @@ def train(
     given = {
         n for n in TrainConfig.__dataclass_fields__ if getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"
     }
+    if "out_dir" in ctx.params and getattr(ctx.get_parameter_source("out_dir"), "name", "") == "COMMANDLINE":
+        given.add("out")
     cfg = TrainConfig(
         data=str(data) if data else "",
         block=block,
@@ -591,6 +601,8 @@ def train(
         loss=loss,
         degradation=degradation,
     )
+    if config is not None:
+        cfg = replayed(config, cfg, given)
     with TrainProgress(out) as progress:
         if data_workers < 0:
             raise UserError(f"--data-workers must be 0 or more, got {data_workers}")

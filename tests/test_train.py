@@ -30,6 +30,7 @@ from repsr_cli.train.runlog import median_rate, summarize
 from repsr_cli.train.trainer import Trainer
 
 from .conftest import cli, run_cli, shared_path, synthetic_image, tiny_config
+from .test_bad_input import one_line_error
 
 config = tiny_config
 
@@ -420,3 +421,34 @@ def test_a_nan_start_or_a_diverging_loss_stops_the_run_in_one_line(
         Trainer(config(image_folder, tmp_path / "b")).run()
     result = cli("train", "--data", image_folder, "--out", tmp_path / "c", "--seed", "9" * 23, "--iters", "2")
     assert result.returncode == 1 and "--seed must be below 2**63" in result.stderr
+
+
+def test_a_run_replays_from_its_config(tmp_path: Path, image_folder: Path) -> None:
+    """`repsr train --config RUN/config.json` trains the recorded run again, bit for bit; options given on the
+    command line override the file, and a file that is not a run's configuration is refused in one line."""
+    first = tmp_path / "first"
+    run_cli(*train_args(image_folder, first, 4, "--seed", "3"))
+    again = tmp_path / "again"
+    run_cli("train", "--config", first / "config.json", "--out", again)
+    recorded = json.loads((first / "config.json").read_text())
+    assert json.loads((again / "config.json").read_text()) == {**recorded, "out": str(again)}
+    a, b = (load_checkpoint(d / "checkpoints" / "last.pth")["model"] for d in (first, again))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    longer = tmp_path / "longer"
+    run_cli("train", "--config", first / "config.json", "--out", longer, "--iters", "5")
+    assert json.loads((longer / "config.json").read_text())["iters"] == 5
+    (tmp_path / "bad.json").write_text('{"iters": 3}')
+    one_line_error(cli("train", "--config", tmp_path / "bad.json"), "not a run configuration")
+    one_line_error(cli("train", "--config", tmp_path / "absent.json"), "cannot read this run configuration")
+
+
+def test_init_from_names_a_run_even_where_its_folder_moved(tmp_path: Path, image_folder: Path) -> None:
+    Trainer(config(image_folder, tmp_path / "source")).run()
+    head = tmp_path / "source" / "checkpoints" / "last.pth"
+    for spec in ("source", "weights/checkpoints/source/checkpoints/last.pth"):  # a name; a path that moved
+        run = Trainer(config(image_folder, tmp_path / f"from-{len(spec)}", init_from=spec))
+        want = load_checkpoint(head)["model"]
+        assert torch.equal(run.net.state_dict()["body.0.weight"], want["body.0.weight"])
+    with pytest.raises(UserError, match="no run 'nowhere' with one in .*repsr train --config history/nowhere"):
+        Trainer(config(image_folder, tmp_path / "lost", init_from="nowhere"))
+    assert not (tmp_path / "lost").exists()

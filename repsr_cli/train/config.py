@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..data.presets import DEGRADATIONS
@@ -169,3 +171,25 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, object]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def init_run_name(spec: str) -> str:
+    """The run an --init-from names: the name itself, or the run folder of a path to its checkpoint
+    (`.../RUN/checkpoints/last.pth`, which stays the run's name when its folder moves)."""
+    path = Path(spec)
+    return path.parent.parent.name if path.parent.name == "checkpoints" else spec
+
+
+def replayed(path: Path, options: TrainConfig, given: set[str]) -> TrainConfig:
+    """The run recorded in `path` (its config.json), with the fields set on the command line (`given`) taken
+    from `options`: `repsr train --config history/RUN/config.json` trains that run again."""
+    try:
+        recorded = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read this run configuration: {exc}", path) from None
+    names = {f.name for f in fields(TrainConfig)}
+    if not isinstance(recorded, dict) or not {"data", "out"} <= recorded.keys():
+        raise UserError("not a run configuration (the config.json of a run folder)", path)
+    if unknown := sorted(set(recorded) - names):
+        raise UserError(f"unknown settings {', '.join(unknown)} (a newer repsr's run?)", path)
+    return replace(TrainConfig.from_dict(recorded), **{name: getattr(options, name) for name in given})

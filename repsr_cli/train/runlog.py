@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from .config import TrainConfig
+from .config import TrainConfig, init_run_name
 
 
 def parse_log(log: Path) -> list[dict]:
@@ -80,10 +80,10 @@ class RunSummary:
 
     @property
     def init_from_run(self) -> str | None:
-        """Name of the run this one was initialised from (`.../<run>/checkpoints/last.pth`)."""
+        """Name of the run this one was initialised from."""
         if self.config is None or not self.config.init_from:
             return None
-        return Path(self.config.init_from).parent.parent.name
+        return init_run_name(self.config.init_from)
 
     def line(self) -> str:
         planned = f" of {self.planned:,}" if self.planned else ""

@@ -38,7 +38,7 @@ from ..formats.files import Busy, exclusive
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
 from ..model.grow import can_grow, grow
 from ..runtime import resolve_device, resolve_precision
-from .config import TrainConfig
+from .config import TrainConfig, init_run_name
 from .ema import GeneratorEMA
 from .objectives import Objective
 from .recipes import RECIPES
@@ -60,19 +60,35 @@ class TrainResult:
 Callback = Callable[[dict[str, Any]], None]
 
 
-def init_checkpoint(spec: str) -> Path:
-    """--init-from takes a training checkpoint; a bundled model's name is a fused network, which has no blocks
-    to start from: say where its checkpoint is instead of 'file not found'."""
+RUN_HOMES = ("history", "experiments", "runs")  # where a run named by --init-from is looked for (from the cwd)
+
+
+def init_checkpoint(spec: str, beside: Path) -> Path:
+    """--init-from as given: a checkpoint file, or a run by name (`real-base-x4-decay`; an old path to a run's
+    checkpoint whose folder has moved counts as its name): that run's checkpoints/last.pth next to this run's
+    folder (`beside`) or in history/, experiments/ or runs/. A bundled model's name is a fused network, which
+    has no blocks to start from: say where its checkpoint is instead of 'file not found'."""
     from ..weights import available_models
 
     path = Path(spec)
-    if not path.exists() and spec in {e.name for e in available_models()}:
+    if path.exists():
+        return path
+    if spec in {e.name for e in available_models()}:
         raise UserError(
             "is a fused deploy model: --init-from takes a training checkpoint (the bundled models' lineage heads "
             "are in history/RUN/checkpoints/last.pth)",
             spec,
         )
-    return path
+    name = init_run_name(spec)
+    homes = [beside, *map(Path, RUN_HOMES)]
+    for home in homes:
+        if (found := home / name / "checkpoints" / "last.pth").exists():
+            return found
+    raise UserError(
+        f"--init-from: no such checkpoint, and no run {name!r} with one in {', '.join(map(str, homes))} (a run "
+        f"whose checkpoint was not kept replays with: repsr train --config history/{name}/config.json)",
+        spec,
+    )
 
 
 class Trainer:
@@ -108,7 +124,7 @@ class Trainer:
             cfg = self._extended(saved, cfg.iters, int(ckpt["iter"])) if "iters" in given else saved
         cfg.check()
         if ckpt is None and cfg.init_from:
-            init_checkpoint(cfg.init_from)  # a bundled name is refused before any folder is made
+            init_checkpoint(cfg.init_from, self.out.parent)  # refused before any folder is made
         self.cfg = cfg
         dtype = resolve_precision(cfg.precision, torch.device(self.device))
         self.amp_dtype = None if dtype == torch.float32 else dtype  # autocast dtype; fp32 runs without autocast
@@ -121,7 +137,7 @@ class Trainer:
             self.iteration, self.best_psnr = int(ckpt["iter"]), ckpt.get("best_psnr")
             self.last_psnr = ckpt.get("last_psnr")
         elif cfg.init_from:
-            self._init_body(init_checkpoint(cfg.init_from))
+            self._init_body(init_checkpoint(cfg.init_from, self.out.parent))
         self._check_out_dir()  # after the data and the init: a run that cannot start leaves no folder behind
         self.net = self.net.to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
