@@ -49,7 +49,7 @@ class Run:
 
 
 # Grown, not from scratch (model/grow.py): at x4 on the CPU, 500 iterations of the grown network reached 29.88 dB on
-# Set5 where the same run from scratch reached 24.66 (history/base-init, weights/README.md).
+# Set5 where the same run from scratch reached 24.66 (experiments/base-init, weights/README.md).
 RUNS = (
     Run("real-base-x4", 4, grow_from="history/real-x4/checkpoints/last.pth"),
     Run("real-base-x2", 2, grow_from="history/real-x2/checkpoints/last.pth"),

@@ -3,7 +3,7 @@
 Every variant trains with the same data, iterations, schedule and BN-switch point (x4, tiny preset by default)
 once per seed; blocks that carry BatchNorm (repsr, acb, repvgg, dbb) use the same BN policy (`--bn switch`),
 so the only difference is the block. The fused networks are evaluated on Set5, Set14 and B100; each finished
-run's config, log and scores are kept in history/paper/BUDGET/RUN (not its checkpoint), so the report can be
+run's config, log and scores are kept in experiments/paper/BUDGET/RUN (not its checkpoint), so the report can be
 rebuilt without retraining. A verdict is given only where the gap between two variants' means exceeds twice
 the larger of their standard deviations over seeds; otherwise it is "unresolved", with the gap.
 
@@ -11,7 +11,7 @@ Run: python benchmarks/paper_reproduction.py [--iters 8000] [--preset tiny] [--s
      [--variants repsr-BN-switch ecb plain] [--time-limit SECONDS] [--only RUN ...] [--park]
 Interrupted runs resume (checkpoints under --runs); finished runs are reused; --time-limit stops cleanly and
 the next invocation continues. With --park a run the time limit stops is also copied (config, log, last
-checkpoint) to history/paper/BUDGET/RUN/parked, to be committed when a session ends midway; a machine without
+checkpoint) to experiments/paper/BUDGET/RUN/parked, to be committed when a session ends midway; a machine without
 the run folder resumes from there, and the parked copy is removed once the run is finished and scored.
 --only trains just the named runs (SLUG-sSEED) and writes no report, so two processes can train side by
 side. The report is this budget's section of docs/paper-reproduction.md, replaced
@@ -429,7 +429,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--variants", nargs="*", help="variant slugs to run (default: all)")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper", help="checkpoints (not kept in git)")
-    ap.add_argument("--history", type=Path, default=ROOT / "history" / "paper", help="configs, logs, scores kept")
+    ap.add_argument("--history", type=Path, default=ROOT / "experiments" / "paper", help="configs, logs, scores kept")
     ap.add_argument("--only", nargs="*", help="train only these runs (SLUG-sSEED), write no report")
     ap.add_argument("--time-limit", type=float, default=None, help="seconds for this invocation's training")
     ap.add_argument("--park", action="store_true", help="keep a run the time limit stops in history/ (to commit)")

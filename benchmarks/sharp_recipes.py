@@ -5,7 +5,7 @@ learning rate (1e-4, constant: the search looks at the early, high-lr stretch wh
 real degradations), in-process with its recipe registered under its own name; then its
 fused EMA network is scored on Set14 after JPEG 50 (Y-PSNR, edge energy relative to HR, phase-grid score).
 `--only NAME...` trains candidates (two calls side by side use both cores); a call without it scores every
-trained candidate into history/sharp-search/.
+trained candidate into experiments/sharp-search/.
 
 Run: OMP_NUM_THREADS=1 python benchmarks/sharp_recipes.py --iters 400 [--bn-switch 0] [--only NAME ...]
      [--at 1000 1500 2000]   (keeps and scores the checkpoints at those iterations: where along a run a
@@ -34,7 +34,7 @@ began), scored by `--iters 1500 --at 500 1000 1500 --names` those three `--sets 
 `--only sharpen1.25-overshoot10-margin8` with that --iters/--at, beside it `--size base`, then `--scale 2 --iters
 1000 --at 500 750 1000` at both sizes, scored by `--names sharpen1.25-overshoot10-margin8 --sets Set14 B100 --tag
 halo2`; the shipped checkpoints are scored in docs/sharp.md (benchmarks/sharp_report.py). `--targets` measures
-the unsharp-masked targets themselves, as they are and clamped (history/sharp-search/targets-Set14.json). The base
+the unsharp-masked targets themselves, as they are and clamped (experiments/sharp-search/targets-Set14.json). The base
 x4 run between its kept checkpoints (record `-mid`): a copy of its folder under `--runs runs/sharp-search-base-mid`
 with `at-1000.pth` as `last.pth` (log cut at 1,000), `--size base --iters 1500 --at 1100 1200 1300 1400 --only
 sharpen1.25-overshoot10-margin8 --runs runs/sharp-search-base-mid`, scored with `--at 1000 1100 1200 1300 1400 1500
@@ -62,7 +62,7 @@ from repsr_cli.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-SEARCH = ROOT / "history" / "sharp-search"
+SEARCH = ROOT / "experiments" / "sharp-search"
 PAGE = ROOT / "docs" / "sharp-search.md"
 PHOTO_NOTE = (
     "on the CC0 photo of docs/sharp.md shrunk x{scale} (MATLAB bicubic), then JPEG 70, at 2x zoom; the window with the"
@@ -424,7 +424,7 @@ def write_target_record(data: str = "Set14", scale: int = 4) -> None:
 
 
 def write_page() -> None:
-    """docs/sharp-search.md from every search record kept in history/sharp-search."""
+    """docs/sharp-search.md from every search record kept in experiments/sharp-search."""
     from sharp_report import score_table, targets_table
 
     lines = [

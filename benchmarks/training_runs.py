@@ -1,4 +1,5 @@
-"""Tabulate the training runs kept in history/ from their own logs: iterations, step time, rate.
+"""Tabulate the training runs kept in history/ (the bundled models' lineage) and experiments/ from their own
+logs: iterations, step time, rate.
 
 Writes weights/runs.md, the source of the training times in the model card. "with ancestors" adds the runs a
 run was initialised from (`--init-from`), so it is the whole training time behind a shipped model.
@@ -48,10 +49,12 @@ def row(run: RunSummary, runs: dict[str, RunSummary]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=Path, default=ROOT / "history")
+    ap.add_argument("--runs", type=Path, nargs="+", default=[ROOT / "history", ROOT / "experiments"])
     ap.add_argument("--out", type=Path, default=ROOT / "weights" / "runs.md")
     args = ap.parse_args()
-    runs = {s.name: s for s in map(summarize, sorted(p for p in args.runs.iterdir() if (p / "log.jsonl").exists()))}
+    kept = (p for home in args.runs for p in home.iterdir() if (p / "log.jsonl").exists())
+    folders = sorted(kept, key=lambda p: p.name)
+    runs = {s.name: s for s in map(summarize, folders)}
     lines = [
         "# Training runs behind the bundled weights",
         "",

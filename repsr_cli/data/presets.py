@@ -142,7 +142,7 @@ STRONG = Preset(
 )
 
 # Half the patches take the clean MATLAB-bicubic downscale straight to the final compression; the rest pass
-# light blur, noise and resizing first. Still too much blur and noise for a fidelity model (history/moderate-x4:
+# light blur, noise and resizing first. Still too much blur and noise for a fidelity model (experiments/moderate-x4:
 # clean Set5 29.88 dB after 1,000 iterations from repsr-x4, against 30.13 with `real`), so the default `real`
 # below centres on compression.
 MODERATE = Preset(

@@ -84,11 +84,11 @@ RECIPES: dict[str, Recipe] = {
     # its run at 2,000 iterations is the first to meet realesr-animevideov3 on halo, edge energy, Y-PSNR and NIQE
     # on Set14 and B100 at once.
     "sharp": replace(_SHARP_OVERSHOOT10, target_sharpen=1.5, overshoot_weight=20.0),
-    # Issue 40's first halo fix (candidate sharpen1.25-overshoot10-margin8): the runs history/sharp-*-overshoot10.
+    # Issue 40's first halo fix (candidate sharpen1.25-overshoot10-margin8): the runs experiments/sharp-*-overshoot10.
     # At base x4 Set14's edge energy reached realesr-animevideov3's only after B100's halo had passed it.
     "sharp-overshoot10": _SHARP_OVERSHOOT10,
     # The sharp recipe before issue 40: L1, phase-grid, random-feature and LDL terms aimed at the HR unsharp-masked
     # by amount 1.25 at sigma 8, a vanilla GAN (0.05) judged against the plain HR, generator EMA 0.999. Crisp, but
-    # it rings (a halo beside every outline); the runs history/sharp-*-usm made the models it shipped.
+    # it rings (a halo beside every outline); the runs experiments/sharp-*-usm made the models it shipped.
     "sharp-usm": _SHARP_USM,
 }

@@ -271,7 +271,7 @@ class Trainer:
             return
         if self.cfg.switch_iter == 0 and bn_phase(net) is BNPhase.POPULATION:
             # A source trained long in its population phase has weights fitted to those statistics; estimated
-            # anew they differ, and the function falls apart (history/sharp-base-x2-reestimated: Set5
+            # anew they differ, and the function falls apart (experiments/sharp-base-x2-reestimated: Set5
             # 27.46 dB at iteration 500 from a source at 36.88).
             set_bn_phase(self.net, BNPhase.POPULATION)
             self.say("population statistics kept from the source (--bn-switch 0 from its population phase)")
