@@ -5,7 +5,9 @@ read by formats.deploy."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -32,10 +34,10 @@ def bundled_dir() -> Path:
         return Path(__file__).resolve().parent.parent / "weights"
 
 
-# Bundled families by name prefix: trained on realistic degradations (JPEG, video codecs, noise), and those
-# fine-tuned adversarially from them (sharp); every other bundled model is clean (trained on clean downscales).
-FAMILY_PREFIXES = {"real": "repsr-real-", "sharp": "repsr-sharp-"}
+# Families: clean (trained on clean downscales), real (on realistic degradations: JPEG, video codecs, noise) and
+# sharp (fine-tuned adversarially from the real ones). Each bundled model's family is a row of MODEL_TABLE.
 FAMILIES = ("clean", "real", "sharp")
+MODEL_TABLE = "models.json"  # beside the bundled files: one row per bundled model (BundledModel's fields)
 
 # The knobs that blend two families of one scale and size: knob -> (family at 0, family at 1).
 BLENDS = {"denoise": ("clean", "real"), "detail": ("real", "sharp")}
@@ -54,12 +56,53 @@ def sizes_for(device_type: str, size: str | None) -> str | tuple[str, ...] | Non
     return CPU_SIZES if device_type == "cpu" else None
 
 
+@dataclass(frozen=True)
+class BundledModel:
+    """A row of the bundled model table: what choosing a model needs, read without loading any weights."""
+
+    name: str
+    family: str
+    size: str  # a preset name (schema.PRESETS)
+    scale: int
+    channels: int
+    blocks: int
+    sha256: str  # of the .safetensors file
+    run: str  # the run in history/ that made it
+
+    @property
+    def config(self) -> NetConfig:
+        return NetConfig(scale=self.scale, channels=self.channels, blocks=self.blocks)
+
+
+def bundled_table() -> dict[str, BundledModel]:
+    """The bundled models by name (weights/models.json; tests/test_weights.py checks it against the files)."""
+    path = bundled_dir() / MODEL_TABLE
+    try:
+        return _read_table(path, path.stat().st_mtime_ns)
+    except OSError as exc:
+        raise UserError(f"the bundled model table is missing ({exc.strerror}); reinstall repsr", path) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _read_table(path: Path, mtime_ns: int) -> dict[str, BundledModel]:
+    try:
+        return {row["name"]: BundledModel(**row) for row in json.loads(path.read_text())}
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"the bundled model table is unreadable ({exc}); reinstall repsr", path) from None
+
+
+def table_row(path: Path, family: str, run: str) -> dict[str, object]:
+    """The table row of a bundled model file (benchmarks/ship_run.py writes it when it ships a run)."""
+    cfg = load_model(path).cfg
+    size = preset_name(cfg.channels, cfg.blocks) or f"{cfg.blocks}x{cfg.channels}"
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return asdict(BundledModel(Path(path).stem, family, size, cfg.scale, cfg.channels, cfg.blocks, digest, run))
+
+
 def model_family(name: str) -> str:
-    return next((family for family, prefix in FAMILY_PREFIXES.items() if name.startswith(prefix)), "clean")
-
-
-def is_real_model(name: str) -> bool:
-    return model_family(name) == "real"
+    """A bundled model's family; a model of the user's is treated as clean."""
+    row = bundled_table().get(name)
+    return row.family if row is not None else "clean"
 
 
 def default_model(scale: float, family: str = "clean", size: str | tuple[str, ...] | None = None) -> ModelEntry:
@@ -70,11 +113,11 @@ def default_model(scale: float, family: str = "clean", size: str | tuple[str, ..
     a user model of the same name (`-m` reaches it) cannot break the defaults."""
     candidates = []
     for entry in available_models():
-        if entry.source != "bundled" or model_family(entry.name) != family:
+        row = bundled_table().get(entry.name) if entry.source == "bundled" else None
+        if row is None or row.family != family:
             continue
-        cfg = bundled_config(entry)
-        if size is None or preset_name(cfg.channels, cfg.blocks) in ((size,) if isinstance(size, str) else size):
-            rank = (cfg.scale < scale, abs(cfg.scale - scale), -cfg.channels * cfg.blocks, entry.name)
+        if size is None or row.size in ((size,) if isinstance(size, str) else size):
+            rank = (row.scale < scale, abs(row.scale - scale), -row.channels * row.blocks, entry.name)
             candidates.append((*rank, entry))
     if candidates:
         return min(candidates)[4]
@@ -164,15 +207,8 @@ def _paired_sizes(first: str, last: str, scale: int) -> tuple[str, ...]:
 
 
 def bundled_config(entry: ModelEntry) -> NetConfig:
-    """A bundled model's scale and shape, read once per version of its file: choosing a default or a blend
-    partner asks for every bundled model's shape, several times in one call."""
-    stat = entry.path.stat()
-    return _config(entry.path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=64)
-def _config(path: Path, mtime_ns: int, size: int) -> NetConfig:
-    return load_model(path).cfg
+    """A bundled model's scale and shape, from the table."""
+    return bundled_table()[entry.name].config
 
 
 @dataclass(frozen=True)

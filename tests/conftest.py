@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import signal
 import subprocess
 import sys
@@ -114,12 +115,25 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
+def add_bundled(bundle: Path, name: str, preset: str, scale: int) -> None:
+    """An untrained model shipped into `bundle` as benchmarks/ship_run.py ships one: its file and its row of the
+    model table (the family read from the name, as these test bundles name them)."""
+    from repsr_cli import weights
+    from repsr_cli.formats.deploy import save_deploy
+    from repsr_cli.model import DeployNet, preset_config
+
+    path = bundle / f"{name}.safetensors"
+    save_deploy(DeployNet(preset_config(preset, scale)), path)
+    table = bundle / weights.MODEL_TABLE
+    rows = [r for r in json.loads(table.read_text()) if r["name"] != name] if table.exists() else []
+    family = next((f for f in ("real", "sharp") if name.startswith(f"repsr-{f}-")), "clean")
+    table.write_text(json.dumps([*rows, weights.table_row(path, family, "untrained")]))
+
+
 @pytest.fixture
 def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A bundled-models folder of untrained networks, clean, real and sharp families, and an empty user folder."""
     from repsr_cli import weights
-    from repsr_cli.formats.deploy import save_deploy
-    from repsr_cli.model import DeployNet, preset_config
 
     bundle, user = tmp_path / "bundled", tmp_path / "user"
     bundle.mkdir()
@@ -134,7 +148,7 @@ def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("repsr-sharp-x4", "small", 4),
     )
     for name, preset, scale in models:
-        save_deploy(DeployNet(preset_config(preset, scale)), bundle / f"{name}.safetensors")
+        add_bundled(bundle, name, preset, scale)
     monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
     monkeypatch.setattr(weights, "user_model_dir", lambda: user)
     return bundle

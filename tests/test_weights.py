@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from repsr_cli import weights
 from repsr_cli.errors import UserError
 
-from .conftest import shared_path
+from .conftest import add_bundled, shared_path
 
 
 @pytest.mark.parametrize(
@@ -65,10 +66,8 @@ def test_detail_interpolates_exactly_between_real_and_sharp(fake_bundle: Path) -
 
 
 def test_detail_refuses_a_blend_across_sizes(fake_bundle: Path) -> None:
-    from repsr_cli.formats.deploy import save_deploy
-    from repsr_cli.model import DeployNet, preset_config
 
-    save_deploy(DeployNet(preset_config("base", 4)), fake_bundle / "repsr-sharp-x4.safetensors")
+    add_bundled(fake_bundle, "repsr-sharp-x4", "base", 4)
     with pytest.raises(UserError, match="needs a bundled real model of repsr-sharp-x4's size"):
         weights.blend_model("detail", 4, 0.5)
     assert weights.default_model_name(4, "sharp", size="small") == "repsr-real-x4"  # no small sharp: real
@@ -106,12 +105,10 @@ def test_every_bundled_model_clearly_beats_bicubic_on_set5() -> None:
 
 
 def test_size_picks_the_models_of_one_preset_and_the_default_is_the_biggest(fake_bundle: Path) -> None:
-    from repsr_cli.formats.deploy import save_deploy
     from repsr_cli.infer.upscaler import ModelPerInput
-    from repsr_cli.model import DeployNet, preset_config
 
     for name in ("repsr-base-x4", "repsr-real-base-x4"):
-        save_deploy(DeployNet(preset_config("base", 4)), fake_bundle / f"{name}.safetensors")
+        add_bundled(fake_bundle, name, "base", 4)
     assert weights.default_model_name(4) == "repsr-base-x4"  # the biggest bundled network
     assert weights.default_model_name(4, "real") == "repsr-real-base-x4"
     assert weights.default_model_name(4, "real", size="small") == "repsr-real-x4"
@@ -130,11 +127,9 @@ def test_without_size_a_cpu_takes_the_small_models_and_a_gpu_the_biggest(
 ) -> None:
     """The one rule (weights.sizes_for) behind images, video and the API: a base model's cost on a CPU buys too
     little (weights/scores.md, gain and cost)."""
-    from repsr_cli.formats.deploy import save_deploy
     from repsr_cli.infer import upscaler
-    from repsr_cli.model import DeployNet, preset_config
 
-    save_deploy(DeployNet(preset_config("base", 4)), fake_bundle / "repsr-real-base-x4.safetensors")
+    add_bundled(fake_bundle, "repsr-real-base-x4", "base", 4)
     assert weights.sizes_for("cpu", None) == weights.CPU_SIZES and weights.sizes_for("cuda", None) is None
     assert weights.sizes_for("cpu", "base") == "base"
     assert upscaler.ModelPerInput(4, device="cpu").models[True].name == "repsr-real-x4"
@@ -149,12 +144,22 @@ def test_without_size_a_cpu_takes_the_small_models_and_a_gpu_the_biggest(
 def test_a_blend_without_size_takes_the_biggest_size_that_has_both_ends(fake_bundle: Path) -> None:
     """Base real and sharp models but no base clean one (what ships): --detail blends the base pair, --denoise
     the small pair, instead of refusing for want of a base clean model."""
-    from repsr_cli.formats.deploy import save_deploy
-    from repsr_cli.model import DeployNet, preset_config
 
     for name in ("repsr-real-base-x4", "repsr-sharp-base-x4"):
-        save_deploy(DeployNet(preset_config("base", 4)), fake_bundle / f"{name}.safetensors")
+        add_bundled(fake_bundle, name, "base", 4)
     assert weights.blend_model("detail", 4, 0.5)[1] == "repsr-real-base-x4~repsr-sharp-base-x4@detail=0.5"
     assert weights.blend_model("denoise", 4, 0.5)[1] == "repsr-x4~repsr-real-x4@denoise=0.5"
     with pytest.raises(UserError, match="--denoise needs a bundled clean model of repsr-real-base-x4's size"):
         weights.blend_model("denoise", 4, 0.5, size="base")  # asked for: refused, never another size
+
+
+def test_the_bundled_model_table_matches_the_files() -> None:
+    """Choosing a model reads weights/models.json, never the weights: every bundled file has its row, each row
+    its file, with the file's own hash and shape, a known family and the history/ run that made it."""
+    table = weights.bundled_table()
+    files = {p.stem: p for p in weights.bundled_dir().glob("*.safetensors")}
+    assert set(table) == set(files)
+    history = Path(__file__).resolve().parents[1] / "history"
+    for name, row in table.items():
+        assert weights.table_row(files[name], row.family, row.run) == dataclasses.asdict(row)
+        assert row.family in weights.FAMILIES and (history / row.run / "config.json").exists()
