@@ -1,19 +1,20 @@
 """repsr: image and video upscaling with RepSR networks.
 
-The public API: `Upscaler`, `ModelPerInput` (the model per kind of input, as `repsr upscale` picks it) and
-`load_model`; everything else is reachable through the submodules.
+The public API: `Upscaler`, `ModelPerInput` (the model per kind of input, as `repsr upscale` picks it),
+`choose_upscaler` (the model choice of both upscale commands: -m, a blend, or the default) and `load_model`;
+everything else is reachable through the submodules.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["ModelPerInput", "Upscaler", "load_model", "__version__"]
+__all__ = ["ModelPerInput", "Upscaler", "choose_upscaler", "load_model", "__version__"]
 
 
 def __getattr__(name: str):
     # Imported lazily so that `repsr --help` does not pay for importing torch.
-    if name in ("Upscaler", "ModelPerInput"):
+    if name in ("Upscaler", "ModelPerInput", "choose_upscaler"):
         from .infer import upscaler
 
         return getattr(upscaler, name)

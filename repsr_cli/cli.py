@@ -167,9 +167,7 @@ def upscale(
     )
     from .infer.image_io import EncodeOptions
     from .infer.progress import BatchProgress, summary
-    from .infer.upscaler import ModelPerInput
-    from .runtime import resolve_device
-    from .weights import sizes_for
+    from .infer.upscaler import choose_upscaler
 
     if max_pixels is not None:
         if max_pixels < 1:
@@ -183,9 +181,7 @@ def upscale(
         device=device, precision=precision, engine=engine, tile=tile, alpha=alpha, compile_model=compile_model
     )
     knobs = {"denoise": denoise, "detail": detail}
-    _check_size(size)
-    sizes = sizes_for(resolve_device(device).type, size)
-    upscaler = _named_upscaler(model, knobs, scale, options, sizes) or ModelPerInput(scale or 4, size, **options)
+    upscaler = choose_upscaler(scale, model, knobs, size, **options)
     scale = scale or upscaler.scale
     tag = _setting_tag(model, knobs, size)
     plan = OutputPlan(
@@ -213,49 +209,12 @@ def upscale(
         raise typer.Exit(1)
 
 
-def _check_scale(scale: float | None) -> None:
-    if scale is not None and not 0 < scale < math.inf:
-        raise UserError(f"--scale must be a positive number, got {scale:g}")
-
-
 def _setting_tag(model: str | None, knobs: dict[str, float | None], size: str | None = None) -> str | None:
     """What a default output name adds for a model size, model or blend the user named (files.output_suffix),
     so that a rerun with another of them writes a new file instead of skipping the first."""
     named = Path(model).stem if model is not None else None
     blend = next((f"{knob}{number_text(value)}" for knob, value in knobs.items() if value is not None), None)
     return "-".join(part for part in (size, named or blend) if part) or None
-
-
-def _check_size(size: str | None) -> None:
-    if size is not None and size not in PRESETS:
-        raise UserError(f"unknown --size {size!r} (use {choices(PRESETS)})")
-
-
-def _named_upscaler(
-    model: str | None,
-    knobs: dict[str, float | None],
-    scale: float | None,
-    options: dict,
-    size: str | tuple[str, ...] | None = None,
-):
-    """The Upscaler for `-m` or a blend knob (`--denoise`, `--detail`: weights.BLENDS); None when none is given.
-    Two of them name two different models, so a pair is refused rather than one silently ignored."""
-    from .infer.upscaler import Upscaler
-    from .weights import blend_model
-
-    _check_scale(scale)
-    given = [f"--{knob}" for knob, value in knobs.items() if value is not None] + (["-m"] if model else [])
-    if len(given) > 1:
-        raise UserError(f"{' and '.join(given)} cannot be combined: each one picks the model; use one")
-    if model is not None:
-        if isinstance(size, str):
-            raise UserError("--size and -m cannot be combined: -m names the model, whatever its size")
-        return Upscaler(model, **options)
-    for knob, value in knobs.items():
-        if value is not None:
-            net, name = blend_model(knob, scale or 4, value, size)
-            return Upscaler(net, name=name, **options)
-    return None
 
 
 @command("upscale-video")
@@ -309,11 +268,9 @@ def upscale_video(
 
     from .infer.files import output_suffix
     from .infer.progress import VideoProgress, video_summary
-    from .infer.upscaler import Upscaler
+    from .infer.upscaler import choose_upscaler
     from .infer.video import CONTAINERS, VideoOptions, check_request, check_window, probe
     from .infer.video import upscale_video as run
-    from .runtime import resolve_device
-    from .weights import default_model, sizes_for
 
     if start is not None and not start >= 0:
         raise UserError(f"--start must be 0 or more, got {start:g}")
@@ -322,14 +279,9 @@ def upscale_video(
     if start is not None and start == math.inf:
         raise UserError("--start must be a number of seconds, got inf")
     options = dict(device=device, precision=precision, engine=engine, tile=tile)
-    _check_size(size)
     knobs = {"denoise": denoise, "detail": detail}
     tag = _setting_tag(model, knobs, size)
-    sizes = sizes_for(resolve_device(device).type, size)
-    upscaler = _named_upscaler(model, knobs, scale, options, sizes)
-    if upscaler is None:  # every video has been through a lossy codec: the real model by default
-        entry = default_model(scale or 4, "real", sizes)
-        upscaler = Upscaler(entry.path, name=entry.name, **options)
+    upscaler = choose_upscaler(scale, model, knobs, size, video=True, **options)
     scale = scale or upscaler.scale
     if output is None:
         ext = source.suffix.lower() if source.suffix.lower() in CONTAINERS else ".mkv"

@@ -22,8 +22,8 @@ from ..images import pil_to_array
 from ..imaging import to_array, to_tensor
 from ..model import DeployNet
 from ..runtime import PRECISIONS, resolve_device, resolve_precision
-from ..schema import ALPHA_MODES, choices
-from ..weights import ModelEntry, default_model, load_model, sizes_for
+from ..schema import ALPHA_MODES, PRESETS, choices
+from ..weights import ModelEntry, blend_model, default_model, load_model, sizes_for
 from .engines import CPU_ENGINES, candidates, cpu_forward, cpu_precision, fastest, resolve_engine
 from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
@@ -340,3 +340,39 @@ class ModelPerInput:
         if entry.name not in self._loaded:
             self._loaded[entry.name] = Upscaler(entry.path, name=entry.name, **self.options)
         return self._loaded[entry.name]
+
+
+def choose_upscaler(
+    scale: float | None,
+    model: str | None = None,
+    knobs: dict[str, float | None] | None = None,
+    size: str | None = None,
+    video: bool = False,
+    **options: object,
+) -> Upscaler | ModelPerInput:
+    """The one model choice behind `repsr upscale`, `repsr upscale-video` and the API: the model `-m` names, a
+    blend of two bundled families (`knobs`: --denoise, --detail; weights.BLENDS), or the bundled default of the
+    sizes worth their cost on the device (weights.sizes_for): per input for images (ModelPerInput), the real
+    model for video, which has always been through a lossy codec. Two choices at once are refused, rather than
+    one silently ignored."""
+    if scale is not None and not 0 < scale < math.inf:
+        raise UserError(f"--scale must be a positive number, got {scale:g}")
+    if size is not None and size not in PRESETS:
+        raise UserError(f"unknown --size {size!r} (use {choices(PRESETS)})")
+    knobs = knobs or {}
+    given = [f"--{knob}" for knob, value in knobs.items() if value is not None] + (["-m"] if model else [])
+    if len(given) > 1:
+        raise UserError(f"{' and '.join(given)} cannot be combined: each one picks the model; use one")
+    if model is not None:
+        if size is not None:
+            raise UserError("--size and -m cannot be combined: -m names the model, whatever its size")
+        return Upscaler(model, **options)  # type: ignore[arg-type]
+    sizes = sizes_for(resolve_device(str(options.get("device", "auto"))).type, size)
+    for knob, value in knobs.items():
+        if value is not None:
+            net, name = blend_model(knob, scale or 4, value, sizes)
+            return Upscaler(net, name=name, **options)  # type: ignore[arg-type]
+    if video:
+        entry = default_model(scale or 4, "real", sizes)
+        return Upscaler(entry.path, name=entry.name, **options)  # type: ignore[arg-type]
+    return ModelPerInput(scale or 4, size, **options)
