@@ -117,3 +117,14 @@ def test_openvino_int8_graph_stays_near_fp32_and_quantizes() -> None:
     assert (near - want).abs().mean() * 255 < 2.0  # a chart's hard edges: about 1.3 levels on average
     clipped = OpenVinoForward(net, 1, int8=[(0.0, 1e-3)] * len(ranges))(x)
     assert (clipped - want).abs().mean() * 255 > 5.0
+
+
+def test_an_engine_whose_library_does_not_load_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from repsr_cli.infer import engines
+
+    def broken(*args, **kwargs):
+        raise OSError("libopenvino.so: cannot open shared object file")
+
+    monkeypatch.setitem(engines.__dict__, "OpenVinoForward", broken)
+    with pytest.raises(UserError, match="--engine openvino: its package is installed but does not load"):
+        engines.cpu_forward("openvino", None, 1, "fp32")

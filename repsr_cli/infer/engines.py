@@ -3,8 +3,8 @@ where the CPU has bf16 units, bf16.
 
 No one engine is fastest everywhere: issue 45 reported ncnn's Winograd convolutions 1.7x faster than our PyTorch
 path on Real-ESRGAN's 16x64 network on an AVX2-only CPU, while on the AVX512-BF16 CPU of docs/performance.md
-("Against other engines", benchmarks/peers.py) PyTorch's bf16 beat ncnn at every size, OpenVINO's bf16 beat
-PyTorch's at three of four, and for the tiny preset PyTorch's fp32 beat ncnn. So
+("Against other engines", benchmarks/peers.py) PyTorch's and OpenVINO's bf16 beat ncnn at every size, and
+which of those two wins changes with the network and the tile. So
 `auto` measures: the first time a network layout runs on a CPU at a tile size, each candidate upscales one
 tile, and the fastest is kept in the user cache (`engine_choices`), so later runs start at once and pick the
 same. The engines take the Upscaler's tiles alike, so tiling, alpha, 16-bit and the out-of-memory fallback stay
@@ -42,7 +42,7 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 @functools.cache
 def engine_version(engine: str) -> str | None:
     """The installed version of a CPU engine's package, None where it is absent: read from its metadata, not
-    imported (OpenVINO's import alone takes a third of a second, paid by every run that does not use it)."""
+    imported: OpenVINO's import would be paid by every run, most of which do not use it."""
     try:
         return importlib.metadata.version(engine)
     except importlib.metadata.PackageNotFoundError:
@@ -217,5 +217,9 @@ def openvino_model(net: DeployNet, int8: list[tuple[float, float]] | None = None
 
 
 def cpu_forward(engine: str, net: DeployNet, threads: int, precision: str) -> Forward:
+    """The engine's forward; an installed package whose library fails to load is said in one line."""
     forward = {"ncnn": NcnnForward, "openvino": OpenVinoForward}[engine]
-    return forward(net, threads, bf16=precision == "bf16")
+    try:
+        return forward(net, threads, bf16=precision == "bf16")
+    except (ImportError, OSError) as exc:
+        raise UserError(f"--engine {engine}: its package is installed but does not load ({exc})") from None

@@ -29,10 +29,12 @@ from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
-CPU_TILE = 384  # the default tile on a CPU: best or near it for every engine and size (benchmarks/cpu_tile.py)
+# The default tile on a CPU: on a 960x540 frame the best side in 9 of 15 engine and size rows, and at most 11 %
+# behind the best in the others (benchmarks/cpu_tile.py), where 256 lost up to 10 % for small and base models.
+CPU_TILE = 384
 # With the automatic CPU tile, an image of at most this many tiles' area runs whole: a 480x320 image (1.04 tiles)
-# ran 1.10x faster whole than as a tile and a sliver, while 512-pixel tiles (1.78 tiles) lost to 384-pixel ones
-# on a 960x540 frame (docs/performance.md, peers and CPU tile tables).
+# ran 1.06-1.15x faster whole than as a tile and a sliver (x4, tiny to base), while 512-pixel tiles (1.78 tiles)
+# lost to 384-pixel ones on a 960x540 frame (docs/performance.md, peers and CPU tile tables).
 WHOLE_UP_TO_TILES = 1.25
 TileProgress = Callable[[int, int], None]  # (tiles done, tiles in all) of the image in hand
 
@@ -366,13 +368,13 @@ def choose_upscaler(
     if model is not None:
         if size is not None:
             raise UserError("--size and -m cannot be combined: -m names the model, whatever its size")
-        return Upscaler(model, **options)  # type: ignore[arg-type]
+        return Upscaler(model, **options)
     sizes = sizes_for(resolve_device(str(options.get("device", "auto"))).type, size)
     for knob, value in knobs.items():
         if value is not None:
             net, name = blend_model(knob, scale or 4, value, sizes)
-            return Upscaler(net, name=name, **options)  # type: ignore[arg-type]
+            return Upscaler(net, name=name, **options)
     if video:
         entry = default_model(scale or 4, "real", sizes)
-        return Upscaler(entry.path, name=entry.name, **options)  # type: ignore[arg-type]
+        return Upscaler(entry.path, name=entry.name, **options)
     return ModelPerInput(scale or 4, size, **options)
