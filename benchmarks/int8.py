@@ -1,12 +1,12 @@
 """Post-training int8 quantization of the bundled models in OpenVINO: what it gains in speed and costs in PSNR.
 
-Each conv's input range is calibrated on LR crops of the training images (../shared/data/train, never the
-benchmark sets): the `--percentile` of its values at the high end and 100 minus it at the low end (99.999 kept
-less of Set14's PSNR lost than the plain min/max on the base x4 model, while 99.99 clipped too much; both tried
-when this script was written). Weights are quantized per output channel. The int8 network (engines.openvino_model
-with ranges) is scored like `repsr eval` on Set5, Set14 and B100, clean and JPEG 50, against the PyTorch fp32
-output, and timed on one 480x320 image against repsr's default path and OpenVINO's float path, in the same
-process, taking turns.
+Each conv's input range is calibrated on LR crops of the training images (../shared/data/train, never the benchmark
+sets): the `--percentile` of its values at the high end and 100 minus it at the low end. 99.999 lost less than the
+plain min/max (`--percentile 100`) with the base x4 model on clean Set14 and B100 (-0.060 / -0.048 against -0.078 /
+-0.076 dB, both runs of this script), the same on Set5. Weights are quantized per output channel. The int8 network
+(engines.openvino_model with ranges) is scored like `repsr eval` on Set5, Set14 and B100, clean and JPEG 50, against
+the PyTorch fp32 output, and timed on one 480x320 image against repsr's default path and OpenVINO's float path, in
+the same process, taking turns.
 
 Issue 45's bar for shipping int8 as an option: at least 1.5x faster than the fastest float path, at no more
 than 0.05 dB lost on every cell. The verdict per model is written with the table.
