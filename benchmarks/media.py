@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from repsr_cli.infer.video import ffmpeg
+from repsr_cli.ffmpeg import ffmpeg_exe
 
 
 def synthetic_clip(
@@ -13,7 +13,7 @@ def synthetic_clip(
 ) -> Path:
     """A synthetic H.264 clip with a sine tone (ffmpeg's lavfi sources): the tests' and benchmarks' input,
     so the repository carries no video files. `subtitles` (an .srt) adds a text track."""
-    cmd = [ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    cmd = [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
     cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050"]
     if subtitles is not None:
         cmd += ["-i", str(subtitles), "-map", "0:v", "-map", "1:a", "-map", "2:s", "-c:s", "srt"]

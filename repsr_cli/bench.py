@@ -220,9 +220,7 @@ def bench(
     }
 
 
-def tile_cost(
-    net: DeployNet, image: np.ndarray, tiles: list[int], rounds: int = 5, **options: str
-) -> dict[int, float]:
+def tile_cost(net: DeployNet, image: np.ndarray, tiles: list[int], rounds: int = 5, **options: str) -> dict[int, float]:
     """Output MP/s of the whole upscale_array path per tile size (0 = whole image), measured together;
     `options`: the Upscaler's engine and precision."""
     upscalers = {tile: Upscaler(net, tile=tile, **options) for tile in tiles}

@@ -9,10 +9,19 @@ import numpy as np
 import torch
 
 
+def peak(dtype: np.dtype | type) -> float:
+    """White in an integer image type: 255 for uint8, 65535 for uint16."""
+    return 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
+
+
+def round_to(values: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """Float values on an integer type's scale -> that type, rounded and clipped."""
+    return np.clip(np.rint(values), 0, peak(dtype)).astype(dtype)
+
+
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """HxWxC (or NxHxWxC) integer array -> NCHW float32 in [0, 1]."""
-    peak = 65535.0 if arr.dtype == np.uint16 else 255.0
-    t = torch.from_numpy(np.require(arr, requirements=["C", "W"])).float().div_(peak)
+    t = torch.from_numpy(np.require(arr, requirements=["C", "W"])).float().div_(peak(arr.dtype))
     if t.ndim == 3:
         t = t.unsqueeze(0)
     return t.permute(0, 3, 1, 2)
@@ -20,6 +29,5 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 def to_array(t: torch.Tensor, dtype: type = np.uint8) -> np.ndarray:
     """1xCxHxW float tensor in [0, 1] -> HxWxC array, rounded and clipped."""
-    peak = 65535.0 if dtype == np.uint16 else 255.0
-    out = t.detach().float().clamp(0, 1).mul(peak).round()
+    out = t.detach().float().clamp(0, 1).mul(peak(dtype)).round()
     return out[0].permute(1, 2, 0).cpu().numpy().astype(dtype)

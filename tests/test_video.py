@@ -13,8 +13,10 @@ import pytest
 
 from benchmarks.media import synthetic_clip
 from repsr_cli.errors import UserError
+from repsr_cli.ffmpeg import ffmpeg_exe
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.infer.video import Probe, VideoOptions, exact_rate, ffmpeg, probe, upscale_video
+from repsr_cli.infer.video import Probe, VideoOptions, probe, upscale_video
+from repsr_cli.infer.video.probe import exact_rate
 
 from .conftest import cli, run_cli
 
@@ -23,7 +25,7 @@ SIZE = "48x32"  # small: the model runs on every frame
 
 def count_frames(path: Path) -> int:
     res = subprocess.run(
-        [ffmpeg(), "-i", str(path), "-map", "0:v:0", "-f", "null", "-"], capture_output=True, text=True
+        [ffmpeg_exe(), "-i", str(path), "-map", "0:v:0", "-f", "null", "-"], capture_output=True, text=True
     )
     return int(
         [ln for ln in res.stderr.replace("\r", "\n").splitlines() if ln.startswith("frame=")][-1]
@@ -34,7 +36,7 @@ def count_frames(path: Path) -> int:
 
 def audio_seconds(path: Path) -> float:
     res = subprocess.run(
-        [ffmpeg(), "-i", str(path), "-map", "0:a:0", "-f", "null", "-"], capture_output=True, text=True
+        [ffmpeg_exe(), "-i", str(path), "-map", "0:a:0", "-f", "null", "-"], capture_output=True, text=True
     )
     stamp = [ln for ln in res.stderr.replace("\r", "\n").splitlines() if "time=" in ln][-1]
     h, m, s = stamp.split("time=")[1].split()[0].split(":")
@@ -94,7 +96,7 @@ def test_bad_videos_give_one_line_errors(tmp_path: Path, tiny_checkpoint: Path) 
     fake = tmp_path / "fake.mp4"
     fake.write_bytes(b"not a video at all")
     audio_only = tmp_path / "tone.m4a"
-    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "sine", "-t", "1", str(audio_only)], check=True)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine", "-t", "1", str(audio_only)], check=True)
     src = synthetic_clip(tmp_path / "ok.mp4", SIZE, "25", seconds=0.5)
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")
@@ -165,11 +167,8 @@ def test_high_depth_formats(pix_fmt: str, deep: bool) -> None:
 def first_frame(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """The first frame as a player shows it (ffmpeg applies the display rotation), optionally resized."""
     scale = ["-vf", f"scale={size[0]}:{size[1]}:flags=area"] if size else []
-    raw = subprocess.run(
-        [ffmpeg(), "-v", "error", "-i", str(path), "-frames:v", "1", *scale, "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
+    args = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-frames:v", "1", *scale]
+    raw = subprocess.run([*args, "-f", "rawvideo", "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).astype(np.float64)
 
 
@@ -178,7 +177,7 @@ def test_rotated_phone_video_keeps_its_orientation(tmp_path: Path, degrees: int)
     plain = synthetic_clip(tmp_path / "plain.mp4", SIZE, "25", seconds=0.4)
     src = tmp_path / "rotated.mp4"
     subprocess.run(
-        [ffmpeg(), "-v", "error", "-display_rotation", str(degrees), "-i", str(plain), "-c", "copy", str(src)],
+        [ffmpeg_exe(), "-v", "error", "-display_rotation", str(degrees), "-i", str(plain), "-c", "copy", str(src)],
         check=True,
     )
     shown = (32, 48) if degrees == 90 else (48, 32)
@@ -218,7 +217,7 @@ def test_any_scale_and_odd_sizes(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """-s 3 of 161x121 gives odd sides, which 4:2:0 cannot hold: the last row and column go. A scale the
     model does not have finishes with a resize instead of silently writing the model's own scale."""
     src = tmp_path / "odd.mkv"  # testsrc keeps odd sizes (testsrc2 rounds them), yuv444p can hold them
-    make = [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=161x121:rate=25", "-t", "0.4"]
+    make = [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=161x121:rate=25", "-t", "0.4"]
     subprocess.run([*make, "-c:v", "libx264", "-pix_fmt", "yuv444p", str(src)], check=True)
     assert (probe(src).width, probe(src).height) == (161, 121)
     name = f"odd_x3-{tiny_checkpoint.stem}"  # -m names the model in the output's name
@@ -290,7 +289,7 @@ def test_a_second_run_to_the_same_output_is_refused_and_a_folder_is_named(tmp_pa
 
 def _frame_mean(path: Path, matrix: str) -> np.ndarray:
     """Mean RGB of the first frame, decoded with the given matrix (as a player reading the tags would)."""
-    cmd = [ffmpeg(), "-v", "error", "-i", f"file:{path}", "-vf", f"scale=in_color_matrix={matrix}:in_range=tv"]
+    cmd = [ffmpeg_exe(), "-v", "error", "-i", f"file:{path}", "-vf", f"scale=in_color_matrix={matrix}:in_range=tv"]
     raw = subprocess.run([*cmd, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True)
     return np.frombuffer(raw.stdout, np.uint8).reshape(-1, 3).mean(axis=0)
 
@@ -299,7 +298,7 @@ def test_colour_tags_aspect_and_odd_names_are_kept(tmp_path: Path) -> None:
     """A BT.709 source stays BT.709 (converted and tagged), an anamorphic one keeps its sample aspect, and a
     name with a colon is a file name, not an ffmpeg protocol."""
     src = tmp_path / "take1:red.mp4"
-    make = [ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0xE02010:size=64x48:rate=25", "-t", "0.2"]
+    make = [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0xE02010:size=64x48:rate=25", "-t", "0.2"]
     make += ["-vf", "scale=out_color_matrix=bt709:out_range=tv,setsar=32/27", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
     subprocess.run([*make, "-colorspace", "bt709", "-color_range", "tv", f"file:{src}"], check=True)
     out = tmp_path / "out:1.mp4"
@@ -314,10 +313,10 @@ def test_cover_art_is_not_the_video_and_bad_requests_are_refused(tmp_path: Path)
     clip = synthetic_clip(tmp_path / "c.mp4", SIZE, "25", seconds=0.2)
     cover = tmp_path / "cover.png"
     cover.write_bytes(b"")
-    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "color=c=blue:size=32x32", "-frames:v", "1",
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "color=c=blue:size=32x32", "-frames:v", "1",
                     "-y", str(cover)], check=True)  # fmt: skip
     art = tmp_path / "art.mkv"
-    subprocess.run([ffmpeg(), "-v", "error", "-y", "-i", str(cover), "-i", str(clip), "-map", "0", "-map", "1",
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(cover), "-i", str(clip), "-map", "0", "-map", "1",
                     "-c", "copy", "-disposition:v:0", "attached_pic", str(art)], check=True)  # fmt: skip
     assert probe(art).video_index == 1
     result = cli("upscale-video", art, "-m", "repsr-tiny-x4", "-o", tmp_path / "o.mp4")
@@ -333,12 +332,12 @@ def test_a_variable_rate_source_keeps_its_duration(tmp_path: Path) -> None:
     """Frames of 40 and 500 ms in turn: put on the nominal rate, the output lasts as long (within the last
     frame's duration, which the container's duration does not count)."""
     frames = tmp_path / "f%02d.png"
-    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10", "-frames:v", "6",
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=10", "-frames:v", "6",
                     str(frames)], check=True)  # fmt: skip
     listing = "".join(f"file 'f{i:02d}.png'\nduration {0.5 if i % 2 == 0 else 0.04}\n" for i in range(1, 7))
     (tmp_path / "list.txt").write_text(listing + "file 'f06.png'\n")
     src = tmp_path / "vfr.mkv"
-    subprocess.run([ffmpeg(), "-v", "error", "-f", "concat", "-i", str(tmp_path / "list.txt"), "-fps_mode", "vfr",
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "concat", "-i", str(tmp_path / "list.txt"), "-fps_mode", "vfr",
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)], check=True)  # fmt: skip
     result = cli("upscale-video", src, "-m", "repsr-tiny-x4", "-o", tmp_path / "o.mkv")
     assert result.returncode == 0, result.stderr
@@ -364,7 +363,7 @@ def test_primaries_and_transfer_are_tagged_on_the_output(tmp_path: Path, params:
     """A BT.709 source and an HDR10 one (BT.2020 primaries, PQ transfer) keep every colour tag: players would
     show untagged HDR washed out."""
     src = tmp_path / "src.mp4"
-    make = [ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25", "-t", "0.2"]
+    make = [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25", "-t", "0.2"]
     make += ["-c:v", "libx264", "-pix_fmt", "yuv420p10le", "-x264-params", params, str(src)]
     subprocess.run(make, check=True)
     assert (probe(src).colour.primaries, probe(src).colour.transfer, probe(src).colour.matrix) == expected
@@ -375,7 +374,7 @@ def test_primaries_and_transfer_are_tagged_on_the_output(tmp_path: Path, params:
 
 def test_tiny_frames_a_late_start_and_a_rotated_anamorphic_source(tmp_path: Path) -> None:
     src = tmp_path / "tiny.mkv"
-    make = [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=8x6:rate=25", "-t", "0.2"]
+    make = [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=8x6:rate=25", "-t", "0.2"]
     subprocess.run([*make, "-c:v", "libx264", "-pix_fmt", "yuv444p", str(src)], check=True)
     assert (probe(src).width, probe(src).height) == (8, 6)  # one digit a side is a size too
     result = cli("upscale-video", src, "-m", "repsr-tiny-x4", "--pix-fmt", "yuv444p", "-o", tmp_path / "t.mkv")
@@ -384,10 +383,10 @@ def test_tiny_frames_a_late_start_and_a_rotated_anamorphic_source(tmp_path: Path
     late = cli("upscale-video", clip, "--start", "10", "-o", tmp_path / "late.mp4")
     assert late.returncode == 1 and "--start 10 is past the end of the video (3.0 s)" in late.stderr
     wide = tmp_path / "wide.mp4"  # pixels twice as tall as wide, then shown turned a quarter
-    make = [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25", "-t", "0.2"]
+    make = [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=25", "-t", "0.2"]
     subprocess.run([*make, "-vf", "setsar=1/2", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(wide)], check=True)
     turned = tmp_path / "turned.mp4"
-    subprocess.run([ffmpeg(), "-v", "error", "-display_rotation", "90", "-i", str(wide), "-c", "copy", str(turned)])
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", str(wide), "-c", "copy", str(turned)])
     assert probe(wide).sar == "1:2" and probe(turned).sar == "2:1"
     out = tmp_path / "up.mp4"
     assert cli("upscale-video", turned, "-m", "repsr-tiny-x4", "-o", out, "--preset", "ultrafast").returncode == 0

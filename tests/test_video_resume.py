@@ -18,9 +18,10 @@ from rich.console import Console
 
 from benchmarks.media import synthetic_clip
 from repsr_cli.errors import UserError
+from repsr_cli.ffmpeg import ffmpeg_exe
 from repsr_cli.infer.engines import available
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.infer.video import VideoOptions, ffmpeg, probe, upscale_video
+from repsr_cli.infer.video import VideoOptions, probe, upscale_video
 
 from .conftest import cli
 
@@ -30,7 +31,7 @@ SECONDS, RATE = 4, "25"  # 100 frames: two 2-second segments of 50 frames
 def frames(path: Path) -> list[tuple[str, str]]:
     """(timestamp, md5) of every decoded video frame, by ffmpeg's framemd5 muxer."""
     res = subprocess.run(
-        [ffmpeg(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
         capture_output=True,
         text=True,
         check=True,

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import UserError
-from ..ffmpeg import ffmpeg_exe
+from ..ffmpeg import CRF_MAX, ffmpeg_exe, quality_args
+from ..imaging import to_array, to_tensor
 from .presets import DEGRADATIONS, Preset, Stage
 from .resize import imresize
 
@@ -140,15 +141,6 @@ def _add_noise(img: torch.Tensor, stage: Stage, rng: np.random.Generator) -> tor
     return img + noise
 
 
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """1x3xHxW float in [0, 1] -> HxWx3 uint8, rounded (as a saved image would be)."""
-    return img[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
-
-
-def from_uint8(arr: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1)[None].float().div(255)
-
-
 def jpeg(arr: np.ndarray, quality: int) -> np.ndarray:
     """Pillow JPEG round trip at its defaults (4:2:0 chroma subsampling)."""
     buf = io.BytesIO()
@@ -158,9 +150,10 @@ def jpeg(arr: np.ndarray, quality: int) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+# codec name -> (encoder, its single-thread and quiet options, raw stream format)
 CODECS = {
-    "h264": ["-c:v", "libx264", "-threads", "1", "-x264-params", "log-level=error", "-f", "h264"],
-    "h265": ["-c:v", "libx265", "-x265-params", "log-level=error:pools=none:frame-threads=1", "-f", "hevc"],
+    "h264": ("libx264", ["-threads", "1", "-x264-params", "log-level=error"], "h264"),
+    "h265": ("libx265", ["-x265-params", "log-level=error:pools=none:frame-threads=1"], "hevc"),
 }
 
 
@@ -173,23 +166,11 @@ def codec_roundtrip(frames: np.ndarray, codec: str, crf: int, preset: str = "med
     ph, pw = max(16, h + h % 2), max(16, w + w % 2)
     padded = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
     exe = ffmpeg_exe()
+    encoder, quiet, stream_format = CODECS[codec]
     src = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{pw}x{ph}", "-r", "25", "-i", "pipe:"]
-    enc = [
-        exe,
-        "-v",
-        "error",
-        *src,
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        preset,
-        "-crf",
-        str(crf),
-        *CODECS[codec],
-        "pipe:",
-    ]
-    stream = _ffmpeg(enc, padded.tobytes(), codec)
-    dec = [exe, "-v", "error", "-f", CODECS[codec][-1], "-i", "pipe:", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+    enc = [exe, "-v", "error", *src, "-pix_fmt", "yuv420p", *quality_args(encoder, crf, preset), *quiet]
+    stream = _ffmpeg([*enc, "-f", stream_format, "pipe:"], padded.tobytes(), codec)
+    dec = [exe, "-v", "error", "-f", stream_format, "-i", "pipe:", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
     raw = _ffmpeg(dec, stream, codec)
     if len(raw) != n * ph * pw * 3:
         raise RuntimeError(f"{codec} round trip returned {len(raw)} bytes for {n} frames of {pw}x{ph}")
@@ -236,7 +217,7 @@ class Degrader:
         h, w = hr.shape[0] // self.scale, hr.shape[1] // self.scale
         if rng.random() < p.clean_prob:
             return (imresize(hr, size=(h, w)), None), "none"
-        img = from_uint8(hr)
+        img = to_tensor(hr)
         if rng.random() < p.bicubic_path_prob:
             img = resize_to(img, (h, w), "matlab")
         else:
@@ -252,7 +233,7 @@ class Degrader:
         if use_sinc and sinc_first:
             img = apply_kernel(img, sinc)
         compression = _pick(p.final_compression, rng)
-        lr = to_uint8(img)
+        lr = to_array(img)
         if compression == "jpeg":
             lr = jpeg(lr, int(rng.integers(p.final_jpeg_quality[0], p.final_jpeg_quality[1] + 1)))
         return (lr, sinc if use_sinc and not sinc_first else None), compression
@@ -264,12 +245,12 @@ class Degrader:
         if rng.random() < stage.noise_prob:
             img = _add_noise(img, stage, rng)
         if rng.random() < stage.jpeg_prob:
-            img = from_uint8(jpeg(to_uint8(img), int(rng.integers(stage.jpeg_quality[0], stage.jpeg_quality[1] + 1))))
+            img = to_tensor(jpeg(to_array(img), int(rng.integers(stage.jpeg_quality[0], stage.jpeg_quality[1] + 1))))
         return img
 
     @staticmethod
     def _finish(lr: np.ndarray, sinc: np.ndarray | None) -> np.ndarray:
-        return lr if sinc is None else to_uint8(apply_kernel(from_uint8(lr), sinc))
+        return lr if sinc is None else to_array(apply_kernel(to_tensor(lr), sinc))
 
 
 def make_degrader(name: str, scale: int) -> Degrader | None:
@@ -296,10 +277,13 @@ class LRDegradation:
         kind, _, level = text.strip().lower().partition(":")
         if kind == "none" and not level:
             return cls()
-        limits = {"jpeg": (1, 100), "h264": (0, 51), "h265": (0, 51)}
+        limits = {"jpeg": (1, 100), **{name: (0, CRF_MAX[encoder]) for name, (encoder, *_) in CODECS.items()}}
         number = level.isascii() and level.isdigit()  # str.isdigit alone takes '²', which int() refuses
         if kind not in limits or not number or not limits[kind][0] <= int(level) <= limits[kind][1]:
-            raise UserError(f"cannot read the degradation {text!r} (use none, jpeg:1-100, h264:0-51 or h265:0-51)")
+            choices = [f"{name}:{low}-{high}" for name, (low, high) in limits.items()]
+            raise UserError(
+                f"cannot read the degradation {text!r} (use none, {', '.join(choices[:-1])} or {choices[-1]})"
+            )
         return cls(kind, int(level))
 
     @property

@@ -19,7 +19,7 @@ from PIL import Image
 from ..data.resize import imresize
 from ..errors import UserError
 from ..images import pil_to_array
-from ..imaging import to_array, to_tensor
+from ..imaging import round_to, to_array, to_tensor
 from ..model import DeployNet
 from ..runtime import PRECISIONS, resolve_device, resolve_precision
 from ..schema import ALPHA_MODES, PRESETS, choices
@@ -64,9 +64,7 @@ def finish_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         Image.fromarray(arr[..., c].astype(np.float32), "F").resize((w, h), Image.Resampling.LANCZOS)
         for c in range(arr.shape[2])
     ]
-    peak = 65535 if arr.dtype == np.uint16 else 255
-    out = np.stack([np.asarray(c) for c in channels], axis=2)
-    return np.clip(np.rint(out), 0, peak).astype(arr.dtype)
+    return round_to(np.stack([np.asarray(c) for c in channels], axis=2), arr.dtype)
 
 
 def check_options(tile: int | None = None, alpha: str = "bicubic") -> None:
@@ -249,9 +247,7 @@ class Upscaler:
                 .astype(alpha.dtype)
             )
         h, w = alpha.shape
-        peak = 65535 if alpha.dtype == np.uint16 else 255
-        up = imresize(alpha.astype(np.float64), size=(h * self.scale, w * self.scale))
-        return np.clip(np.rint(up), 0, peak).astype(alpha.dtype)
+        return round_to(imresize(alpha.astype(np.float64), size=(h * self.scale, w * self.scale)), alpha.dtype)
 
     def upscale_array(
         self,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError
-from ..formats.files import atomic_write, sidecar
+from ...errors import UserError
+from ...formats.files import atomic_write, sidecar
 
 MANIFEST = "manifest.json"
 VERSION = 1
