@@ -38,7 +38,7 @@ from repsr_cli.data.dataset import Pair, PatchSampler
 from repsr_cli.infer.files import OutputPlan, collect_inputs, plan_jobs, upscale_files
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import VideoOptions, upscale_video
-from repsr_cli.model import RepSRNet, preset_config
+from repsr_cli.model import RepSRNet, size_config
 from repsr_cli.weights import available_models, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def training(compile_model: bool, steps: int = 30) -> dict:
     ]
     sampler = PatchSampler(pairs, 4, 64, 64, seed=0)
     batches = [sampler.batch_at(i) for i in range(4)]
-    net = RepSRNet(preset_config("small", 4)).to("cuda", memory_format=torch.channels_last).train()
+    net = RepSRNet(size_config("small", 4)).to("cuda", memory_format=torch.channels_last).train()
     run = torch.compile(net) if compile_model else net
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     data = [(lr.cuda().contiguous(memory_format=torch.channels_last), hr.cuda()) for lr, hr in batches]

@@ -1,7 +1,7 @@
 """One lent GPU window used fully and safely: the checks, then training to a hard deadline, all in one folder.
 
 1. benchmarks/gpu_check.py's checks and report (skipped with --no-check);
-2. training of the base-preset models (`repsr-real-base-x4`, then `repsr-real-base-x2`), each grown from the small
+2. training of the base-size models (`repsr-real-base-x4`, then `repsr-real-base-x2`), each grown from the small
    real model of its scale (its function kept, model/grow.py), with the real degradations made ahead by one
    worker thread per CPU core, at GPU-sized batches, each run stopping cleanly by the deadline (the time left is
    shared among the runs not finished);
@@ -11,7 +11,7 @@
 
 The training images travel as a data pack (benchmarks/make_data_pack.py) named by --data. Anywhere with CUDA:
     python benchmarks/make_data_pack.py && python benchmarks/gpu_session.py OUT --minutes 12 --data data-pack
---dry-run runs the same path on the CPU with the tiny preset for a few iterations (the test suite does).
+--dry-run runs the same path on the CPU with the tiny model for a few iterations (the test suite does).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def config(run: Run, work: Path, data: Path, val: Path | None, dry: bool) -> Tra
         data=str(data),
         out=str(work / run.name),
         scale=run.scale,
-        preset="tiny" if dry else "base",
+        size="tiny" if dry else "base",
         iters=6 if dry else run.iters,
         batch=2 if dry else run.batch,
         patch=12 if dry else run.patch,

@@ -49,7 +49,7 @@ def measure(pack: Path, iters: int) -> dict[str, float]:
             data=str(data),
             out=str(ROOT / "runs" / f"pack-measure-{name}"),
             scale=4,
-            preset="tiny",
+            size="tiny",
             iters=iters,
             batch=16,
             patch=32,

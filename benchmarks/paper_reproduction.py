@@ -1,13 +1,13 @@
 """Test the RepSR paper's claims with our code, at equal budget and over several seeds.
 
-Every variant trains with the same data, iterations, schedule and BN-switch point (x4, tiny preset by default)
+Every variant trains with the same data, iterations, schedule and BN-switch point (x4, tiny model by default)
 once per seed; blocks that carry BatchNorm (repsr, acb, repvgg, dbb) use the same BN policy (`--bn switch`),
 so the only difference is the block. The fused networks are evaluated on Set5, Set14 and B100; each finished
 run's config, log and scores are kept in experiments/paper/BUDGET/RUN (not its checkpoint), so the report can be
 rebuilt without retraining. A verdict is given only where the gap between two variants' means exceeds twice
 the larger of their standard deviations over seeds; otherwise it is "unresolved", with the gap.
 
-Run: python benchmarks/paper_reproduction.py [--iters 8000] [--preset tiny] [--seeds 0 1 2]
+Run: python benchmarks/paper_reproduction.py [--iters 8000] [--size tiny] [--seeds 0 1 2]
      [--variants repsr-BN-switch ecb plain] [--time-limit SECONDS] [--only RUN ...] [--park]
 Interrupted runs resume (checkpoints under --runs); finished runs are reused; --time-limit stops cleanly and
 the next invocation continues. With --park a run the time limit stops is also copied (config, log, last
@@ -59,7 +59,7 @@ def slug(name: str) -> str:
 
 
 def budget(args: argparse.Namespace) -> str:
-    return f"{args.preset}-x4-{args.iters}"
+    return f"{args.size}-x4-{args.iters}"
 
 
 def run_name(name: str, seed: int) -> str:
@@ -73,7 +73,7 @@ def train_variant(name: str, block: str, bn: str, seed: int, args: argparse.Name
         data=str(DATA / "train"),
         out=str(out),
         scale=4,
-        preset=args.preset,
+        size=args.size,
         block=block,
         bn=bn,
         iters=args.iters,
@@ -274,13 +274,13 @@ def summary(budgets: dict[str, dict[str, list[dict]]]) -> list[str]:
     """One row per budget: RepSR (BN switch) against each other variant run there, gap and verdict."""
     others = [name for name, _, _ in VARIANTS if name != SWITCH and any(name in b for b in budgets.values())]
     lines = [
-        "| preset, iterations | seeds | " + " | ".join(f"vs {o}" for o in others) + " |",
+        "| size, iterations | seeds | " + " | ".join(f"vs {o}" for o in others) + " |",
         "|---|---|" + "---|" * len(others),
     ]
     for tag, rows in budgets.items():
         if SWITCH not in rows:
             continue
-        preset, _, iters = tag.split("-")
+        size, _, iters = tag.split("-")
         switch = seed_scores(rows[SWITCH])
         cells = []
         for other in others:
@@ -292,7 +292,7 @@ def summary(budgets: dict[str, dict[str, list[dict]]]) -> list[str]:
             cells.append(f"{gap:+.3f} dB ({noise}): {verdict}")
         counts = sorted({len(seeds) for seeds in rows.values()})
         seeds = "-".join(map(str, counts))
-        lines.append(f"| {preset}, {int(iters):,} | {seeds} | " + " | ".join(cells) + " |")
+        lines.append(f"| {size}, {int(iters):,} | {seeds} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -376,14 +376,14 @@ def section(
         )
     variants = " ".join(slug(n) for n in rows)
     text = [
-        f"## {args.preset}, {args.iters:,} iterations, {len(args.seeds)} seeds",
+        f"## {args.size}, {args.iters:,} iterations, {len(args.seeds)} seeds",
         "",
-        f"Produced by `python benchmarks/paper_reproduction.py --iters {args.iters} --preset {args.preset} --seeds "
+        f"Produced by `python benchmarks/paper_reproduction.py --iters {args.iters} --size {args.size} --seeds "
         f"{' '.join(map(str, args.seeds))} --variants {variants}` on {machine_name(torch.device('cpu'))}; this "
         f"invocation {minutes:.0f} min (finished runs are reused from {shown(args.history / tag)}, where each "
         "run's config, log and scores are kept).",
         "",
-        f"Setup: x4, `{args.preset}` preset, {args.iters} iterations, batch 16, LR patch 32, Adam, cosine lr 5e-4, "
+        f"Setup: x4, `{args.size}` model size, {args.iters} iterations, batch 16, LR patch 32, Adam, cosine lr 5e-4, "
         "fp32, BN switch at 80 % where it applies, training data `../shared/data/train` (photos shrunk to <= 2048 "
         "px). Evaluation: fused networks, Y-channel PSNR, standard protocol; mean ± standard deviation over seeds. "
         "s / iter is the median training speed at the thread count a run started with, one thread while "
@@ -425,7 +425,7 @@ def write_page(path: Path, tag: str, body: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=1500)
-    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--size", "--preset", default="tiny")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--variants", nargs="*", help="variant slugs to run (default: all)")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "paper", help="checkpoints (not kept in git)")

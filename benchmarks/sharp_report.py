@@ -31,7 +31,7 @@ from repsr_cli.data.degradations import LRDegradation, codec_roundtrip
 from repsr_cli.data.resize import imresize, mod_crop
 from repsr_cli.metrics import edge_energy, halo_share, phase_grid_score, psnr_y, rgb_to_y, ssim_y
 from repsr_cli.niqe import niqe
-from repsr_cli.schema import PRESETS
+from repsr_cli.schema import MODEL_SIZES
 from repsr_cli.weights import blend_model, default_model_name, interpolate, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -311,7 +311,7 @@ def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
     regions = region_crops(s, crop_ups, img_dir, prefix)
     figures = crops(s, ups, img_dir, crop, prefix=prefix)
     flicker = still_camera(s, ups)
-    blocks, channels = PRESETS[size]
+    blocks, channels = MODEL_SIZES[size]
     lines = [f"## x{s}, {size} ({blocks}x{channels})", "", "### Scores, LR = MATLAB bicubic then JPEG 50"]
     for data, rows in sets.items():
         lines += ["", f"{data}:", "", *score_table(rows)]

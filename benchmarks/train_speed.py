@@ -1,10 +1,10 @@
-"""Training speed per preset: iterations/s at batch 16, LR patch 64, fp32 vs bf16 autocast (channels_last),
+"""Training speed per size: iterations/s at batch 16, LR patch 64, fp32 vs bf16 autocast (channels_last),
 and the share of each step spent waiting for data; the population phase against the batch phase (the blocks
 run folded, RepSRNet.folds); then the cost of realistic degradations (`--degradation real`) at the settings the
 real models train with, made in the step or ahead by one worker thread.
 Writes docs/training-speed.md.
 
-Run: python benchmarks/train_speed.py [--presets tiny small base] [--steps 5] [--data DIR]
+Run: python benchmarks/train_speed.py [--sizes tiny small base] [--steps 5] [--data DIR]
      python benchmarks/train_speed.py --profile [...]: where a step's time goes, layouts and thread counts
      (its own section of docs/training-speed.md)
 Ratios are against fp32 measured in the same process; absolute numbers depend on the machine (named in the
@@ -27,7 +27,7 @@ from pages import kept_tail, write_section
 from repsr_cli.bench import machine_name
 from repsr_cli.data.dataset import Pair, PatchSampler, Prefetcher, load_pairs
 from repsr_cli.data.degradations import make_degrader
-from repsr_cli.model import BNPhase, RepSRNet, preset_config, set_bn_phase
+from repsr_cli.model import BNPhase, RepSRNet, set_bn_phase, size_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def sampler(data: Path | None, scale: int, patch: int, batch: int, degradation: 
 
 
 def measure(
-    preset: str,
+    size: str,
     dtype: torch.dtype | None,
     data: PatchSampler,
     steps: int,
@@ -57,7 +57,7 @@ def measure(
 ) -> tuple[float, float]:
     """(iterations/s, share of the time waiting for data); with `profile`, each part's seconds added to it."""
     torch.manual_seed(0)
-    net = RepSRNet(preset_config(preset, scale)).to(memory_format=layout).train()
+    net = RepSRNet(size_config(size, scale)).to(memory_format=layout).train()
     set_bn_phase(net, phase)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     waited = 0.0
@@ -99,14 +99,14 @@ def profile_rows(args: argparse.Namespace, data: PatchSampler) -> list[str]:
     """Where a step's time goes (wall time per part, so the shares add up) in fp32 and in bf16 autocast, and
     what the layout and the thread count change."""
     rows = []
-    for preset in args.presets:
+    for size in args.sizes:
         for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
             parts: Counter = Counter()
-            rate, _ = measure(preset, dtype, data, args.steps, args.scale, profile=parts)
+            rate, _ = measure(size, dtype, data, args.steps, args.scale, profile=parts)
             total = sum(parts.values())
             shares = " | ".join(f"{parts[p] / total:.0%}" for p in STEP_PARTS)
-            contiguous, _ = measure(preset, dtype, data, args.steps, args.scale, layout=torch.contiguous_format)
-            rows.append(f"| {preset} | {name} | {rate:.3f} | {shares} | {contiguous:.3f} ({contiguous / rate:.2f}x) |")
+            contiguous, _ = measure(size, dtype, data, args.steps, args.scale, layout=torch.contiguous_format)
+            rows.append(f"| {size} | {name} | {rate:.3f} | {shares} | {contiguous:.3f} ({contiguous / rate:.2f}x) |")
             print(rows[-1], flush=True)
     return rows
 
@@ -115,20 +115,20 @@ def thread_rows(args: argparse.Namespace) -> list[str]:
     """One run on two threads against two one-thread runs side by side (separate processes, started together):
     which uses two cores better."""
     rows = []
-    for preset in args.presets:
-        one = _child_rates(preset, args, threads=1, copies=1)
-        two = _child_rates(preset, args, threads=2, copies=1)
-        pair = _child_rates(preset, args, threads=1, copies=2)
+    for size in args.sizes:
+        one = _child_rates(size, args, threads=1, copies=1)
+        two = _child_rates(size, args, threads=2, copies=1)
+        pair = _child_rates(size, args, threads=1, copies=2)
         rows.append(
-            f"| {preset} | {one[0]:.3f} | {two[0]:.3f} ({two[0] / one[0]:.2f}x) | "
+            f"| {size} | {one[0]:.3f} | {two[0]:.3f} ({two[0] / one[0]:.2f}x) | "
             f"{' + '.join(f'{r:.3f}' for r in pair)} = {sum(pair):.3f} ({sum(pair) / one[0]:.2f}x) |"
         )
         print(rows[-1], flush=True)
     return rows
 
 
-def _child_rates(preset: str, args: argparse.Namespace, threads: int, copies: int) -> list[float]:
-    cmd = [sys.executable, __file__, "--child", preset, "--steps", str(args.steps), "--threads", str(threads)]
+def _child_rates(size: str, args: argparse.Namespace, threads: int, copies: int) -> list[float]:
+    cmd = [sys.executable, __file__, "--child", size, "--steps", str(args.steps), "--threads", str(threads)]
     cmd += [
         "--scale",
         str(args.scale),
@@ -144,7 +144,7 @@ def _child_rates(preset: str, args: argparse.Namespace, threads: int, copies: in
 
 
 def degradation_rows(args: argparse.Namespace, dtype: torch.dtype | None) -> list[str]:
-    """Step rate of the small preset at the real models' settings (batch 16, LR patch 32) with clean LR,
+    """Step rate of the small size at the real models' settings (batch 16, LR patch 32) with clean LR,
     degraded LR made in the step, and degraded LR made ahead by one worker thread."""
     rows = []
     for scale in (4, 2):
@@ -163,7 +163,7 @@ def degradation_rows(args: argparse.Namespace, dtype: torch.dtype | None) -> lis
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
+    ap.add_argument("--sizes", "--sizes", nargs="+", default=["tiny", "small", "base"])
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--batch", type=int, default=16)
@@ -185,14 +185,14 @@ def main() -> None:
         write_profile_page(args, data, auto)
         return
     rows, folded = [], []
-    for preset in args.presets:
-        fp32, share32 = measure(preset, None, data, args.steps, args.scale)
-        bf16, share16 = measure(preset, torch.bfloat16, data, args.steps, args.scale)
-        rows.append(f"| {preset} | {fp32:.3f} | {bf16:.3f} | {bf16 / fp32:.2f}x | {share32:.1%} | {share16:.1%} |")
+    for size in args.sizes:
+        fp32, share32 = measure(size, None, data, args.steps, args.scale)
+        bf16, share16 = measure(size, torch.bfloat16, data, args.steps, args.scale)
+        rows.append(f"| {size} | {fp32:.3f} | {bf16:.3f} | {bf16 / fp32:.2f}x | {share32:.1%} | {share16:.1%} |")
         print(rows[-1], flush=True)
         batch = bf16 if auto else fp32
-        population, _ = measure(preset, auto, data, args.steps, args.scale, phase=BNPhase.POPULATION)
-        folded.append(f"| {preset} | {batch:.3f} | {population:.3f} | {population / batch:.2f}x |")
+        population, _ = measure(size, auto, data, args.steps, args.scale, phase=BNPhase.POPULATION)
+        folded.append(f"| {size} | {batch:.3f} | {population:.3f} | {population / batch:.2f}x |")
         print(folded[-1], flush=True)
     degraded = degradation_rows(args, auto)
     table = "\n".join(
@@ -203,7 +203,7 @@ def main() -> None:
             f"x{args.scale}, batch {args.batch}, LR patch {args.patch}, {args.steps} timed steps after one warm-up,"
             " channels_last; bf16 is autocast with fp32 master weights and BN statistics in fp32.",
             "",
-            "| preset | fp32 it/s | bf16 it/s | bf16 / fp32 | data wait (fp32) | data wait (bf16) |",
+            "| size | fp32 it/s | bf16 it/s | bf16 / fp32 | data wait (fp32) | data wait (bf16) |",
             "|---|---|---|---|---|---|",
             *rows,
             "",
@@ -214,13 +214,13 @@ def main() -> None:
             " to, through the differentiable fold (same values and gradients as its branches, tested in float64)."
             " Sharp fine-tunes run in this phase throughout, runs from scratch for their last stretch.",
             "",
-            "| preset | batch phase it/s | population phase it/s | population / batch |",
+            "| size | batch phase it/s | population phase it/s | population / batch |",
             "|---|---|---|---|",
             *folded,
             "",
             "## Realistic degradations",
             "",
-            f"small preset, batch 16, LR patch 32, {'bf16' if auto else 'fp32'} (what `--precision auto` picks "
+            f"small size, batch 16, LR patch 32, {'bf16' if auto else 'fp32'} (what `--precision auto` picks "
             "here); iterations/s with the share of the step spent waiting for the batch in brackets. *In the step*:"
             " the batch is degraded between optimiser steps; *ahead*: one worker thread degrades the next batch"
             " while the step runs (`repsr train --data-workers 1`, the default).",
@@ -250,7 +250,7 @@ def write_profile_page(args: argparse.Namespace, data: PatchSampler, auto: torch
         " cost (no worker thread here), *forward + loss* includes autocast's casts, *optimizer* is Adam's update"
         " of the fp32 master weights. fp32 is the trainer before `--precision`, bf16 what `auto` picks here.",
         "",
-        "| preset | precision | it/s (channels_last) | data | forward + loss | backward | optimizer |"
+        "| size | precision | it/s (channels_last) | data | forward + loss | backward | optimizer |"
         " it/s contiguous (vs channels_last) |",
         "|---|---|---|---|---|---|---|---|",
         *profile,
@@ -258,7 +258,7 @@ def write_profile_page(args: argparse.Namespace, data: PatchSampler, auto: torch
         f"Threads, in {precision}, each measurement in its own process; *side by side*: two one-thread processes"
         " started together, their rates summed (what two parked runs, one per core, get).",
         "",
-        "| preset | 1 thread it/s | 2 threads it/s (vs 1) | two 1-thread runs side by side (vs 1) |",
+        "| size | 1 thread it/s | 2 threads it/s (vs 1) | two 1-thread runs side by side (vs 1) |",
         "|---|---|---|---|",
         *threads,
         "",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from repsr_cli.schema import PRESETS
+from repsr_cli.schema import MODEL_SIZES
 from repsr_cli.train.runlog import RunSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,12 +28,12 @@ def with_ancestors(run: RunSummary, runs: dict[str, RunSummary]) -> float:
 
 def row(run: RunSummary, runs: dict[str, RunSummary]) -> str:
     cfg = run.config
-    preset = f"{cfg.preset} ({' x '.join(map(str, PRESETS[cfg.preset]))})" if cfg else "?"
+    size = f"{cfg.size} ({' x '.join(map(str, MODEL_SIZES[cfg.size]))})" if cfg else "?"
     switch = f"{cfg.switch_iter:,}" if cfg and cfg.switch_iter is not None else "-"
     cells = [
         run.name,
         f"x{cfg.scale}" if cfg else "?",
-        preset,
+        size,
         cfg.loss.upper() if cfg else "?",
         cfg.degradation if cfg else "?",
         run.init_from_run or "scratch",
@@ -67,7 +67,7 @@ def main() -> None:
         "Set5 PSNR (dB, Y, clean inputs) at the last validation of the run. The strong and moderate runs were",
         "stopped early: they measured the presets the real models did not use (data/presets.py says what).",
         "",
-        "| run | scale | preset | loss | LR data | initialised from | iterations | BN switch at | step hours "
+        "| run | scale | size | loss | LR data | initialised from | iterations | BN switch at | step hours "
         "| with ancestors | median it/s | last validation (clean Set5) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(row(run, runs) for run in runs.values()),

@@ -1,12 +1,12 @@
 """Inference speed and memory: writes docs/performance.md.
 
-1. `repsr bench`: fused vs training-time (unfused) network vs Pillow bicubic, per preset and precision,
+1. `repsr bench`: fused vs training-time (unfused) network vs Pillow bicubic, per model size and precision,
    and the Set5 PSNR of the default model in bf16 against fp32.
 2. The cost of tiling: output MP/s with tile 128 / 256 / 512 against the whole image.
 3. End to end: decode PNG + model + encode PNG against the model alone, on the same image.
 4. Peak host memory (RSS) against image size, each size in a fresh process.
 
-Run: python benchmarks/upscale_speed.py [--presets tiny small base] [--rss-sizes 1000 2000 4000 8000 16000]
+Run: python benchmarks/upscale_speed.py [--sizes tiny small base] [--rss-sizes 1000 2000 4000 8000 16000]
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ shared VM slows down for a while; absolute figures still differ between runs.
 - **Fused GFLOP/s against the conv peak.** The peak is the best single wide 3x3 conv (64-256 channels) in
   the same dtype. Narrow layers (16-32 channels) fill oneDNN's kernels less well, and PReLU, PixelShuffle and
   the residual add are memory-bound passes with no FLOPs counted, so `tiny` sits well below the peak; wider
-  presets reach it (64-channel layers in a deep stack can even beat a single isolated conv, whose timing
+  model sizes reach it (64-channel layers in a deep stack can even beat a single isolated conv, whose timing
   includes its own memory traffic).
 - **bf16 on a CPU.** AVX2 has no bf16 arithmetic: oneDNN converts to fp32 and back, so bf16 is several
-  times slower there. With native bf16 (AVX512-BF16, AMX) the wide presets run faster in bf16 than in fp32;
+  times slower there. With native bf16 (AVX512-BF16, AMX) the wide models run faster in bf16 than in fp32;
   `tiny`'s narrow layers may not gain. `--precision auto` keeps fp32 on AVX2 CPUs and picks bf16 only where
   oneDNN reports native bf16.
 - **Bicubic.** Pillow's C resize: memory-bound, one pass per axis.
@@ -70,20 +70,18 @@ shared VM slows down for a while; absolute figures still differ between runs.
 def bench_table(report: dict) -> list[str]:
     peak = report["peak_gflops"]
     lines = [
-        "| preset | precision | fused MP/s | unfused MP/s | fused / unfused | fused GFLOP/s | % of conv peak |"
+        "| size | precision | fused MP/s | unfused MP/s | fused / unfused | fused GFLOP/s | % of conv peak |"
         " bicubic MP/s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     rows = report["results"]
-    for preset in dict.fromkeys(r["preset"] for r in rows):
-        bicubic = next(r for r in rows if r["preset"] == preset and r["variant"] == "bicubic")
+    for size in dict.fromkeys(r["size"] for r in rows):
+        bicubic = next(r for r in rows if r["size"] == size and r["variant"] == "bicubic")
         for precision in peak:
-            fused = next(r for r in rows if (r["preset"], r["precision"], r["variant"]) == (preset, precision, "fused"))
-            unfused = next(
-                r for r in rows if (r["preset"], r["precision"], r["variant"]) == (preset, precision, "unfused")
-            )
+            fused = next(r for r in rows if (r["size"], r["precision"], r["variant"]) == (size, precision, "fused"))
+            unfused = next(r for r in rows if (r["size"], r["precision"], r["variant"]) == (size, precision, "unfused"))
             lines.append(
-                f"| {preset} | {precision} | {fused['mp_per_s']:.2f} | {unfused['mp_per_s']:.2f} | "
+                f"| {size} | {precision} | {fused['mp_per_s']:.2f} | {unfused['mp_per_s']:.2f} | "
                 f"{fused['mp_per_s'] / unfused['mp_per_s']:.1f}x | {fused['gflops']:.1f} | "
                 f"{100 * fused['gflops'] / peak[precision]:.0f}% | {bicubic['mp_per_s']:.1f} |"
             )
@@ -138,11 +136,11 @@ def end_to_end(model: str, side: int) -> tuple[float, float]:
     return out_mp / seconds["files"], out_mp / seconds["model"]
 
 
-def gpu_section(presets: list[str], size: int) -> list[str]:
+def gpu_section(sizes: list[str], side: int) -> list[str]:
     """The same table on the first CUDA GPU, when there is one."""
     if not torch.cuda.is_available():
         return ["No CUDA GPU on this machine: no GPU table. `repsr bench --device cuda` makes one.", ""]
-    report = bench(presets, [4], "cuda", (size, size))
+    report = bench(sizes, [4], "cuda", (side, side))
     return [f"## GPU: {report['machine']}", "", *bench_table(report), ""]
 
 
@@ -162,9 +160,9 @@ def bf16_quality(model: str = "repsr-x4") -> str:
     )
 
 
-def rss_child(side: int, preset: str) -> None:
+def rss_child(side: int, model: str) -> None:
     """Run in a fresh process: upscale a side x side image x2 and print peak RSS (MiB) and seconds."""
-    _, deploy = networks(preset, 2)
+    _, deploy = networks(model, 2)
     upscaler = Upscaler(deploy)  # automatic tile size
     img = np.full((side, side, 3), 128, np.uint8)
     img[::7] = 40
@@ -185,11 +183,11 @@ def rss_child(side: int, preset: str) -> None:
     )
 
 
-def rss_table(sizes: list[int], preset: str) -> list[str]:
+def rss_table(sides: list[int], model: str) -> list[str]:
     lines = ["| input | output | input + output arrays | peak RSS | tile | time |", "|---|---|---|---|---|---|"]
-    for side in sizes:
+    for side in sides:
         res = subprocess.run(
-            [sys.executable, __file__, "--rss-child", str(side), "--rss-preset", preset],
+            [sys.executable, __file__, "--rss-child", str(side), "--rss-model", model],
             capture_output=True,
             text=True,
             check=True,
@@ -206,20 +204,20 @@ def rss_table(sizes: list[int], preset: str) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
+    ap.add_argument("--sizes", "--presets", nargs="+", default=["tiny", "small", "base"])
     ap.add_argument("--size", type=int, default=128, help="LR side for the bench table")
-    ap.add_argument("--tile-preset", default="small")
+    ap.add_argument("--tile-model", "--tile-preset", default="small")
     ap.add_argument("--e2e-side", type=int, default=512)
     ap.add_argument("--rss-sizes", nargs="+", type=int, default=[1000, 2000, 4000])
-    ap.add_argument("--rss-preset", default="tiny")
+    ap.add_argument("--rss-model", "--rss-preset", default="tiny")
     ap.add_argument("--rss-child", type=int)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     args = ap.parse_args()
     if args.rss_child:
-        rss_child(args.rss_child, args.rss_preset)
+        rss_child(args.rss_child, args.rss_model)
         return
     device = torch.device("cpu")
-    report = bench(args.presets, [4], "cpu", (args.size, args.size))
+    report = bench(args.sizes, [4], "cpu", (args.size, args.size))
     lines = [
         f"Machine: {machine_name(device)}. LR input {args.size}x{args.size}, x4, channels_last.",
         "",
@@ -227,7 +225,7 @@ def main() -> None:
         "",
         *bench_table(report),
         "",
-        *gpu_section(args.presets, args.size),
+        *gpu_section(args.sizes, args.size),
         "## bf16 against fp32",
         "",
         bf16_quality(),
@@ -235,13 +233,13 @@ def main() -> None:
     ]
     print("\n".join(lines), flush=True)
 
-    _, deploy = networks(args.tile_preset, 4)
+    _, deploy = networks(args.tile_model, 4)
     img = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
     costs = tile_cost(deploy, img, [0, 512, 256, 128])
     lines += [
         "## Cost of tiling",
         "",
-        f"{args.tile_preset} x4, 512x512 input, whole `upscale_array` path.",
+        f"{args.tile_model} x4, 512x512 input, whole `upscale_array` path.",
         "",
         "| tile | output MP/s | vs whole image |",
         "|---|---|---|",
@@ -259,11 +257,11 @@ def main() -> None:
         "",
         "## Host memory against image size",
         "",
-        f"{args.rss_preset} x2, automatic tile size, peak RSS of a fresh process (torch included).",
+        f"{args.rss_model} x2, automatic tile size, peak RSS of a fresh process (torch included).",
         "",
     ]
     print("\n".join(lines[-12:]), flush=True)
-    lines += rss_table(args.rss_sizes, args.rss_preset)
+    lines += rss_table(args.rss_sizes, args.rss_model)
     header = [
         "# Performance",
         "",

@@ -3,7 +3,7 @@ video costs, and where the wall time goes.
 
 The model runs in the main thread while decoding and encoding run in ffmpeg processes fed by threads, so
 "model share" near 100% means the model is the bottleneck and I/O is fully overlapped.
-Writes docs/video-performance.md. Run: python benchmarks/video_speed.py [--presets tiny small base] [--seconds 2]
+Writes docs/video-performance.md. Run: python benchmarks/video_speed.py [--sizes tiny small base] [--seconds 2]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
+    ap.add_argument("--sizes", "--presets", nargs="+", default=["tiny", "small", "base"])
     ap.add_argument("--seconds", type=float, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "video-performance.md")
     args = ap.parse_args()
@@ -32,16 +32,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "clip.mp4"
         synthetic_clip(src, "640x360", "25", args.seconds)
-        for preset in args.presets:
+        for size in args.sizes:
             for scale in (2, 4):
-                _, deploy = networks(preset, scale)
+                _, deploy = networks(size, scale)
                 upscaler = Upscaler(deploy, tile=0)  # precision auto, as `upscale-video` runs
                 opts = VideoOptions(preset="veryfast")
                 report = upscale_video(upscaler, src, Path(tmp) / f"out_x{scale}.mp4", opts, overwrite=True)
                 share, fps = report.model_seconds / report.seconds, report.frames / report.seconds
                 dtype = str(upscaler.dtype).removeprefix("torch.")
                 rows.append(
-                    f"| {preset} | {dtype} | x{scale} | {640 * scale}x{360 * scale} | {report.frames}"
+                    f"| {size} | {dtype} | x{scale} | {640 * scale}x{360 * scale} | {report.frames}"
                     f" | {fps:.2f} | {25 / fps:.1f} | {share:.0%} | {1 - share:.0%} |"
                 )
                 print(rows[-1], flush=True)
@@ -49,12 +49,12 @@ def main() -> None:
         [
             "# Video performance",
             "",
-            f"Machine: {machine_name(torch.device('cpu'))}. Random weights of each preset (speed does not depend",
+            f"Machine: {machine_name(torch.device('cpu'))}. Random weights of each model size (speed does not depend",
             f"on them), precision `auto` as `upscale-video` picks it; a {args.seconds:g} s 640x360 25 fps H.264 clip",
             "with AAC audio, libx264 `veryfast`, CRF 18. Minutes per minute: wall time for one minute of this",
             "video at 25 fps.",
             "",
-            "| preset | precision | scale | output | frames | fps | minutes per minute | model share of wall time |"
+            "| size | precision | scale | output | frames | fps | minutes per minute | model share of wall time |"
             " decode + encode not hidden |",
             "|---|---|---|---|---|---|---|---|---|",
             *rows,

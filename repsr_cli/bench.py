@@ -19,9 +19,9 @@ from PIL import Image
 
 from .errors import UserError
 from .infer.upscaler import Upscaler
-from .model import DeployNet, RepSRNet, fuse, preset_config
+from .model import DeployNet, RepSRNet, fuse, size_config
 from .runtime import PRECISIONS, resolve_device
-from .schema import PRESETS
+from .schema import MODEL_SIZES
 
 Key = TypeVar("Key")
 DTYPES = {name: getattr(torch, dtype) for name, dtype in PRECISIONS.items()}  # runtime's one table
@@ -80,9 +80,9 @@ def deploy_flops(net: DeployNet, height: int, width: int) -> float:
     return 2.0 * macs
 
 
-def networks(preset: str, scale: int, seed: int = 0) -> tuple[RepSRNet, DeployNet]:
+def networks(size: str, scale: int, seed: int = 0) -> tuple[RepSRNet, DeployNet]:
     torch.manual_seed(seed)
-    train_net = RepSRNet(preset_config(preset, scale)).eval()
+    train_net = RepSRNet(size_config(size, scale)).eval()
     return train_net, fuse(train_net)
 
 
@@ -100,7 +100,7 @@ class Branches(torch.nn.Module):
 
 @dataclass
 class Row:
-    preset: str
+    size: str  # the model size
     scale: int
     device: str
     precision: str
@@ -159,62 +159,61 @@ def precisions_for(device: torch.device) -> list[str]:
     return ["fp32", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
 
 
-MAX_BENCH_SIDE = 4096  # LR pixels a side: x4 of it is a 16K output, already ~12 GiB in float32 for the base preset
+MAX_BENCH_SIDE = 4096  # LR pixels a side: x4 of it is a 16K output, already ~12 GiB in float32 for the base model
 
 
 def bench(
-    presets: list[str],
+    sizes: list[str],
     scales: list[int],
     device_name: str = "cpu",
-    size: tuple[int, int] = (128, 128),
+    side: tuple[int, int] = (128, 128),
     compile_model: bool = False,
     precisions: list[str] | None = None,
 ) -> dict[str, object]:
     """Every row and the conv peak, measured together (timed_together) so their ratios compare like with like."""
-    unknown = [p for p in presets if p not in PRESETS]
+    unknown = [p for p in sizes if p not in MODEL_SIZES]
     if unknown:
-        raise UserError(f"unknown --preset {unknown[0]!r} (use {', '.join(PRESETS)})")
-    if min(size) < 1 or min(scales) < 1:
-        raise UserError(f"--side and --scale must be at least 1, got {min(size)} and {min(scales)}")
-    if max(size) > MAX_BENCH_SIDE:
-        raise UserError(f"--side {max(size)} is above {MAX_BENCH_SIDE}: a benchmark input, not a poster")
+        raise UserError(f"unknown --size {unknown[0]!r} (use {', '.join(MODEL_SIZES)})")
+    if min(side) < 1 or min(scales) < 1:
+        raise UserError(f"--side and --scale must be at least 1, got {min(side)} and {min(scales)}")
+    if max(side) > MAX_BENCH_SIDE:
+        raise UserError(f"--side {max(side)} is above {MAX_BENCH_SIDE}: a benchmark input, not a poster")
     device = resolve_device(device_name)
     precisions = precisions or precisions_for(device)
-    out_mp = size[0] * size[1] / 1e6
+    out_mp = side[0] * side[1] / 1e6
     fns: dict[tuple, Callable[[], object]] = {}
     flops: dict[tuple, float] = {}
     for scale in scales:
-        for preset in presets:
-            train_net, deploy = networks(preset, scale)
+        for size in sizes:
+            train_net, deploy = networks(size, scale)
             for precision in precisions:
-                fused = (preset, scale, precision, "fused")
-                fns[fused] = forward_fn(deploy, device, precision, size, compile_model)
-                flops[fused] = deploy_flops(deploy, *size)
-                fns[(preset, scale, precision, "unfused")] = forward_fn(Branches(train_net), device, precision, size)
-            fns[(preset, scale, "uint8", "bicubic")] = bicubic_fn(size, scale)
+                fused = (size, scale, precision, "fused")
+                fns[fused] = forward_fn(deploy, device, precision, side, compile_model)
+                flops[fused] = deploy_flops(deploy, *side)
+                fns[(size, scale, precision, "unfused")] = forward_fn(Branches(train_net), device, precision, side)
+            fns[(size, scale, "uint8", "bicubic")] = bicubic_fn(side, scale)
     for precision in precisions:
-        for channels, side in PEAK_SHAPES:
-            fns[("peak", precision, channels, side)], flops[("peak", precision, channels, side)] = conv_fn(
-                device, precision, channels, side
-            )
+        for channels, conv_side in PEAK_SHAPES:
+            key = ("peak", precision, channels, conv_side)
+            fns[key], flops[key] = conv_fn(device, precision, channels, conv_side)
     rounds = timed_rounds(fns, device)
     seconds = {key: float(np.median(times)) for key, times in rounds.items()}
     rows = []
     for key in fns:
         if key[0] == "peak":
             continue
-        preset, scale, precision, variant = key
+        size, scale, precision, variant = key
         gflops = flops[key] / seconds[key] / 1e9 if key in flops else None
         device_used = "cpu" if variant == "bicubic" else str(device)
         mp = out_mp * scale**2
         spread = (mp / max(rounds[key]), mp / min(rounds[key]))
-        rows.append(Row(preset, scale, device_used, precision, variant, mp / seconds[key], gflops, *spread))
+        rows.append(Row(size, scale, device_used, precision, variant, mp / seconds[key], gflops, *spread))
     peak = {
         p: max(flops[key] / seconds[key] / 1e9 for key in fns if key[0] == "peak" and key[1] == p) for p in precisions
     }
     return {
         "machine": machine_name(device),
-        "input_size": list(size),
+        "input_size": list(side),
         "results": [asdict(r) for r in rows],
         "peak_gflops": peak,
     }

@@ -26,8 +26,8 @@ from .schema import (
     BN_MODES,
     DEPLOY_FORMATS,
     EXPORT_FORMATS,
+    MODEL_SIZES,
     OUTPUT_FORMATS,
-    PRESETS,
     SCHEDULES,
     choices,
     number_text,
@@ -84,8 +84,8 @@ SizeOption = Annotated[
     str | None,
     typer.Option(
         "--size",
-        help=f"Model size of the bundled models: {choices(PRESETS)} (default: small on a CPU, where base costs 4-6x "
-        "the time for under 0.2 dB on compressed inputs; the biggest bundled on a GPU).",
+        help=f"Model size of the bundled models: {choices(MODEL_SIZES)} (default: small on a CPU, where base costs "
+        "4-6x the time for under 0.2 dB on compressed inputs; the biggest bundled on a GPU).",
     ),
 ]
 DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
@@ -440,7 +440,8 @@ def train(
         "runs/repsr"
     ),
     scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor the network learns.")] = _T.scale,
-    preset: Annotated[str, typer.Option(help=f"Model size: {choices(PRESETS)}.")] = _T.preset,
+    size: Annotated[str, typer.Option(help=f"Model size: {choices(MODEL_SIZES)}.")] = _T.size,
+    old_size: Annotated[str | None, typer.Option("--preset", hidden=True)] = None,  # --size's old name (scripts)
     block: Annotated[str, typer.Option(help=f"Training-time block: {choices(BLOCK_NAMES)}.")] = _T.block,
     bn: Annotated[
         str, typer.Option(help=f"RepSR BN: {choices(BN_MODES)} (switch: mini-batch, then population statistics).")
@@ -483,7 +484,7 @@ def train(
     init_from: Annotated[
         Path | None,
         typer.Option(
-            help="Checkpoint to start from: e.g. the x4 body for x2, or a smaller preset of this scale "
+            help="Checkpoint to start from: e.g. the x4 body for x2, or a smaller model size of this scale "
             "(grown into this one with its function kept)."
         ),
     ] = None,
@@ -526,13 +527,15 @@ def train(
     }
     if "out_dir" in ctx.params and getattr(ctx.get_parameter_source("out_dir"), "name", "") == "COMMANDLINE":
         given.add("out")
+    if old_size is not None:
+        given.add("size")
     cfg = TrainConfig(
         data=str(data) if data else "",
         block=block,
         bn=bn,
         out=str(out_dir),
         scale=scale,
-        preset=preset,
+        size=size if old_size is None else old_size,
         iters=iters,
         batch=batch,
         patch=patch,
@@ -606,49 +609,51 @@ def models() -> None:
     """List bundled and user models."""
     from rich.table import Table
 
-    from .schema import preset_name
+    from .schema import size_name
     from .weights import available_models, load_model, user_model_dir
 
     table = Table(title=f"models (user folder: {user_model_dir()})")
-    for col in ("name", "source", "scale", "preset", "blocks x channels", "size"):
+    for col in ("name", "source", "scale", "size", "blocks x channels", "file"):
         table.add_column(col)
     for entry in available_models():
         try:
             cfg = load_model(entry.path).cfg
-            preset = preset_name(cfg.channels, cfg.blocks) or "custom"
-            shape = (f"x{cfg.scale}", preset, f"{cfg.blocks} x {cfg.channels}")
+            size = size_name(cfg.channels, cfg.blocks) or "custom"
+            shape = (f"x{cfg.scale}", size, f"{cfg.blocks} x {cfg.channels}")
         except UserError as exc:
             shape = ("?", "?", f"unreadable: {exc}")
-        size = f"{entry.path.stat().st_size / 1024:.0f} KiB" if entry.path.is_file() else "-"  # a dangling link
-        table.add_row(entry.name, entry.source, *shape, size)
+        file = f"{entry.path.stat().st_size / 1024:.0f} KiB" if entry.path.is_file() else "-"  # a dangling link
+        table.add_row(entry.name, entry.source, *shape, file)
     out.print(table)
 
 
 @command("bench")
 def bench_(
-    preset: Annotated[
-        list[str] | None, typer.Option(help=f"Preset(s) to measure (default: {choices(PRESETS)}).")
+    size: Annotated[
+        list[str] | None, typer.Option(help=f"Model size(s) to measure (default: {choices(MODEL_SIZES)}).")
     ] = None,
     scale: Annotated[list[int] | None, typer.Option("--scale", "-s", help="Scale(s) (default: 4).")] = None,
     device: DeviceOption = "auto",
     side: Annotated[int, typer.Option("--side", help="Side of the square LR input, in pixels.")] = 128,
-    old_size: Annotated[int | None, typer.Option("--size", hidden=True)] = None,  # --side's old name (scripts)
+    old_size: Annotated[list[str] | None, typer.Option("--preset", hidden=True)] = None,  # --size's old name
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the fused network.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Measure fused vs unfused vs bicubic throughput and the machine's 3x3-conv peak."""
     from rich.table import Table
 
-    size = old_size if old_size is not None else side  # --size in upscale is the model size: one word each
+    sizes = [s for s in [*(size or []), *(old_size or [])] if not s.isdigit()]
+    if sides := [int(s) for s in size or [] if s.isdigit()]:  # `--size 256`: the input side, in older scripts
+        side = sides[-1]
 
     from .bench import bench
 
-    report = bench(preset or ["tiny", "small", "base"], scale or [4], device, (size, size), compile_model)
+    report = bench(sizes or list(MODEL_SIZES), scale or [4], device, (side, side), compile_model)
     if as_json:
         print(json.dumps(report))
         return
-    table = Table(title=f"repsr bench on {report['machine']}, LR input {size}x{size}")
-    columns = ("preset", "scale", "precision", "variant", "output MP/s", "min-max", "GFLOP/s", "% of peak")
+    table = Table(title=f"repsr bench on {report['machine']}, LR input {side}x{side}")
+    columns = ("size", "scale", "precision", "variant", "output MP/s", "min-max", "GFLOP/s", "% of peak")
     for col in columns:
         table.add_column(col, justify="right")
     peak = report["peak_gflops"]
@@ -656,7 +661,7 @@ def bench_(
         share = f"{100 * r['gflops'] / peak[r['precision']]:.0f}% of {r['precision']}" if r["gflops"] else ""
         gflops = f"{r['gflops']:.1f}" if r["gflops"] else ""
         spread = f"{r['mp_per_s_min']:.2f}-{r['mp_per_s_max']:.2f}"
-        cells = (r["preset"], f"x{r['scale']}", r["precision"], r["variant"], f"{r['mp_per_s']:.2f}", spread)
+        cells = (r["size"], f"x{r['scale']}", r["precision"], r["variant"], f"{r['mp_per_s']:.2f}", spread)
         table.add_row(*cells, gflops, share)
     out.print(table)
     out.print("peak (one wide 3x3 conv): " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peak.items()))

@@ -8,7 +8,7 @@ look it up here, and model/blocks.py checks that its registry covers BLOCK_NAMES
 from __future__ import annotations
 
 # Model sizes: name -> (blocks, channels).
-PRESETS: dict[str, tuple[int, int]] = {"tiny": (4, 16), "small": (10, 32), "base": (16, 64)}
+MODEL_SIZES: dict[str, tuple[int, int]] = {"tiny": (4, 16), "small": (10, 32), "base": (16, 64)}
 
 # Training-time block types (model/blocks.py); each folds into one 3x3 conv.
 BLOCK_NAMES = ("repsr", "ecb", "acb", "repvgg", "dbb", "plain")
@@ -39,8 +39,8 @@ EXPORT_FORMATS = ("onnx", "ncnn")  # for other runtimes (formats/exports.py)
 ALPHA_MODES = ("bicubic", "model")  # how an alpha channel is upscaled
 
 
-def preset_name(channels: int, blocks: int) -> str | None:
-    return next((n for n, (b, c) in PRESETS.items() if (b, c) == (blocks, channels)), None)
+def size_name(channels: int, blocks: int) -> str | None:
+    return next((n for n, (b, c) in MODEL_SIZES.items() if (b, c) == (blocks, channels)), None)
 
 
 def choices(names: object) -> str:

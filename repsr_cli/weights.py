@@ -17,7 +17,7 @@ import torch
 from .errors import UserError
 from .formats.deploy import read_deploy
 from .model import DeployNet, NetConfig
-from .schema import PRESETS, number_text, preset_name
+from .schema import MODEL_SIZES, number_text, size_name
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".param")
 
@@ -62,7 +62,7 @@ class BundledModel:
 
     name: str
     family: str
-    size: str  # a preset name (schema.PRESETS)
+    size: str  # a model size (schema.MODEL_SIZES)
     scale: int
     channels: int
     blocks: int
@@ -94,7 +94,7 @@ def _read_table(path: Path, mtime_ns: int) -> dict[str, BundledModel]:
 def table_row(path: Path, family: str, run: str) -> dict[str, object]:
     """The table row of a bundled model file (benchmarks/ship_run.py writes it when it ships a run)."""
     cfg = load_model(path).cfg
-    size = preset_name(cfg.channels, cfg.blocks) or f"{cfg.blocks}x{cfg.channels}"
+    size = size_name(cfg.channels, cfg.blocks) or f"{cfg.blocks}x{cfg.channels}"
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return asdict(BundledModel(Path(path).stem, family, size, cfg.scale, cfg.channels, cfg.blocks, digest, run))
 
@@ -195,15 +195,15 @@ def _partners(family: str, cfg: NetConfig) -> list[ModelEntry]:
 def _use_sizes(first: str, last: str, scale: int | None = None) -> str:
     """': use --size ...' naming the sizes at which both families of a blend ship (at `scale`, or any)."""
     scales = [scale] if scale is not None else sorted({bundled_config(e).scale for e in _bundled(last)})
-    sizes = sorted({p for s in scales for p in _paired_sizes(first, last, s)}, key=list(PRESETS).index)
+    sizes = sorted({p for s in scales for p in _paired_sizes(first, last, s)}, key=list(MODEL_SIZES).index)
     return f": use --size {' or '.join(sizes)}" if sizes else ""
 
 
 def _paired_sizes(first: str, last: str, scale: int) -> tuple[str, ...]:
-    """The presets at which a bundled `last` model of `scale` has a `first` partner of the same shape."""
+    """The model sizes at which a bundled `last` model of `scale` has a `first` partner of the same shape."""
     shapes = {bundled_config(e) for e in _bundled(first)}
     paired = (c for c in map(bundled_config, _bundled(last)) if c.scale == scale and c in shapes)
-    return tuple(sorted({preset_name(c.channels, c.blocks) or "" for c in paired} - {""}))
+    return tuple(sorted({size_name(c.channels, c.blocks) or "" for c in paired} - {""}))
 
 
 def bundled_config(entry: ModelEntry) -> NetConfig:

@@ -68,7 +68,7 @@ def tiny_config(data: Path, out: Path, **overrides):
         data=str(data),
         out=str(out),
         scale=2,
-        preset="tiny",
+        size="tiny",
         iters=10,
         batch=3,
         patch=12,
@@ -115,15 +115,15 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def add_bundled(bundle: Path, name: str, preset: str, scale: int) -> None:
+def add_bundled(bundle: Path, name: str, size: str, scale: int) -> None:
     """An untrained model shipped into `bundle` as benchmarks/ship_run.py ships one: its file and its row of the
     model table (the family read from the name, as these test bundles name them)."""
     from repsr_cli import weights
     from repsr_cli.formats.deploy import save_deploy
-    from repsr_cli.model import DeployNet, preset_config
+    from repsr_cli.model import DeployNet, size_config
 
     path = bundle / f"{name}.safetensors"
-    save_deploy(DeployNet(preset_config(preset, scale)), path)
+    save_deploy(DeployNet(size_config(size, scale)), path)
     table = bundle / weights.MODEL_TABLE
     rows = [r for r in json.loads(table.read_text()) if r["name"] != name] if table.exists() else []
     family = next((f for f in ("real", "sharp") if name.startswith(f"repsr-{f}-")), "clean")
@@ -147,8 +147,8 @@ def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("repsr-sharp-x2", "tiny", 2),
         ("repsr-sharp-x4", "small", 4),
     )
-    for name, preset, scale in models:
-        add_bundled(bundle, name, preset, scale)
+    for name, size, scale in models:
+        add_bundled(bundle, name, size, scale)
     monkeypatch.setattr(weights, "bundled_dir", lambda: bundle)
     monkeypatch.setattr(weights, "user_model_dir", lambda: user)
     return bundle

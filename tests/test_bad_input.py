@@ -23,7 +23,7 @@ from repsr_cli import weights
 from repsr_cli.errors import UserError
 from repsr_cli.formats import files
 from repsr_cli.formats.deploy import save_deploy
-from repsr_cli.model import DeployNet, preset_config
+from repsr_cli.model import DeployNet, size_config
 from repsr_cli.train.trainer import Trainer
 
 from .conftest import cli, tiny_config
@@ -90,7 +90,7 @@ def test_bmp_output_is_accepted(image: Path) -> None:
 
 
 def _deploy_file(path: Path, **metadata: str) -> dict[str, torch.Tensor]:
-    save_deploy(DeployNet(preset_config("tiny", 3)), path, **metadata)
+    save_deploy(DeployNet(size_config("tiny", 3)), path, **metadata)
     return load_file(str(path))
 
 
@@ -122,7 +122,8 @@ def test_train_option_values(tmp_path: Path, image_folder: Path) -> None:
         (["--log-every", "0"], "--log-every must be at least 1"),
         (["--ckpt-every", "0"], "--ckpt-every must be at least 1"),
         (["--batch", "0"], "--batch must be at least 1"),
-        (["--preset", "huge"], "unknown --preset 'huge'"),
+        (["--size", "huge"], "unknown --size 'huge'"),
+        (["--preset", "huge"], "unknown --size 'huge'"),  # --size's old name, kept hidden for scripts
         (["--device", "cudaa"], "unknown device 'cudaa'"),
         (["--precision", "fp64"], "unknown --precision 'fp64'"),
         (["--degradation", "jpg"], "unknown --degradation 'jpg'"),
@@ -202,7 +203,8 @@ def test_files_that_are_not_checkpoints(tmp_path: Path, image: Path) -> None:
 
 
 def test_bench_option_values() -> None:
-    one_line_error(cli("bench", "--preset", "bogus"), "unknown --preset 'bogus'")
+    one_line_error(cli("bench", "--size", "bogus"), "unknown --size 'bogus'")
+    one_line_error(cli("bench", "--preset", "bogus"), "unknown --size 'bogus'")
     one_line_error(cli("bench", "--side", "0"), "--side and --scale must be at least 1")
 
 
@@ -361,8 +363,9 @@ def test_an_unreadable_validation_folder_is_refused(tmp_path: Path, image_folder
 
 def test_resume_refuses_changed_options_and_sigterm_is_not_success(tmp_path: Path, image_folder: Path) -> None:
     out = _run(tmp_path, image_folder)
-    for flag, value in (("--scale", "3"), ("--preset", "small")):
+    for flag, value in (("--scale", "3"), ("--size", "small")):
         one_line_error(cli("train", "--out", out, "--resume", flag, value), f"{flag} {value} differs from the run's")
+    one_line_error(cli("train", "--out", out, "--resume", "--preset", "small"), "--size small differs from the run's")
     # a new length is refused where it would change steps taken (a cosine schedule scales with the length)
     one_line_error(cli("train", "--out", out, "--resume", "--iters", "9"), "--iters 9 would change the learning rate")
     one_line_error(cli("train", "--out", out, "--resume", "--stop-at", "2"), "the run is at iteration 2 already")

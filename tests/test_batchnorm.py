@@ -6,7 +6,7 @@ import io
 
 import torch
 
-from repsr_cli.model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, preset_config, set_bn_phase
+from repsr_cli.model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, set_bn_phase, size_config
 from repsr_cli.model.batchnorm import PhasedBatchNorm2d
 
 
@@ -15,7 +15,7 @@ def norms(net: torch.nn.Module) -> list[PhasedBatchNorm2d]:
 
 
 def test_phase_survives_train_eval_and_state_dict_round_trip() -> None:
-    net = RepSRNet(preset_config("tiny", 2))
+    net = RepSRNet(size_config("tiny", 2))
     assert bn_phase(net) == BNPhase.BATCH
     set_bn_phase(net, BNPhase.POPULATION)
     net.train()
@@ -25,7 +25,7 @@ def test_phase_survives_train_eval_and_state_dict_round_trip() -> None:
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
     buffer.seek(0)
-    fresh = RepSRNet(preset_config("tiny", 2))
+    fresh = RepSRNet(size_config("tiny", 2))
     assert bn_phase(fresh) == BNPhase.BATCH
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     fresh.train()
@@ -34,7 +34,7 @@ def test_phase_survives_train_eval_and_state_dict_round_trip() -> None:
 
 def test_population_phase_freezes_statistics_but_affine_and_convs_learn() -> None:
     torch.manual_seed(0)
-    net = RepSRNet(preset_config("tiny", 2))
+    net = RepSRNet(size_config("tiny", 2))
     set_bn_phase(net, BNPhase.POPULATION)
     net.train()
     before = [(bn.running_mean.clone(), bn.running_var.clone()) for bn in norms(net)]
@@ -47,7 +47,7 @@ def test_population_phase_freezes_statistics_but_affine_and_convs_learn() -> Non
 
 
 def test_batch_phase_updates_running_statistics() -> None:
-    net = RepSRNet(preset_config("tiny", 2)).train()
+    net = RepSRNet(size_config("tiny", 2)).train()
     bn = norms(net)[0]
     before = bn.running_mean.clone()
     net(torch.rand(4, 3, 10, 10))
@@ -56,7 +56,7 @@ def test_batch_phase_updates_running_statistics() -> None:
 
 def test_population_statistics_are_the_exact_average_over_batches() -> None:
     torch.manual_seed(1)
-    net = RepSRNet(preset_config("tiny", 2)).double()
+    net = RepSRNet(size_config("tiny", 2)).double()
     batches = [torch.rand(3, 3, 9, 11, dtype=torch.float64) for _ in range(4)]
     # Record what the first BN sees in the batch phase, batch by batch.
     first = norms(net)[0]

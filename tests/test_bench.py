@@ -12,7 +12,7 @@ from .conftest import cli
 
 
 def test_bench_json_shape() -> None:
-    result = cli("bench", "--preset", "tiny", "--scale", "2", "--side", "24", "--json")
+    result = cli("bench", "--size", "tiny", "--scale", "2", "--side", "24", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     rows = report["results"]
@@ -25,9 +25,9 @@ def test_bench_json_shape() -> None:
     }
     for r in rows:
         assert set(r) == {
-            "preset", "scale", "device", "precision", "variant", "mp_per_s", "gflops", "mp_per_s_min", "mp_per_s_max"
+            "size", "scale", "device", "precision", "variant", "mp_per_s", "gflops", "mp_per_s_min", "mp_per_s_max"
         }  # fmt: skip
-        assert r["mp_per_s"] > 0 and r["preset"] == "tiny" and r["scale"] == 2
+        assert r["mp_per_s"] > 0 and r["size"] == "tiny" and r["scale"] == 2
         assert r["mp_per_s_min"] <= r["mp_per_s"] <= r["mp_per_s_max"]  # the median lies within the rounds' spread
     assert all(r["gflops"] > 0 for r in rows if r["variant"] == "fused")
     assert set(report["peak_gflops"]) == {"fp32", "bf16"}
@@ -57,3 +57,11 @@ def test_unfused_baseline_runs_the_branches() -> None:
     assert len(calls) == 1  # the BatchNorm ran once: in the branches, not in the folded forward
     torch.testing.assert_close(branches, folded, rtol=0, atol=1e-5)
     torch.testing.assert_close(deploy(x), folded, rtol=0, atol=1e-5)
+
+
+def test_old_option_names_still_work() -> None:
+    """--preset (now --size) and --size N (now --side), as scripts from before the renames wrote them."""
+    result = cli("bench", "--preset", "tiny", "--scale", "2", "--size", "16", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["input_size"] == [16, 16] and {r["size"] for r in report["results"]} == {"tiny"}

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from repsr_cli.model import RepSRNet, fuse, preset_config
+from repsr_cli.model import RepSRNet, fuse, size_config
 
 
 def compact_forward(state: dict[str, torch.Tensor], x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -22,10 +22,10 @@ def compact_forward(state: dict[str, torch.Tensor], x: torch.Tensor, scale: int)
     return F.pixel_shuffle(out, scale) + F.interpolate(x, scale_factor=scale, mode="nearest")
 
 
-@pytest.mark.parametrize("preset", ["tiny", "small"])
+@pytest.mark.parametrize("size", ["tiny", "small"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_state_dict_matches_srvggnet_compact(preset: str, scale: int) -> None:
-    cfg = preset_config(preset, scale)
+def test_state_dict_matches_srvggnet_compact(size: str, scale: int) -> None:
+    cfg = size_config(size, scale)
     state = fuse(RepSRNet(cfg).eval()).state_dict()
     c, b = cfg.channels, cfg.blocks
     expected = {"body.0.weight": (c, 3, 3, 3), "body.0.bias": (c,), "body.1.weight": (c,)}
@@ -43,7 +43,7 @@ def test_state_dict_matches_srvggnet_compact(preset: str, scale: int) -> None:
 def test_independent_forward_agrees(scale: int, layout: torch.memory_format) -> None:
     """Bit for bit: our forward adds the input before the shuffle, which must give the very same sums."""
     torch.manual_seed(scale)
-    deploy = fuse(RepSRNet(preset_config("tiny", scale)).eval()).to(memory_format=layout)
+    deploy = fuse(RepSRNet(size_config("tiny", scale)).eval()).to(memory_format=layout)
     x = torch.rand(2, 3, 13, 17).contiguous(memory_format=layout)
     with torch.no_grad():
         assert torch.equal(deploy(x), compact_forward(deploy.state_dict(), x, scale))

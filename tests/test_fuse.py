@@ -6,14 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from repsr_cli.model import BNPhase, RepSRNet, fuse, preset_config, set_bn_phase
+from repsr_cli.model import BNPhase, RepSRNet, fuse, set_bn_phase, size_config
 from repsr_cli.model.batchnorm import PhasedBatchNorm2d
 
 
 def randomized_net(scale: int, dtype: torch.dtype, seed: int = 0) -> RepSRNet:
     """A network with non-trivial BN statistics (from real batches) and affine parameters."""
     torch.manual_seed(seed)
-    net = RepSRNet(preset_config("tiny", scale)).to(dtype)
+    net = RepSRNet(size_config("tiny", scale)).to(dtype)
     net.train()
     with torch.no_grad():
         for _ in range(3):

@@ -1,4 +1,4 @@
-"""Growing a trained network into a bigger preset keeps its function exactly, and every new weight can learn."""
+"""Growing a trained network into a bigger model size keeps its function exactly, and every new weight can learn."""
 
 from __future__ import annotations
 
@@ -68,10 +68,10 @@ def test_only_a_bigger_repsr_network_of_the_same_scale_grows() -> None:
         grow(RepSRNet(small), RepSRNet(small))
 
 
-def test_init_from_a_smaller_preset_grows_it(tmp_path: Path, image_folder: Path) -> None:
+def test_init_from_a_smaller_model_size_grows_it(tmp_path: Path, image_folder: Path) -> None:
     Trainer(tiny_config(image_folder, tmp_path / "tiny")).run()
     source = tmp_path / "tiny" / "checkpoints" / "last.pth"
-    run = Trainer(tiny_config(image_folder, tmp_path / "small", preset="small", init_from=str(source)))
+    run = Trainer(tiny_config(image_folder, tmp_path / "small", size="small", init_from=str(source)))
     src = model_from_checkpoint(load_checkpoint(source), source).double().eval()
     net = run.net.double()
     set_bn_phase(net, BNPhase.POPULATION)  # the run itself starts its own batch phase

@@ -25,7 +25,7 @@ from repsr_cli.formats.checkpoint import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from repsr_cli.train.config import TrainConfig
+from repsr_cli.train.config import TrainConfig, replayed
 from repsr_cli.train.runlog import median_rate, summarize
 from repsr_cli.train.trainer import Trainer
 
@@ -440,6 +440,10 @@ def test_a_run_replays_from_its_config(tmp_path: Path, image_folder: Path) -> No
     (tmp_path / "bad.json").write_text('{"iters": 3}')
     one_line_error(cli("train", "--config", tmp_path / "bad.json"), "not a run configuration")
     one_line_error(cli("train", "--config", tmp_path / "absent.json"), "cannot read this run configuration")
+    # runs recorded before the model size was called --size name it "preset" (history/ holds such records)
+    older = {("preset" if key == "size" else key): value for key, value in {**recorded, "size": "small"}.items()}
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    assert replayed(tmp_path / "older.json", TrainConfig(data="", out=""), set()).size == "small"
 
 
 def test_init_from_names_a_run_even_where_its_folder_moved(tmp_path: Path, image_folder: Path) -> None:

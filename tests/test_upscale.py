@@ -16,14 +16,14 @@ from repsr_cli.images import ImageFile, read_image
 from repsr_cli.infer.engines import available
 from repsr_cli.infer.files import Callbacks, Job, OutputPlan, collect_inputs, my_share, plan_jobs, upscale_files
 from repsr_cli.infer.image_io import write_image
-from repsr_cli.model import RepSRNet, fuse, preset_config
+from repsr_cli.model import RepSRNet, fuse, size_config
 
 from .conftest import cli, run_cli
 
 
 def deploy(scale: int, seed: int = 0):
     torch.manual_seed(seed)
-    return fuse(RepSRNet(preset_config("tiny", scale)).eval())
+    return fuse(RepSRNet(size_config("tiny", scale)).eval())
 
 
 @pytest.fixture(scope="module")

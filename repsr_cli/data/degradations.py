@@ -254,7 +254,7 @@ class Degrader:
 
 
 def make_degrader(name: str, scale: int) -> Degrader | None:
-    """The degrader of a preset name, or None for the clean MATLAB-bicubic LR."""
+    """The degrader of a degradation preset, or None for the clean MATLAB-bicubic LR."""
     if name not in DEGRADATIONS:
         raise UserError(f"unknown degradation {name!r} (use {', '.join(DEGRADATIONS)})")
     preset = DEGRADATIONS[name]

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from ..errors import UserError
 from ..model import DeployNet, NetConfig, fuse
-from ..schema import DEPLOY_FORMATS, choices, preset_name
+from ..schema import DEPLOY_FORMATS, choices, size_name
 from .checkpoint import check_fields, is_checkpoint, model_from_checkpoint
 from .files import atomic_write, read_torch_file
 
@@ -34,7 +34,7 @@ def deploy_metadata(net: DeployNet, **extra: str) -> dict[str, str]:
         "channels": str(cfg.channels),
         "blocks": str(cfg.blocks),
         "activation": "prelu",
-        "preset": preset_name(cfg.channels, cfg.blocks) or "custom",
+        "preset": size_name(cfg.channels, cfg.blocks) or "custom",
     }
     return {**meta, **extra}
 

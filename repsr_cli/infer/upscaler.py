@@ -22,7 +22,7 @@ from ..images import pil_to_array
 from ..imaging import round_to, to_array, to_tensor
 from ..model import DeployNet
 from ..runtime import PRECISIONS, resolve_device, resolve_precision
-from ..schema import ALPHA_MODES, PRESETS, choices
+from ..schema import ALPHA_MODES, MODEL_SIZES, choices
 from ..weights import ModelEntry, blend_model, default_model, load_model, sizes_for
 from .engines import CPU_ENGINES, candidates, cpu_forward, cpu_precision, fastest, resolve_engine
 from .image_io import array_to_pil
@@ -304,7 +304,7 @@ class ModelPerInput:
     `for_image` gives the Upscaler to use, whose `name` says which."""
 
     def __init__(self, scale: float, size: str | None = None, **options: object) -> None:
-        """`size`: a preset name (small, base) to take the bundled models of that size only; None: the sizes
+        """`size`: a model size (small, base) to take the bundled models of that size only; None: the sizes
         worth their cost on the device (weights.sizes_for: small on a CPU, the biggest bundled elsewhere)."""
         self.scale, self.options = scale, options
         check_options(options.get("tile"), str(options.get("alpha", "bicubic")))  # type: ignore[arg-type]
@@ -355,8 +355,8 @@ def choose_upscaler(
     one silently ignored."""
     if scale is not None and not 0 < scale < math.inf:
         raise UserError(f"--scale must be a positive number, got {scale:g}")
-    if size is not None and size not in PRESETS:
-        raise UserError(f"unknown --size {size!r} (use {choices(PRESETS)})")
+    if size is not None and size not in MODEL_SIZES:
+        raise UserError(f"unknown --size {size!r} (use {choices(MODEL_SIZES)})")
     knobs = knobs or {}
     given = [f"--{knob}" for knob, value in knobs.items() if value is not None] + (["-m"] if model else [])
     if len(given) > 1:

@@ -1,7 +1,7 @@
 """Networks: training-time RepSRNet, its blocks and BN phases, and the fused deploy network."""
 
 from .batchnorm import BNPhase, bn_phase, estimate_population_stats, set_bn_phase
-from .net import DeployNet, NetConfig, RepSRNet, fuse, preset_config
+from .net import DeployNet, NetConfig, RepSRNet, fuse, size_config
 
 __all__ = [
     "BNPhase",
@@ -11,6 +11,6 @@ __all__ = [
     "bn_phase",
     "estimate_population_stats",
     "fuse",
-    "preset_config",
+    "size_config",
     "set_bn_phase",
 ]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..schema import PRESETS
+from ..schema import MODEL_SIZES
 from .batchnorm import BNPhase, bn_phase
 from .blocks import BLOCKS
 
@@ -43,10 +43,10 @@ class NetConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def preset_config(name: str, scale: int, **overrides: object) -> NetConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    blocks, channels = PRESETS[name]
+def size_config(name: str, scale: int, **overrides: object) -> NetConfig:
+    if name not in MODEL_SIZES:
+        raise ValueError(f"unknown model size {name!r}; known: {', '.join(MODEL_SIZES)}")
+    blocks, channels = MODEL_SIZES[name]
     return NetConfig(scale=scale, channels=channels, blocks=blocks, **overrides)
 
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 from ..data.presets import DEGRADATIONS
 from ..errors import UserError
 from ..runtime import PRECISION_CHOICES
-from ..schema import BLOCK_NAMES, BN_MODES, PRESETS, SCHEDULES
+from ..schema import BLOCK_NAMES, BN_MODES, MODEL_SIZES, SCHEDULES
 from .recipes import RECIPES
 
 if TYPE_CHECKING:
     from ..model import NetConfig
 
 CHOICES = {
-    "preset": tuple(PRESETS),
+    "size": tuple(MODEL_SIZES),
     "block": BLOCK_NAMES,
     "precision": PRECISION_CHOICES,
     "bn": BN_MODES,
@@ -42,7 +42,7 @@ class TrainConfig:
     data: str
     out: str
     scale: int = 4
-    preset: str = "tiny"
+    size: str = "tiny"  # the model size (schema.MODEL_SIZES)
     block: str = "repsr"
     bn: str = "switch"  # switch | batch | none
     expand: int = 2
@@ -118,9 +118,9 @@ class TrainConfig:
                 raise UserError(f"--{_flag(f.name)} {value!r}: expected a value of type {kind.__name__}")
 
     def net_config(self) -> NetConfig:
-        from ..model import preset_config
+        from ..model import size_config
 
-        return preset_config(self.preset, self.scale, block=self.block, bn=self.bn != "none", expand=self.expand)
+        return size_config(self.size, self.scale, block=self.block, bn=self.bn != "none", expand=self.expand)
 
     @property
     def switch_iter(self) -> int | None:
@@ -170,7 +170,14 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> TrainConfig:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in current_names(data).items() if k in names})
+
+
+RENAMED = {"preset": "size"}  # setting names of older runs' config.json and checkpoints -> today's
+
+
+def current_names(recorded: dict[str, object]) -> dict[str, object]:
+    return {RENAMED.get(key, key): value for key, value in recorded.items()}
 
 
 def init_run_name(spec: str) -> str:
@@ -190,6 +197,6 @@ def replayed(path: Path, options: TrainConfig, given: set[str]) -> TrainConfig:
     names = {f.name for f in fields(TrainConfig)}
     if not isinstance(recorded, dict) or not {"data", "out"} <= recorded.keys():
         raise UserError("not a run configuration (the config.json of a run folder)", path)
-    if unknown := sorted(set(recorded) - names):
+    if unknown := sorted(set(current_names(recorded)) - names):
         raise UserError(f"unknown settings {', '.join(unknown)} (a newer repsr's run?)", path)
     return replace(TrainConfig.from_dict(recorded), **{name: getattr(options, name) for name in given})
