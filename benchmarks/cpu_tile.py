@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from pages import write_section
 
-from repsr_cli.bench import machine_name, tile_cost
+from repsr_cli.deploy.weights import load_model
 from repsr_cli.infer.engines import candidates
-from repsr_cli.weights import load_model
+from repsr_cli.measure.speed import machine_name, tile_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "performance.md"

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repsr_cli import evaluate
-from repsr_cli.bench import machine_name, timed_together
 from repsr_cli.data.degradations import LRDegradation
+from repsr_cli.deploy.weights import available_models, default_model, load_model
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.weights import available_models, default_model, load_model
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.speed import machine_name, timed_together
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT.parent / "shared" / "data" / "benchmark"

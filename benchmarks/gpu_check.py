@@ -33,13 +33,13 @@ import torch.nn.functional as F
 from media import synthetic_clip
 from PIL import Image
 
-from repsr_cli.bench import bench, machine_name, timed_together
 from repsr_cli.data.dataset import Pair, PatchSampler
-from repsr_cli.infer.files import OutputPlan, collect_inputs, plan_jobs, upscale_files
+from repsr_cli.deploy.weights import available_models, load_model
+from repsr_cli.infer.batch import OutputPlan, collect_inputs, plan_jobs, upscale_files
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import VideoOptions, upscale_video
+from repsr_cli.measure.speed import bench, machine_name, timed_together
 from repsr_cli.model import RepSRNet, size_config
-from repsr_cli.weights import available_models, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = {2: (1080, 1920), 3: (720, 1280), 4: (540, 960)}  # LR (height, width): 4K out at every scale

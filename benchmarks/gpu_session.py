@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from repsr_cli.bench import machine_name
 from repsr_cli.errors import UserError
-from repsr_cli.images import find_images
+from repsr_cli.measure.speed import machine_name
+from repsr_cli.media.read import find_images
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.runlog import read_log
 from repsr_cli.train.trainer import Trainer

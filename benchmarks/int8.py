@@ -23,16 +23,16 @@ import numpy as np
 import torch
 from pages import write_section
 
-from repsr_cli import evaluate
-from repsr_cli.bench import machine_name, timed_rounds
 from repsr_cli.data.dataset import load_pairs
 from repsr_cli.data.degradations import LRDegradation
-from repsr_cli.imaging import to_array, to_tensor
+from repsr_cli.deploy.weights import load_model
 from repsr_cli.infer.engines import OpenVinoForward, available
 from repsr_cli.infer.upscaler import Upscaler
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.speed import machine_name, timed_rounds
+from repsr_cli.media.tensors import to_array, to_tensor
 from repsr_cli.model import DeployNet
 from repsr_cli.runtime import native_bf16
-from repsr_cli.weights import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from repsr_cli.data.dataset import prepare_hr
-from repsr_cli.images import find_images
+from repsr_cli.media.read import find_images
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT.parent / "shared" / "data" / "train"

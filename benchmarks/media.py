@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from repsr_cli.ffmpeg import ffmpeg_exe
+from repsr_cli.media.ffmpeg import ffmpeg_exe
 
 
 def synthetic_clip(

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from repsr_cli import evaluate
-from repsr_cli.bench import deploy_flops, machine_name
 from repsr_cli.formats.checkpoint import load_checkpoint, model_from_checkpoint
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.speed import deploy_flops, machine_name
 from repsr_cli.model import fuse
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.runlog import median_rate, parse_log

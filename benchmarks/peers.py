@@ -30,14 +30,14 @@ import numpy as np
 import torch
 from pages import write_section
 
-from repsr_cli.bench import machine_name, timed_rounds
+from repsr_cli.deploy.weights import load_model
 from repsr_cli.formats.deploy import read_deploy
 from repsr_cli.formats.exports import write_onnx
-from repsr_cli.imaging import to_array
 from repsr_cli.infer.engines import NcnnForward, available
 from repsr_cli.infer.upscaler import Upscaler
+from repsr_cli.measure.speed import machine_name, timed_rounds
+from repsr_cli.media.tensors import to_array
 from repsr_cli.model import DeployNet
-from repsr_cli.weights import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "performance.md"

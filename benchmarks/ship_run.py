@@ -22,12 +22,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from repsr_cli.convert import convert
+from repsr_cli.deploy.convert import convert
+from repsr_cli.deploy.weights import FAMILIES, MODEL_TABLE, table_row
 from repsr_cli.formats.checkpoint import lineage_head, load_checkpoint, save_checkpoint
 from repsr_cli.formats.files import atomic_write
 from repsr_cli.train.plot import plot_run
 from repsr_cli.train.runlog import summarize
-from repsr_cli.weights import FAMILIES, MODEL_TABLE, table_row
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,10 +30,10 @@ import torch
 from pages import write_section
 from PIL import Image
 
-from repsr_cli.bench import machine_name
-from repsr_cli.images import read_image
-from repsr_cli.infer.image_io import write_image
 from repsr_cli.infer.upscaler import Upscaler
+from repsr_cli.measure.speed import machine_name
+from repsr_cli.media.read import read_image
+from repsr_cli.media.write import write_image
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "performance.md"
@@ -60,7 +60,7 @@ def commands(image: Path, out: Path) -> dict[str, list[str]]:
     return {
         "python -c pass": [*py, "-c", "pass"],
         "import repsr_cli.cli": [*py, "-c", "import repsr_cli.cli"],
-        "import repsr_cli.infer.files (an upscale's imports)": [*py, "-c", "import repsr_cli.infer.files"],
+        "import repsr_cli.infer.batch (an upscale's imports)": [*py, "-c", "import repsr_cli.infer.batch"],
         "import torch": [*py, "-c", "import torch"],
         **{upscale_key(variant): upscale + extra for variant, extra in VARIANTS.items()},
     }

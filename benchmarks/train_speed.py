@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from pages import kept_tail, write_section
 
-from repsr_cli.bench import machine_name
 from repsr_cli.data.dataset import Pair, PatchSampler, Prefetcher, load_pairs
 from repsr_cli.data.degradations import make_degrader
+from repsr_cli.measure.speed import machine_name
 from repsr_cli.model import BNPhase, RepSRNet, set_bn_phase, size_config
 
 ROOT = Path(__file__).resolve().parents[1]

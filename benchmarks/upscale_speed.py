@@ -26,18 +26,18 @@ import torch
 from pages import kept_tail
 from PIL import Image
 
-from repsr_cli import evaluate
-from repsr_cli.bench import bench, machine_name, networks, tile_cost, timed_together
-from repsr_cli.infer import png
-from repsr_cli.infer.files import Job, upscale_files
+from repsr_cli.infer.batch import Job, upscale_files
 from repsr_cli.infer.upscaler import Upscaler
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.speed import bench, machine_name, networks, tile_cost, timed_together
+from repsr_cli.media import png
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E_MODEL = "repsr-x4"  # the default model: what `repsr upscale in.png -s 4` runs
 BOUNDS = """## What bounds each number
 
 Rows that are compared (fused, unfused, bicubic and the conv peak; the tile sizes; model-only and end to
-end) are timed round-robin in one process (`repsr_cli.bench.timed_together`), so their ratios hold when a
+end) are timed round-robin in one process (`repsr_cli.measure.speed.timed_together`), so their ratios hold when a
 shared VM slows down for a while; absolute figures still differ between runs.
 
 - **Fused vs unfused.** A RepSR block at expand ratio 2 costs 2 x (18 + 2) C^2 multiply-adds per pixel

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from media import synthetic_clip
 
-from repsr_cli.bench import machine_name, networks
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import VideoOptions, upscale_video
+from repsr_cli.measure.speed import machine_name, networks
 
 ROOT = Path(__file__).resolve().parents[1]
 

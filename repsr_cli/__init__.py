@@ -19,7 +19,7 @@ def __getattr__(name: str):
 
         return getattr(upscaler, name)
     if name == "load_model":
-        from .weights import load_model
+        from .deploy.weights import load_model
 
         return load_model
     raise AttributeError(name)

@@ -156,7 +156,7 @@ def upscale(
     """Upscale images: bundled models, deploy weights, Real-ESRGAN compact .pth or training checkpoints."""
     from PIL import Image
 
-    from .infer.files import (
+    from .infer.batch import (
         OutputPlan,
         check_encode_options,
         collect_inputs,
@@ -165,9 +165,9 @@ def upscale(
         plan_jobs,
         upscale_files,
     )
-    from .infer.image_io import EncodeOptions
     from .infer.progress import BatchProgress, summary
     from .infer.upscaler import choose_upscaler
+    from .media.write import EncodeOptions
 
     if max_pixels is not None:
         if max_pixels < 1:
@@ -266,7 +266,7 @@ def upscale_video(
     Ctrl-C or an error leaves no output file (never a truncated one); the finished 2-second segments stay
     beside it, and --resume continues from them."""
 
-    from .infer.files import output_suffix
+    from .infer.batch import output_suffix
     from .infer.progress import VideoProgress, video_summary
     from .infer.upscaler import choose_upscaler
     from .infer.video import CONTAINERS, VideoOptions, check_request, check_window, probe
@@ -322,8 +322,8 @@ def convert(
 ) -> None:
     """Fuse a training checkpoint into plain deploy weights (SRVGGNetCompact layout), or export a model to ONNX
     or ncnn for onnxruntime, OpenVINO, realesrgan-ncnn-vulkan and Upscayl."""
-    from .convert import convert as run_convert
-    from .convert import export
+    from .deploy.convert import convert as run_convert
+    from .deploy.convert import export
 
     if fmt in EXPORT_FORMATS:
         result = export(model, output, fmt, half, overwrite)
@@ -365,9 +365,9 @@ def eval_(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """PSNR/SSIM on the Y channel with the standard SR protocol (MATLAB bicubic LR, border crop)."""
-    from . import evaluate
     from .data.degradations import LRDegradation
-    from .weights import load_model
+    from .deploy.weights import load_model
+    from .measure import evaluate
 
     settings = [LRDegradation.parse(text) for text in degrade or ["none"]]
     if scale < 1:
@@ -558,6 +558,7 @@ def train(
     )
     if config is not None:
         cfg = replayed(config, cfg, given)
+    _check_not_deployed(cfg.init_from)
     with TrainProgress(out) as progress:
         if data_workers < 0:
             raise UserError(f"--data-workers must be 0 or more, got {data_workers}")
@@ -588,6 +589,18 @@ def train(
         raise typer.Exit(130 if result.reason == "interrupted" else 128 + signal.SIGTERM)
 
 
+def _check_not_deployed(init_from: str | None) -> None:
+    """A model name given to --init-from is a fused network, with no blocks to train: say which run made it,
+    rather than 'no such checkpoint'."""
+    from .deploy.weights import available_models, bundled_table
+
+    if init_from is None or Path(init_from).exists() or init_from not in {e.name for e in available_models()}:
+        return
+    row = bundled_table().get(init_from)
+    made_by = f" (run {row.run!r} made this one: --init-from {row.run} in a repsr source tree)" if row else ""
+    raise UserError(f"is a fused deploy model: --init-from takes a training checkpoint or run{made_by}", init_from)
+
+
 @command()
 def plot(
     run_dir: Annotated[Path, typer.Argument(help="Run folder with log.jsonl.", show_default=False)],
@@ -609,8 +622,8 @@ def models() -> None:
     """List bundled and user models."""
     from rich.table import Table
 
+    from .deploy.weights import available_models, load_model, user_model_dir
     from .schema import size_name
-    from .weights import available_models, load_model, user_model_dir
 
     table = Table(title=f"models (user folder: {user_model_dir()})")
     for col in ("name", "source", "scale", "size", "blocks x channels", "file"):
@@ -646,7 +659,7 @@ def bench_(
     if sides := [int(s) for s in size or [] if s.isdigit()]:  # `--size 256`: the input side, in older scripts
         side = sides[-1]
 
-    from .bench import bench
+    from .measure.speed import bench
 
     report = bench(sizes or list(MODEL_SIZES), scale or [4], device, (side, side), compile_model)
     if as_json:

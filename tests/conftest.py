@@ -118,7 +118,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def add_bundled(bundle: Path, name: str, size: str, scale: int) -> None:
     """An untrained model shipped into `bundle` as benchmarks/ship_run.py ships one: its file and its row of the
     model table (the family read from the name, as these test bundles name them)."""
-    from repsr_cli import weights
+    from repsr_cli.deploy import weights
     from repsr_cli.formats.deploy import save_deploy
     from repsr_cli.model import DeployNet, size_config
 
@@ -133,7 +133,7 @@ def add_bundled(bundle: Path, name: str, size: str, scale: int) -> None:
 @pytest.fixture
 def fake_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A bundled-models folder of untrained networks, clean, real and sharp families, and an empty user folder."""
-    from repsr_cli import weights
+    from repsr_cli.deploy import weights
 
     bundle, user = tmp_path / "bundled", tmp_path / "user"
     bundle.mkdir()

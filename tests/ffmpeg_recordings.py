@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from repsr_cli.ffmpeg import ffmpeg_exe
+from repsr_cli.media.ffmpeg import ffmpeg_exe
 
 FOLDER = Path(__file__).parent / "fixtures" / "ffmpeg"
 CLIP = ["-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=0.4"]

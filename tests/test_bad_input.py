@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from repsr_cli import weights
+from repsr_cli.deploy import weights
 from repsr_cli.errors import UserError
 from repsr_cli.formats import files
 from repsr_cli.formats.deploy import save_deploy
@@ -467,7 +467,7 @@ def test_an_unwritable_lr_cache_only_costs_time(tmp_path: Path, image_folder: Pa
 
 def test_images_the_hostile_run_read_wrong(tmp_path: Path) -> None:
     """Each once gave a wrong image with exit 0 (issue 28)."""
-    from repsr_cli.images import read_image
+    from repsr_cli.media.read import read_image
 
     rgb = np.random.default_rng(3).integers(0, 256, (6, 5, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "trns.png", transparency=tuple(int(v) for v in rgb[0, 0]))
@@ -495,7 +495,7 @@ def test_images_the_hostile_run_read_wrong(tmp_path: Path) -> None:
 
 
 def test_gif_and_avif_are_found_and_avif_counts_as_lossy(tmp_path: Path) -> None:
-    from repsr_cli.images import find_images, read_image
+    from repsr_cli.media.read import find_images, read_image
 
     rgb = np.random.default_rng(4).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "a.gif")
@@ -619,7 +619,7 @@ def test_text_files_and_odd_state_dicts_as_models_are_one_line(tmp_path: Path) -
 
 def test_a_missing_ffmpeg_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks.media import synthetic_clip
-    from repsr_cli.ffmpeg import ffmpeg_exe
+    from repsr_cli.media.ffmpeg import ffmpeg_exe
 
     clip = synthetic_clip(tmp_path / "v.mp4", "48x32", "25", seconds=0.2)
     set5 = tmp_path / "set"
@@ -677,7 +677,7 @@ def test_a_tiff_without_pages_fails_in_one_line_and_a_planar_16_bit_tiff_is_read
 
     import tifffile
 
-    from repsr_cli.images import read_image
+    from repsr_cli.media.read import read_image
 
     (tmp_path / "empty.tif").write_bytes(b"II*\x00" + struct.pack("<I", 0))  # a header whose first page is 'none'
     planes = np.random.default_rng(0).integers(0, 65536, (3, 24, 32), dtype=np.uint16)
@@ -694,7 +694,7 @@ def test_every_written_format_is_left_out_of_a_rerun_and_alpha_is_kept_or_compos
     """BMP and 16-bit TIFF outputs carry our marker too (a BMP in its reserved header fields), so a folder rerun
     with other settings does not upscale them again; an RGBA BMP keeps its alpha; RGBA to JPEG is composited
     on white, and the line says so."""
-    from repsr_cli.images import read_image
+    from repsr_cli.media.read import read_image
 
     rgba = np.random.default_rng(0).integers(0, 256, (12, 16, 4), dtype=np.uint8)
     rgba[..., 3] = 0
@@ -772,7 +772,7 @@ def test_plot_says_when_it_leaves_a_damaged_config_out(tmp_path: Path, tiny_chec
 def test_a_16_bit_grey_tiff_keeps_its_exif_rotation_like_an_rgb_one(tmp_path: Path) -> None:
     import tifffile
 
-    from repsr_cli.images import read_image
+    from repsr_cli.media.read import read_image
 
     grey = np.zeros((24, 32), np.uint16)
     grey[:4] = 60000  # a bright band along the top, stored; orientation 6 shows it on the right

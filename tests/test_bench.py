@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from repsr_cli.bench import timed_together
+from repsr_cli.measure.speed import timed_together
 
 from .conftest import cli
 
@@ -45,7 +45,7 @@ def test_timed_together_takes_turns() -> None:
 def test_unfused_baseline_runs_the_branches() -> None:
     """In eval mode a training network computes its blocks folded (the fused cost); the benchmark's unfused
     baseline must run the branches, or 'fused / unfused' would compare the fused network with itself."""
-    from repsr_cli.bench import Branches, networks
+    from repsr_cli.measure.speed import Branches, networks
     from repsr_cli.model.batchnorm import phased_norms
 
     train_net, deploy = networks("tiny", 2)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from repsr_cli.weights import load_model
+from repsr_cli.deploy.weights import load_model
 
 from .conftest import cli, run_cli
 

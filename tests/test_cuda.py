@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from repsr_cli import evaluate
+from repsr_cli.deploy.weights import available_models, load_model
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import probe, upscale_video
-from repsr_cli.weights import available_models, load_model
+from repsr_cli.measure import evaluate
 
 from .conftest import shared_path
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from repsr_cli import evaluate
 from repsr_cli.data.degradations import (
     Degrader,
     LRDegradation,
@@ -18,6 +17,7 @@ from repsr_cli.data.degradations import (
 from repsr_cli.data.presets import DEGRADATIONS, Stage
 from repsr_cli.data.resize import imresize
 from repsr_cli.errors import UserError
+from repsr_cli.measure import evaluate
 
 from .conftest import shared_path, synthetic_image
 
@@ -82,7 +82,7 @@ def test_degradation_names() -> None:
 
 def test_degraded_eval_reproduces_the_published_table() -> None:
     """The x4 Set14 cells of issue [1/6]'s table (bicubic and repsr-x4 at JPEG 50 and H.264 CRF 26)."""
-    from repsr_cli.weights import load_model
+    from repsr_cli.deploy.weights import load_model
 
     pairs = evaluate.load_benchmark(shared_path("benchmark", "Set14"), 4)
     table = {("bicubic", "jpeg:50"): 24.91, ("bicubic", "h264:26"): 24.41, ("repsr-x4", "jpeg:50"): 24.91}

@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
+from repsr_cli.deploy.weights import available_models
 from repsr_cli.errors import UserError
 from repsr_cli.infer.engines import available, candidates, engine_choices, fastest, resolve_engine
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.weights import available_models
 
 from .conftest import cli
 from .test_bad_input import one_line_error
@@ -98,8 +98,8 @@ def test_cpu_engines_refuse_what_only_pytorch_does(engine: str, tmp_path: Path) 
 def test_openvino_int8_graph_stays_near_fp32_and_quantizes() -> None:
     """The int8 network benchmarks/int8.py measures: close to fp32 with the image's own ranges, and really
     quantized (ranges far too narrow clip every activation, which the test sees)."""
+    from repsr_cli.deploy.weights import load_model
     from repsr_cli.infer.engines import OpenVinoForward
-    from repsr_cli.weights import load_model
 
     net = load_model("repsr-tiny-x4")
     photo = np.asarray(Image.open(EXAMPLES / "chart_lr.png").convert("RGB"))[:48, :64]

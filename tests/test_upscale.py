@@ -12,10 +12,10 @@ from PIL import Image, ImageCms
 
 from repsr_cli import Upscaler
 from repsr_cli.errors import UserError
-from repsr_cli.images import ImageFile, read_image
+from repsr_cli.infer.batch import Callbacks, Job, OutputPlan, collect_inputs, my_share, plan_jobs, upscale_files
 from repsr_cli.infer.engines import available
-from repsr_cli.infer.files import Callbacks, Job, OutputPlan, collect_inputs, my_share, plan_jobs, upscale_files
-from repsr_cli.infer.image_io import write_image
+from repsr_cli.media.read import ImageFile, read_image
+from repsr_cli.media.write import write_image
 from repsr_cli.model import RepSRNet, fuse, size_config
 
 from .conftest import cli, run_cli
@@ -261,7 +261,7 @@ def test_models_command_lists_bundled() -> None:
 
 
 def test_jpeg_quality_is_read_from_the_quantization_table(tmp_path: Path) -> None:
-    from repsr_cli.images import jpeg_quality
+    from repsr_cli.media.read import jpeg_quality
 
     img = Image.fromarray(np.random.default_rng(4).integers(0, 256, (32, 32, 3), dtype=np.uint8))
     for quality in range(1, 101):

@@ -13,10 +13,10 @@ import pytest
 
 from benchmarks.media import synthetic_clip
 from repsr_cli.errors import UserError
-from repsr_cli.ffmpeg import ffmpeg_exe
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import Probe, VideoOptions, probe, upscale_video
 from repsr_cli.infer.video.probe import exact_rate
+from repsr_cli.media.ffmpeg import ffmpeg_exe
 
 from .conftest import cli, run_cli
 

@@ -18,10 +18,10 @@ from rich.console import Console
 
 from benchmarks.media import synthetic_clip
 from repsr_cli.errors import UserError
-from repsr_cli.ffmpeg import ffmpeg_exe
 from repsr_cli.infer.engines import available
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.infer.video import VideoOptions, probe, upscale_video
+from repsr_cli.media.ffmpeg import ffmpeg_exe
 
 from .conftest import cli
 

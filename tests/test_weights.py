@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from repsr_cli import weights
+from repsr_cli.deploy import weights
 from repsr_cli.errors import UserError
 
 from .conftest import add_bundled, shared_path
@@ -88,7 +88,7 @@ def test_no_bundled_models_is_a_clear_error(fake_bundle: Path) -> None:
 
 def test_every_bundled_model_clearly_beats_bicubic_on_set5() -> None:
     """Catches a shipped file that is untrained, miswired or tagged with the wrong scale."""
-    from repsr_cli import evaluate
+    from repsr_cli.measure import evaluate
 
     set5 = shared_path("benchmark", "Set5")
     bundled = [e for e in weights.available_models() if e.source == "bundled"]

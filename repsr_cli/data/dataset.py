@@ -21,8 +21,8 @@ from PIL import Image
 
 from ..errors import UserError
 from ..formats.files import atomic_write
-from ..images import find_images, read_rgb8
-from ..imaging import to_tensor
+from ..media.read import find_images, read_rgb8
+from ..media.tensors import to_tensor
 from .degradations import Degrader
 from .resize import downscale, mod_crop
 

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import UserError
-from ..ffmpeg import CRF_MAX, ffmpeg_exe, quality_args
-from ..imaging import to_array, to_tensor
+from ..media.ffmpeg import CRF_MAX, ffmpeg_exe, quality_args
+from ..media.tensors import to_array, to_tensor
 from .presets import DEGRADATIONS, Preset, Stage
 from .resize import imresize
 

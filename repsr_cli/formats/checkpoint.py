@@ -1,6 +1,6 @@
 """The training checkpoint format: what a run saves, everything exact resume needs, and the network in it.
 
-Written atomically and read without unpickling code (files.py); `train` writes it, `convert`, `upscale -m`
+Written atomically and read without unpickling code (formats/files.py); `train` writes it, `convert`, `upscale -m`
 and `--init-from` read it.
 """
 

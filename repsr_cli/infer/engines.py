@@ -105,7 +105,10 @@ def fastest(
     """The pair whose call (`make(engine, precision)`: one tile upscaled) is fastest: measured once, then read
     back. The calls take turns, a warm-up each and then the best of two rounds, so a busy spell on the
     machine falls on every candidate alike."""
-    from ..bench import machine_name, timed_rounds  # here: bench imports the Upscaler, which imports this module
+    from ..measure.speed import (  # here: bench imports the Upscaler, which imports this module
+        machine_name,
+        timed_rounds,
+    )
 
     cpu = torch.device("cpu")
     versions = [f"{engine} {engine_version(engine)}" for engine in CPU_ENGINES]

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .files import Callbacks, Job, Report
+from .batch import Callbacks, Job, Report
 from .video import Probe, VideoOptions, VideoReport, frames_expected
 
 

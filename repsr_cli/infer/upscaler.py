@@ -17,15 +17,15 @@ import torch
 from PIL import Image
 
 from ..data.resize import imresize
+from ..deploy.weights import ModelEntry, blend_model, default_model, load_model, sizes_for
 from ..errors import UserError
-from ..images import pil_to_array
-from ..imaging import round_to, to_array, to_tensor
+from ..media.read import pil_to_array
+from ..media.tensors import round_to, to_array, to_tensor
+from ..media.write import array_to_pil
 from ..model import DeployNet
 from ..runtime import PRECISIONS, resolve_device, resolve_precision
 from ..schema import ALPHA_MODES, MODEL_SIZES, choices
-from ..weights import ModelEntry, blend_model, default_model, load_model, sizes_for
 from .engines import CPU_ENGINES, candidates, cpu_forward, cpu_precision, fastest, resolve_engine
-from .image_io import array_to_pil
 from .tiles import count_tiles, tiles
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .. import distributed, evaluate
+from .. import distributed
 from ..data.dataset import PatchSampler, Prefetcher, load_pairs
 from ..data.degradations import make_degrader
 from ..errors import UserError
@@ -35,6 +35,7 @@ from ..formats.checkpoint import (
     save_checkpoint,
 )
 from ..formats.files import Busy, exclusive
+from ..measure import evaluate
 from ..model import BNPhase, RepSRNet, bn_phase, estimate_population_stats, fuse, set_bn_phase
 from ..model.grow import can_grow, grow
 from ..runtime import resolve_device, resolve_precision
@@ -66,19 +67,10 @@ RUN_HOMES = ("history", "experiments", "runs")  # where a run named by --init-fr
 def init_checkpoint(spec: str, beside: Path) -> Path:
     """--init-from as given: a checkpoint file, or a run by name (`real-base-x4-decay`; an old path to a run's
     checkpoint whose folder has moved counts as its name): that run's checkpoints/last.pth next to this run's
-    folder (`beside`) or in history/, experiments/ or runs/. A bundled model's name is a fused network, which
-    has no blocks to start from: say where its checkpoint is instead of 'file not found'."""
-    from ..weights import available_models
-
+    folder (`beside`) or in history/, experiments/ or runs/."""
     path = Path(spec)
     if path.exists():
         return path
-    if spec in {e.name for e in available_models()}:
-        raise UserError(
-            "is a fused deploy model: --init-from takes a training checkpoint (the bundled models' lineage heads "
-            "are in history/RUN/checkpoints/last.pth)",
-            spec,
-        )
     name = init_run_name(spec)
     homes = [beside, *map(Path, RUN_HOMES)]
     for home in homes:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UserError
-from ...ffmpeg import check_crf, ffmpeg_exe, file_url, quality_args
 from ...formats.files import check_output
+from ...media.ffmpeg import check_crf, ffmpeg_exe, file_url, quality_args
 from ...schema import IMAGE_SUFFIXES
 from .probe import Colour, Probe
 from .segments import SEGMENT_SECONDS

@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ...errors import UserError
-from ...ffmpeg import ffmpeg_exe, file_url
+from ...media.ffmpeg import ffmpeg_exe, file_url
 
 STILL_CODECS = {"png", "bmp", "tiff", "webp", "gif"}  # a stream of these beside another video is cover art
 LOW_DEPTH_PACKED = ("rgb565", "bgr565", "rgb555", "bgr555", "rgb444", "bgr444")  # endian-suffixed, yet <= 8 bits

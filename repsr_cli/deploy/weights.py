@@ -14,10 +14,10 @@ from pathlib import Path
 import platformdirs
 import torch
 
-from .errors import UserError
-from .formats.deploy import read_deploy
-from .model import DeployNet, NetConfig
-from .schema import MODEL_SIZES, number_text, size_name
+from ..errors import UserError
+from ..formats.deploy import read_deploy
+from ..model import DeployNet, NetConfig
+from ..schema import MODEL_SIZES, number_text, size_name
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".param")
 

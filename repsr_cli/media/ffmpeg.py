@@ -9,7 +9,7 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 
 @lru_cache(maxsize=1)

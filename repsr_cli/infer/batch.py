@@ -20,10 +20,10 @@ import torch
 from ..distributed import from_env
 from ..errors import UserError
 from ..formats.files import Busy, exclusive, sidecar
-from ..images import find_images, is_our_output, read_image
+from ..media.read import find_images, is_our_output, read_image
+from ..media.write import EncodeOptions, check_output_size, write_image
 from ..runtime import PeakMemory
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
-from .image_io import EncodeOptions, check_output_size, write_image
 from .upscaler import ModelPerInput, Upscaler, available_memory
 
 GLOB_CHARS = set("*?[")

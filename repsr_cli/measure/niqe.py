@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.resize import imresize
-from .errors import UserError
+from ..data.resize import imresize
+from ..errors import UserError
 from .metrics import rgb_to_y
 
 PATCH = 96  # the pristine model's patch side at full scale

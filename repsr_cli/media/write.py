@@ -1,6 +1,6 @@
 """Image files out: every common format, metadata carried, atomic writes, one-line errors.
 
-PNG is written by png.py, so 16-bit images stay 16-bit end to end (they are read by images.py).
+PNG is written by png.py, so 16-bit images stay 16-bit end to end (they are read by read.py).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from PIL import Image
 from .. import __version__
 from ..errors import UserError
 from ..formats.files import atomic_write
-from ..images import BMP_MARKER, EXIF_SOFTWARE, OUTPUT_MARKER, ImageFile, to_uint8
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
 from .png import write_png
+from .read import BMP_MARKER, EXIF_SOFTWARE, OUTPUT_MARKER, ImageFile, to_uint8
 
 JPEG_EXIF_LIMIT = 65_533  # bytes in one APP1 segment (a 16-bit length that counts itself)
 MAX_SIDE = {"JPEG": 65_535, "WEBP": 16_383, "PNG": 2**31 - 1, "TIFF": 2**31 - 1, "BMP": 2**31 - 1}  # format limits

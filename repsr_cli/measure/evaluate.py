@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.dataset import Pair, load_pairs
-from .data.degradations import LRDegradation
-from .data.resize import imresize
-from .imaging import to_array, to_tensor
+from ..data.dataset import Pair, load_pairs
+from ..data.degradations import LRDegradation
+from ..data.resize import imresize
+from ..media.tensors import to_array, to_tensor
 from .metrics import halo_share, psnr_y, ssim_y
 
 Upscale = Callable[[np.ndarray], np.ndarray]  # LR uint8 HxWx3 -> SR uint8 HxWx3

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError
-from .formats.checkpoint import check_fields, checkpoint_warning, is_checkpoint, model_from_checkpoint
-from .formats.deploy import save_deploy
-from .formats.files import check_output, read_torch_file
-from .model import fuse
-from .schema import DEPLOY_FORMATS, EXPORT_FORMATS, choices
+from ..errors import UserError
+from ..formats.checkpoint import check_fields, checkpoint_warning, is_checkpoint, model_from_checkpoint
+from ..formats.deploy import save_deploy
+from ..formats.files import check_output, read_torch_file
+from ..model import fuse
+from ..schema import DEPLOY_FORMATS, EXPORT_FORMATS, choices
 
 
 @dataclass
@@ -86,7 +86,7 @@ def export(
     model: str, output: Path | None = None, fmt: str = "onnx", half: bool = False, overwrite: bool = False
 ) -> ConvertResult:
     """Any model `upscale -m` takes -> ONNX (`NAME.onnx`) or ncnn (`NAME.param` + `NAME.bin`)."""
-    from .formats.exports import write_ncnn, write_onnx
+    from ..formats.exports import write_ncnn, write_onnx
     from .weights import load_model, resolve_model_path
 
     if fmt not in EXPORT_FORMATS:

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import UserError
-from .schema import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..errors import UserError
+from ..schema import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 EXIF_ORIENTATION = 0x0112
 EXIF_SOFTWARE = 0x0131
-OUTPUT_MARKER = "repsr"  # EXIF Software of every file we write (infer/image_io.py): folder scans skip them
+OUTPUT_MARKER = "repsr"  # EXIF Software of every file we write (media/write.py): folder scans skip them
 # BMP holds no metadata: our BMPs carry this in the file header's two reserved 16-bit fields instead, which
 # readers ignore (the format says they are 0 or application-defined).
 BMP_MARKER = b"rpsr"

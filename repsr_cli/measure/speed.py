@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import UserError
-from .infer.upscaler import Upscaler
-from .model import DeployNet, RepSRNet, fuse, size_config
-from .runtime import PRECISIONS, resolve_device
-from .schema import MODEL_SIZES
+from ..errors import UserError
+from ..infer.upscaler import Upscaler
+from ..model import DeployNet, RepSRNet, fuse, size_config
+from ..runtime import PRECISIONS, resolve_device
+from ..schema import MODEL_SIZES
 
 Key = TypeVar("Key")
 DTYPES = {name: getattr(torch, dtype) for name, dtype in PRECISIONS.items()}  # runtime's one table
