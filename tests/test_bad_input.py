@@ -654,9 +654,21 @@ def test_long_names_and_unwritable_folders(tmp_path: Path, monkeypatch: pytest.M
     assert (tmp_path / f"{long}.png").exists() and (tmp_path / f"{long[:246]}.mp4").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     too_long = tmp_path / f"{'n' * 300}.mp4"
-    for args in (("upscale-video", clip, "-o", too_long), ("convert", "repsr-x4", "--format", "onnx", "-o", too_long)):
+    for args in (
+        ("upscale-video", clip, "-o", too_long),
+        ("convert", "repsr-x4", "--format", "onnx", "-o", too_long),
+        ("upscale", image, "-o", too_long.with_suffix(".png")),
+    ):
         result = cli(*args)
         assert result.returncode == 1 and "file systems take at most 255" in result.stderr, result.stderr
+    # in a batch, an input whose name with the suffix passes the limit fails alone: the rest go on
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for name in ("m" * 250, "ok"):
+        Image.new("RGB", (12, 10)).save(batch / f"{name}.png")
+    result = cli("upscale", batch, "-s", "2", "-o", tmp_path / "out/")
+    assert result.returncode == 1 and "file systems take at most 255" in result.stdout + result.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["ok_x2.png"]
     import os
 
     from repsr_cli.formats import files as files_module

@@ -42,14 +42,19 @@ def sidecar(path: Path, tag: str, room: int = 0) -> Path:
     return path.with_name(f".{stem}~{digest}{tag}")
 
 
+def check_name(path: Path) -> None:
+    """First of all for an output: the OS refuses even to look up a name past NAME_MAX."""
+    size = len(Path(path).name.encode())
+    if size > NAME_MAX:
+        raise UserError(f"the file name is {size} bytes; file systems take at most {NAME_MAX}", path)
+
+
 def check_output(path: Path, overwrite: bool = False, source: Path | None = None, example: str = "") -> None:
     """An output can be written where it is named, before any work: not a folder, in a folder that exists and
     takes new files, a name the file system takes, not the input, not an existing file unless `overwrite`.
     The one check of every command that writes a named file (`example`: a file name to suggest for a folder)."""
     path = Path(path)
-    size = len(path.name.encode())
-    if size > NAME_MAX:  # first: the OS refuses even to look such a name up
-        raise UserError(f"the file name is {size} bytes; file systems take at most {NAME_MAX}", path)
+    check_name(path)
     if path.is_dir():
         hint = f" (for example {path / example})" if example else ""
         raise UserError(f"is a folder; name the output file{hint}", path)

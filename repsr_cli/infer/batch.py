@@ -19,7 +19,7 @@ import torch
 
 from ..distributed import from_env
 from ..errors import UserError
-from ..formats.files import Busy, exclusive, sidecar
+from ..formats.files import Busy, check_name, exclusive, sidecar
 from ..media.read import find_images, is_our_output, read_image
 from ..media.write import EncodeOptions, check_output_size, write_image
 from ..runtime import PeakMemory
@@ -137,6 +137,8 @@ def plan_jobs(found: list[tuple[Path, Path | None]], plan: OutputPlan) -> list[J
     if not found:
         raise UserError("no images to upscale")
     out = plan.output
+    if out is not None:
+        check_name(out)
     file_like = out is not None and not plan.folder and out.suffix != "" and not out.is_dir()
     one_file = file_like and len(found) == 1 and found[0][1] is None
     if file_like and not one_file and not out.exists():
@@ -257,6 +259,7 @@ def upscale_files(
             for job in jobs:
                 lock = ExitStack()  # on the output until it is written: a second run writing it is refused
                 try:
+                    check_name(job.target)  # an input's long name plus the suffix can pass the limit
                     target = real_path(job.target)
                     if target == real_path(job.source):
                         raise UserError("output would overwrite the input; choose another -o or --suffix", job.target)
