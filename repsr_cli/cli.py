@@ -706,6 +706,11 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.filename is None:  # not about a file the user named: a bug, shown in full
+            raise
+        err.print(f"error: {exc.filename}: {exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

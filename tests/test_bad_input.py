@@ -661,6 +661,14 @@ def test_long_names_and_unwritable_folders(tmp_path: Path, monkeypatch: pytest.M
     ):
         result = cli(*args)
         assert result.returncode == 1 and "file systems take at most 255" in result.stderr, result.stderr
+    for args in (  # a name past the limit as an input or a folder: what the OS says about it, in one line
+        ("upscale", too_long.with_suffix(".png")),
+        ("eval", "-m", "repsr-tiny-x4", "--data", too_long.with_suffix(""), "-s", "4"),
+        ("convert", too_long.with_suffix(".pth")),
+        ("plot", too_long.with_suffix("")),
+        ("train", "--data", tmp_path, "--out", too_long.with_suffix(""), "--iters", "1"),
+    ):
+        one_line_error(cli(*args), "File name too long")
     # in a batch, an input whose name with the suffix passes the limit fails alone: the rest go on
     batch = tmp_path / "batch"
     batch.mkdir()
