@@ -15,6 +15,7 @@ from PIL import Image
 
 from repsr_cli.deploy.weights import available_models
 from repsr_cli.errors import UserError
+from repsr_cli.infer import engines
 from repsr_cli.infer.engines import available, candidates, engine_choices, fastest, resolve_engine
 from repsr_cli.infer.upscaler import Upscaler
 
@@ -55,6 +56,7 @@ def test_auto_measures_on_the_cpu_and_is_pytorch_where_only_pytorch_can_run() ->
 
 def test_the_fastest_pair_is_measured_once_then_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(engines, "busy_share", lambda: 0.0)  # a quiet machine, whatever this one is doing
     calls: list[tuple[str, str]] = []
     pause = {("torch", "fp32"): 0.004, ("ncnn", "fp32"): 0.0}
 
@@ -73,6 +75,29 @@ def test_the_fastest_pair_is_measured_once_then_read_back(tmp_path: Path, monkey
     kept = json.loads((tmp_path / "repsr" / "engine-choices.json").read_text())
     assert engine_choices() == tmp_path / "repsr" / "engine-choices.json"
     assert {tuple(v["choice"]) for v in kept.values()} == {("ncnn", "fp32")}
+
+
+def test_a_choice_made_on_a_busy_machine_is_measured_again_when_it_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls: list[str] = []
+    load = {"now": 1.0}
+    monkeypatch.setattr(engines, "busy_share", lambda: load["now"])
+
+    def make(engine: str, precision: str):
+        return lambda: calls.append(engine)
+
+    pairs = [("torch", "fp32"), ("ncnn", "fp32")]
+    fastest(pairs, "layout-b", 64, make)
+    assert len(calls) == 6  # measured while busy
+    fastest(pairs, "layout-b", 64, make)
+    assert len(calls) == 6  # still busy: kept
+    load["now"] = 0.1
+    fastest(pairs, "layout-b", 64, make)
+    assert len(calls) == 12  # quieter now: measured again
+    fastest(pairs, "layout-b", 64, make)
+    assert len(calls) == 12  # and that quiet measurement is kept
 
 
 def test_an_auto_upscaler_runs_the_measured_choice(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ path on Real-ESRGAN's 16x64 network on an AVX2-only CPU, while on the AVX512-BF1
 which of those two wins changes with the network and the tile. So
 `auto` measures: the first time a network layout runs on a CPU at a tile size, each candidate upscales one
 tile, and the fastest is kept in the user cache (`engine_choices`), so later runs start at once and pick the
-same. The engines take the Upscaler's tiles alike, so tiling, alpha, 16-bit and the out-of-memory fallback stay
-one mechanism; ncnn gets the network written as ncnn files with float32 weights, OpenVINO as a graph built
-with its operator API, both in memory.
+same (a choice made while the machine was busy is measured again once it is quieter). The engines take the
+Upscaler's tiles alike, so tiling, alpha, 16-bit and the out-of-memory fallback stay one mechanism; ncnn gets
+the network written as ncnn files with float32 weights, OpenVINO as a graph built with its operator API, both
+in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import functools
 import importlib.metadata
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,6 +101,19 @@ def engine_choices() -> Path:
     return Path(platformdirs.user_cache_dir("repsr")) / "engine-choices.json"
 
 
+# A choice measured while other work kept at least this share of the cores busy (the load average over them)
+# is measured again the next time the machine is quieter: a busy spell can favour one engine over another.
+BUSY = 0.5
+
+
+def busy_share() -> float:
+    """The one-minute load average per core; 0 where the OS does not keep one."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (OSError, AttributeError):
+        return 0.0
+
+
 def fastest(
     pairs: list[tuple[str, str]], layout: str, tile: int, make: Callable[[str, str], Callable[[], object]]
 ) -> tuple[str, str]:
@@ -118,13 +133,20 @@ def fastest(
         known = json.loads(path.read_text())
     except (OSError, ValueError):
         known = {}
-    if key in known and tuple(known[key]["choice"]) in pairs:
-        engine, precision = known[key]["choice"]
+    load = busy_share()
+    entry = known.get(key, {})
+    measured_busy = entry.get("busy", 0.0) >= BUSY
+    if tuple(entry.get("choice", ())) in pairs and not (measured_busy and load < BUSY):
+        engine, precision = entry["choice"]
         return engine, precision
     rounds = timed_rounds({pair: make(*pair) for pair in pairs}, cpu, rounds=2, min_time=0.0)
     seconds = {pair: min(times) for pair, times in rounds.items()}
     choice = min(pairs, key=seconds.__getitem__)
-    known[key] = {"choice": choice, "seconds": {" ".join(p): round(t, 4) for p, t in seconds.items()}}
+    known[key] = {
+        "choice": choice,
+        "seconds": {" ".join(p): round(t, 4) for p, t in seconds.items()},
+        "busy": round(load, 2),
+    }
     with contextlib.suppress(OSError):  # an unwritable cache only costs the measurement again next time
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(known, indent=1)))
     return choice
