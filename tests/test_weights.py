@@ -104,7 +104,7 @@ def test_every_bundled_model_clearly_beats_bicubic_on_set5() -> None:
             assert model > base + 1.0, (entry.name, model, base)  # the weakest, tiny x4, is about 2.2 dB above
 
 
-def test_size_picks_the_models_of_one_preset_and_the_default_is_the_biggest(fake_bundle: Path) -> None:
+def test_size_picks_the_models_of_one_size_and_the_default_is_the_biggest(fake_bundle: Path) -> None:
     from repsr_cli.infer.upscaler import ModelPerInput
 
     for name in ("repsr-base-x4", "repsr-real-base-x4"):
