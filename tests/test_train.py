@@ -453,6 +453,10 @@ def test_init_from_names_a_run_even_where_its_folder_moved(tmp_path: Path, image
         run = Trainer(config(image_folder, tmp_path / f"from-{len(spec)}", init_from=spec))
         want = load_checkpoint(head)["model"]
         assert torch.equal(run.net.state_dict()["body.0.weight"], want["body.0.weight"])
-    with pytest.raises(UserError, match="no run 'nowhere' with one in .*repsr train --config history/nowhere"):
+    with pytest.raises(UserError, match="no run 'nowhere' with one in .*a run without one replays its config"):
         Trainer(config(image_folder, tmp_path / "lost", init_from="nowhere"))
+    (tmp_path / "parked").mkdir()  # a run whose record is kept but not its checkpoint: its own config is named
+    (tmp_path / "parked" / "config.json").write_text("{}")
+    with pytest.raises(UserError, match=f"replay it with: repsr train --config {tmp_path}/parked/config.json"):
+        Trainer(config(image_folder, tmp_path / "lost", init_from="parked"))
     assert not (tmp_path / "lost").exists()

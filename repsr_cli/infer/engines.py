@@ -120,7 +120,7 @@ def fastest(
     """The pair whose call (`make(engine, precision)`: one tile upscaled) is fastest: measured once, then read
     back. The calls take turns, a warm-up each and then the best of two rounds, so a busy spell on the
     machine falls on every candidate alike."""
-    from ..measure.speed import (  # here: bench imports the Upscaler, which imports this module
+    from ..measure.speed import (  # here: speed.py imports the Upscaler, which imports this
         machine_name,
         timed_rounds,
     )

@@ -76,9 +76,10 @@ def init_checkpoint(spec: str, beside: Path) -> Path:
     for home in homes:
         if (found := home / name / "checkpoints" / "last.pth").exists():
             return found
+    record = next((home / name / "config.json" for home in homes if (home / name / "config.json").exists()), None)
+    replay = f"replay it with: repsr train --config {record}" if record else "a run without one replays its config"
     raise UserError(
-        f"--init-from: no such checkpoint, and no run {name!r} with one in {', '.join(map(str, homes))} (a run "
-        f"whose checkpoint was not kept replays with: repsr train --config history/{name}/config.json)",
+        f"--init-from: no such checkpoint, and no run {name!r} with one in {', '.join(map(str, homes))} ({replay})",
         spec,
     )
 
