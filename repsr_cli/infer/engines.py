@@ -196,18 +196,23 @@ class OpenVinoForward:
         self._compiled = ov.Core().compile_model(openvino_model(net, int8), "CPU", config)
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        # the graph takes and gives channels-last memory: the Upscaler's tiles are that already (media.tensors)
+        # and to_array reads it without a transpose, so neither side pays for one
+        nhwc = np.ascontiguousarray(batch.float().permute(0, 2, 3, 1).numpy())
         try:
-            out = self._compiled(np.ascontiguousarray(batch.float().numpy()))[0]
+            out = self._compiled(nhwc)[0]
         except RuntimeError as exc:
             if "bad_alloc" in str(exc) or "allocate" in str(exc).lower():
                 raise RuntimeError(f"openvino: out of memory ({exc})") from exc
             raise
-        return torch.from_numpy(np.array(out))  # a copy: the request's output buffer is reused by the next call
+        # a copy: the request's output buffer is reused by the next call; N x 3 x sH x sW in channels-last memory
+        return torch.from_numpy(np.array(out)).permute(0, 3, 1, 2)
 
 
 def openvino_model(net: DeployNet, int8: list[tuple[float, float]] | None = None):
-    """The deploy network as an OpenVINO model of any batch and image size: 3x3 convolutions with bias, PReLUs,
-    and the input added to the last conv's channels before the pixel shuffle, as DeployNet.run does.
+    """The deploy network as an OpenVINO model of any batch and image size, N x H x W x 3 in and out
+    (channels-last memory, as the Upscaler keeps images): 3x3 convolutions with bias, PReLUs, and the input added
+    to the last conv's channels before the pixel shuffle, as DeployNet.run does.
 
     `int8`: each conv's input range (low, high), from calibration: the input is then quantized to 256 levels
     over that range and the weights to 255 symmetric levels per output channel, as FakeQuantize nodes, which
@@ -221,8 +226,9 @@ def openvino_model(net: DeployNet, int8: list[tuple[float, float]] | None = None
         return ops.fake_quantize(node, low, high, low, high, levels)
 
     s = net.cfg.scale
-    image = ops.parameter(ov.PartialShape([-1, 3, -1, -1]), ov.Type.f32, name="data")
-    x, convs = image, 0
+    image = ops.parameter(ov.PartialShape([-1, -1, -1, 3]), ov.Type.f32, name="data")
+    nchw = ops.transpose(image, ops.constant(np.array([0, 3, 1, 2], dtype=np.int64)))
+    x, convs = nchw, 0
     for kind, a, b in deploy_layers(net):
         if kind == "conv":
             weight = ops.constant(a)
@@ -236,9 +242,10 @@ def openvino_model(net: DeployNet, int8: list[tuple[float, float]] | None = None
         else:
             x = ops.prelu(x, ops.constant(a))
     # channel c*s*s + k of the last conv takes input channel c: PixelShuffle then spreads it to c's s*s sub-pixels
-    repeated = ops.gather(image, ops.constant(np.repeat(np.arange(3), s * s).astype(np.int64)), ops.constant(1))
+    repeated = ops.gather(nchw, ops.constant(np.repeat(np.arange(3), s * s).astype(np.int64)), ops.constant(1))
     out = ops.depth_to_space(ops.add(x, repeated), "depth_first", s)  # depth_first: PyTorch's PixelShuffle order
-    return ov.Model([out], [image], "repsr")
+    nhwc = ops.transpose(out, ops.constant(np.array([0, 2, 3, 1], dtype=np.int64)))
+    return ov.Model([nhwc], [image], "repsr")
 
 
 def cpu_forward(engine: str, net: DeployNet, threads: int, precision: str) -> Forward:

@@ -119,16 +119,16 @@ class Upscaler:
             self.engine, precision = fastest_for(net, precision, min(tile or CPU_TILE, CPU_TILE))
         if self.engine in CPU_ENGINES:
             precision = cpu_precision(self.engine, precision)
-            self.dtype, self._layout = torch.float32, torch.contiguous_format  # host tensors in and out
+            self.dtype = torch.float32  # host tensors in and out
             self.precision = PRECISIONS[precision]  # inside the engine
             self.net = net.eval()
             self._run: Callable[[torch.Tensor], torch.Tensor] = cpu_forward(
                 self.engine, net, torch.get_num_threads(), precision
             )
         else:
-            self.dtype, self._layout = resolve_precision(precision, self.device), torch.channels_last
+            self.dtype = resolve_precision(precision, self.device)
             self.precision = str(self.dtype).removeprefix("torch.")
-            self.net = net.to(self.device, self.dtype, memory_format=self._layout).eval()
+            self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
             # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
             # paid for with a compile per distinct tile shape.
             self._run = torch.compile(self.net) if compile_model else self.net
@@ -159,7 +159,9 @@ class Upscaler:
 
     @torch.inference_mode()
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=self._layout)
+        # channels-last, the layout the tiles already have in host memory (media.tensors.to_tensor): PyTorch's
+        # CPU convolutions and OpenVINO's graph take it as it is
+        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
         return self._run(x).float()
 
     def tile_for(self, height: int, width: int) -> int:

@@ -27,7 +27,13 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
     return t.permute(0, 3, 1, 2)
 
 
+# The integer type each array dtype is rounded to inside torch: the cast happens before the copy off the device
+# and before the one transposing copy, which then moves a quarter (uint8) or half (uint16) of the float bytes.
+TORCH_INTEGER = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}
+
+
 def to_array(t: torch.Tensor, dtype: type = np.uint8) -> np.ndarray:
-    """1xCxHxW float tensor in [0, 1] -> HxWxC array, rounded and clipped."""
-    out = t.detach().float().clamp(0, 1).mul(peak(dtype)).round()
-    return out[0].permute(1, 2, 0).cpu().numpy().astype(dtype)
+    """1xCxHxW float tensor in [0, 1] -> HxWxC array, rounded and clipped. Computed in the tensor's own memory
+    layout: a channels-last tensor (the OpenVINO engine's output) comes out without being transposed at all."""
+    levels = t.detach().float().clamp(0, 1).mul_(peak(dtype)).round_().to(TORCH_INTEGER[np.dtype(dtype)])
+    return levels[0].permute(1, 2, 0).contiguous().cpu().numpy()
