@@ -43,7 +43,7 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 
 @functools.cache
 def engine_version(engine: str) -> str | None:
-    """The installed version of a CPU engine's package, None where it is absent: read from its metadata, not
+    """The installed version of a package (a CPU engine, or repsr), None where it is absent: from its metadata, not
     imported: OpenVINO's import would be paid by every run, most of which do not use it."""
     try:
         return importlib.metadata.version(engine)
@@ -97,7 +97,7 @@ def candidates(device: torch.device, precision: str, compile_model: bool = False
 
 
 def engine_choices() -> Path:
-    """Where `fastest` keeps what it measured: per CPU, library versions, network layout and tile size."""
+    """Where `fastest` keeps what it measured: per CPU, repsr and engine versions, network layout and tile size."""
     return Path(platformdirs.user_cache_dir("repsr")) / "engine-choices.json"
 
 
@@ -126,7 +126,8 @@ def fastest(
     )
 
     cpu = torch.device("cpu")
-    versions = [f"{engine} {engine_version(engine)}" for engine in CPU_ENGINES]
+    # repsr's own version too: a release changes what surrounds each engine's forward, and so which is fastest
+    versions = [f"{package} {engine_version(package)}" for package in ("repsr", *CPU_ENGINES)]
     key = "|".join([machine_name(cpu), *versions, layout, f"tile {tile}", repr(pairs)])
     path = engine_choices()
     try:
