@@ -3,7 +3,8 @@
 Each command runs in a fresh interpreter, the commands taking turns round after round (one untimed run of each
 first, which also fills the engine-choice cache, as any second run on a machine finds it):
 - `python -c pass`: the interpreter alone;
-- the imports: the CLI module, then what an upscale imports (infer.files, torch with it), then torch alone;
+- the imports: the CLI module, then what an upscale imports (infer.batch, torch with it), then torch alone,
+  and what a start without torch would still import (numpy and PIL; OpenVINO where installed);
 - `repsr upscale IMAGE -s 4` with the default model for a PNG and with a base-size one, writing a PNG.
 In this process, for the same models: building the Upscaler (model load, the cached engine choice, the
 engine's own setup), the upscale of the image (warm), and writing the PNG. Issue 45's target: the command
@@ -30,6 +31,7 @@ import torch
 from pages import write_section
 from PIL import Image
 
+from repsr_cli.infer.engines import available
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.measure.speed import machine_name
 from repsr_cli.media.read import read_image
@@ -62,6 +64,9 @@ def commands(image: Path, out: Path) -> dict[str, list[str]]:
         "import repsr_cli.cli": [*py, "-c", "import repsr_cli.cli"],
         "import repsr_cli.infer.batch (an upscale's imports)": [*py, "-c", "import repsr_cli.infer.batch"],
         "import torch": [*py, "-c", "import torch"],
+        # what a torch-free start with OpenVINO could not do without: the floor of that path's imports
+        "import numpy, PIL.Image": [*py, "-c", "import numpy, PIL.Image"],
+        **({"import openvino": [*py, "-c", "import openvino"]} if available("openvino") else {}),
         **{upscale_key(variant): upscale + extra for variant, extra in VARIANTS.items()},
     }
 
