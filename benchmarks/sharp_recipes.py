@@ -25,7 +25,7 @@ and feature1-sharpen1-gan0.1, `--tag round3`. x2: `--scale 2 --iters 1500 --at 2
 feature1-sharpen1.25`, then the same with `--names feature1-sharpen1.25 --sets Set14 B100`. Scoring writes one
 record per set and docs/sharp-search.md (`--page`: the page alone, from the kept records); two scoring calls,
 one per set (`--crop 0` on the second), use both cores. Base size (`--size base`: from the base real run's lineage
-head, `history/real-base-x4-decay`): `--size base --iters 2000 --at 500 1000 1500 2000 --only
+head, `history/real-base-x4-decay` then): `--size base --iters 2000 --at 500 1000 1500 2000 --only
 feature1-sharpen1.25-gan0.1`, then the same with `--at 500 1000 1500 --only feature1-sharpen1.25`, scored by
 `--size base --iters 2000 --at 500 1000 1500 2000 --names feature1-sharpen1.25-gan0.1 feature1-sharpen1.25 --sets
 Set14 B100`. Issue 40 (halos): `--iters 1500 --at 500 1000 1500 --only limited1.25-overshoot10
@@ -55,6 +55,7 @@ from pathlib import Path
 
 import torch
 
+from repsr_cli.deploy.weights import bundled_table
 from repsr_cli.measure.speed import machine_name
 from repsr_cli.train import recipes
 from repsr_cli.train.config import TrainConfig
@@ -221,8 +222,9 @@ def kept(out: Path, at: int) -> Path:
 
 
 def start(size: str, scale: int) -> Path:
-    """The real run every candidate fine-tunes: the bundled real model's lineage head at that size."""
-    run = f"real-x{scale}" if size == "small" else f"real-base-x{scale}-decay"
+    """The real run every candidate fine-tunes: the lineage head of the bundled real model at that size (the run
+    its row in weights/models.json names)."""
+    run = bundled_table()[real_model(size, scale)].run
     return ROOT / "history" / run / "checkpoints" / "last.pth"
 
 
