@@ -54,6 +54,21 @@ def test_tiled_output_is_bit_identical_to_whole_image(engine: str, scale: int, t
     assert not np.array_equal(whole, short.upscale_array(img))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shuffling_after_rounding_gives_the_network_s_own_image(scale: int, dtype: type) -> None:
+    """The PyTorch engine rounds the sub-pixel planes and shuffles the integers (DeployNet.subpixels, to_array
+    with a scale): the same image as the network's forward, shuffled in floats, then rounded."""
+    from repsr_cli.media.tensors import to_array, to_tensor
+
+    net = deploy(scale, seed=scale).eval()
+    img = np.random.default_rng(scale).integers(0, np.iinfo(dtype).max + 1, (19, 23, 3), dtype=dtype)
+    with torch.inference_mode():
+        want = to_array(net(to_tensor(img)), dtype)
+    got = Upscaler(net, tile=0, engine="torch", precision="fp32").upscale_array(img)
+    assert got.dtype == dtype and np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("tile", [8, 17, 32])
 def test_ncnn_tiles_differ_from_the_whole_image_by_one_level_at_most(tile: int) -> None:
     """ncnn's Winograd kernels block the image by its size, so a value may round one level apart, never more,

@@ -125,13 +125,17 @@ class Upscaler:
             self._run: Callable[[torch.Tensor], torch.Tensor] = cpu_forward(
                 self.engine, net, torch.get_num_threads(), precision
             )
+            self._shuffle_after = 1  # their graphs give the image: they shuffle faster in place than we could after
         else:
             self.dtype = resolve_precision(precision, self.device)
             self.precision = str(self.dtype).removeprefix("torch.")
             self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
             # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
             # paid for with a compile per distinct tile shape.
-            self._run = torch.compile(self.net) if compile_model else self.net
+            self._run = torch.compile(self.net.subpixels) if compile_model else self.net.subpixels
+            # the sub-pixel planes, shuffled by to_array once rounded to integers: faster than PyTorch's float
+            # pixel shuffle of a channels-last tensor (benchmarks/peers.py, issue 45)
+            self._shuffle_after = net.cfg.scale
         self.scale = net.cfg.scale
         self.radius = net.receptive_radius
         self.tile = self.auto_tile() if tile is None else tile
@@ -159,6 +163,7 @@ class Upscaler:
 
     @torch.inference_mode()
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Tiles in; out, the upscaled tiles, or with PyTorch their sub-pixel planes (`_shuffle_after`)."""
         # channels-last, the layout the tiles already have in host memory (media.tensors.to_tensor): PyTorch's
         # CPU convolutions and OpenVINO's graph take it as it is
         x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -218,11 +223,12 @@ class Upscaler:
             if self.device.type == "cuda":
                 batch = batch.pin_memory()
             result = self._forward_splitting(batch)
+            k = s // self._shuffle_after  # result pixels per input pixel: s for an image, 1 for sub-pixel planes
             for i, t in enumerate(pending):
                 core = result[
-                    i : i + 1, :, (t.y0 - t.py0) * s : (t.y1 - t.py0) * s, (t.x0 - t.px0) * s : (t.x1 - t.px0) * s
+                    i : i + 1, :, (t.y0 - t.py0) * k : (t.y1 - t.py0) * k, (t.x0 - t.px0) * k : (t.x1 - t.px0) * k
                 ]
-                out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = to_array(core, rgb.dtype.type)
+                out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = to_array(core, rgb.dtype.type, self._shuffle_after)
                 done += 1
                 if on_tile is not None:
                     on_tile(done, len(plan))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def peak(dtype: np.dtype | type) -> float:
@@ -28,12 +29,17 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 # The integer type each array dtype is rounded to inside torch: the cast happens before the copy off the device
-# and before the one transposing copy, which then moves a quarter (uint8) or half (uint16) of the float bytes.
-TORCH_INTEGER = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}
+# and before the transposing copies, which then move a quarter of the float bytes (uint8); 16-bit images round to
+# int32, which PyTorch's pixel shuffle takes (it has no uint16 kernel).
+TORCH_INTEGER = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.int32}
 
 
-def to_array(t: torch.Tensor, dtype: type = np.uint8) -> np.ndarray:
-    """1xCxHxW float tensor in [0, 1] -> HxWxC array, rounded and clipped. Computed in the tensor's own memory
-    layout: a channels-last tensor (the OpenVINO engine's output) comes out without being transposed at all."""
+def to_array(t: torch.Tensor, dtype: type = np.uint8, scale: int = 1) -> np.ndarray:
+    """1xCxHxW float tensor in [0, 1] -> HxWxC array, rounded and clipped. With `scale`, `t` holds the
+    C*scale^2 sub-pixel planes a network gives before its pixel shuffle (DeployNet.subpixels), shuffled here
+    after the rounding. Computed in the tensor's own memory layout: channels-last input is never transposed
+    as floats."""
     levels = t.detach().float().clamp(0, 1).mul_(peak(dtype)).round_().to(TORCH_INTEGER[np.dtype(dtype)])
-    return levels[0].permute(1, 2, 0).contiguous().cpu().numpy()
+    if scale > 1:
+        levels = F.pixel_shuffle(levels, scale)
+    return levels[0].permute(1, 2, 0).contiguous().cpu().numpy().astype(dtype, copy=False)
