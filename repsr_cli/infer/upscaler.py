@@ -29,8 +29,9 @@ from .engines import CPU_ENGINES, candidates, cpu_forward, cpu_precision, fastes
 from .tiles import count_tiles, tiles
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
-# The default tile on a CPU: on a 960x540 frame the best side in 9 of 15 engine and size rows, and at most 11 %
-# behind the best in the others (benchmarks/cpu_tile.py), where 256 lost up to 10 % for small and base models.
+# The default tile on a CPU: on a 1280x720 frame the best side (or within 3 %) in 14 of 15 engine and size rows,
+# against whole, 1024, 768 and 512 (benchmarks/cpu_tile.py, docs/performance.md); the one exception, base in
+# PyTorch fp32, is not what `auto` picks where bf16 units exist. An earlier 960x540 run had 256 up to 10 % behind.
 CPU_TILE = 384
 # With the automatic CPU tile, an image of at most this many tiles' area runs whole: a 480x320 image (1.04 tiles)
 # ran 1.06-1.15x faster whole than as a tile and a sliver (x4, tiny to base), while 512-pixel tiles (1.78 tiles)
