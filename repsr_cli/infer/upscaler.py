@@ -126,7 +126,7 @@ class Upscaler:
             self._run: Callable[[torch.Tensor], torch.Tensor] = cpu_forward(
                 self.engine, net, torch.get_num_threads(), precision
             )
-            self._shuffle_after = 1  # their graphs give the image: they shuffle faster in place than we could after
+            self._shuffle_after = 1  # their graphs end with their own shuffle and give the image
         else:
             self.dtype = resolve_precision(precision, self.device)
             self.precision = str(self.dtype).removeprefix("torch.")
@@ -134,8 +134,8 @@ class Upscaler:
             # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
             # paid for with a compile per distinct tile shape.
             self._run = torch.compile(self.net.subpixels) if compile_model else self.net.subpixels
-            # the sub-pixel planes, shuffled by to_array once rounded to integers: faster than PyTorch's float
-            # pixel shuffle of a channels-last tensor (benchmarks/peers.py, issue 45)
+            # the sub-pixel planes, shuffled by to_array once rounded to integers, a quarter of the bytes of
+            # PyTorch's float shuffle (the PyTorch rows of docs/performance.md's peers table, issue 45)
             self._shuffle_after = net.cfg.scale
         self.scale = net.cfg.scale
         self.radius = net.receptive_radius

@@ -65,9 +65,8 @@ class _PlainVGG(nn.Module):
 
     def subpixels(self, x: torch.Tensor, fold: bool = False) -> torch.Tensor:
         """The network before its pixel shuffle: N x 3s^2 x H x W, channel c*s^2 + k holding colour c of sub-pixel
-        k. The Upscaler rounds these to integers and shuffles after (media.tensors.to_array), a quarter of the
-        bytes to move, where PyTorch's float shuffle of a channels-last tensor was the slowest step after the
-        convolutions."""
+        k. The Upscaler rounds these to integers and shuffles after (media.tensors.to_array): a quarter of the
+        bytes to move."""
         out = x
         for layer in self.body:
             out = _folded_conv(layer, out) if fold and hasattr(layer, "fuse") else layer(out)
