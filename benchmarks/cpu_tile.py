@@ -40,7 +40,7 @@ def main() -> None:
     rows = []
     for name in args.models:
         net = load_model(name)
-        for engine, precision in candidates(torch.device("cpu"), "auto"):
+        for engine, precision in candidates("cpu", "auto"):
             mps = tile_cost(net, image, args.tiles, args.rounds, engine=engine, precision=precision)
             best = max(mps, key=mps.__getitem__)
             cells = [f"**{mps[t]:.2f}**" if t == best else f"{mps[t]:.2f}" for t in args.tiles]

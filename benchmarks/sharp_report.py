@@ -28,7 +28,8 @@ from real_inputs import busiest_window, panel
 
 from repsr_cli.data.degradations import LRDegradation, codec_roundtrip
 from repsr_cli.data.resize import imresize, mod_crop
-from repsr_cli.deploy.weights import blend_model, default_model_name, interpolate, load_model
+from repsr_cli.deploy.weights import blend_model, default_model_name, interpolate, load_model, load_plain
+from repsr_cli.formats.deploy import deploy_net
 from repsr_cli.measure import evaluate
 from repsr_cli.measure.metrics import edge_energy, halo_share, phase_grid_score, psnr_y, rgb_to_y, ssim_y
 from repsr_cli.measure.niqe import niqe
@@ -50,10 +51,10 @@ def upscalers(scale: int, models: dict[str, str | Path]) -> dict[str, Upscale]:
             out[name] = evaluate.bicubic(scale)
         elif str(spec).startswith("detail="):
             value, _, size = str(spec)[7:].partition("@")
-            out[name] = evaluate.network(blend_model("detail", scale, float(value), size or None)[0])
+            out[name] = evaluate.network(deploy_net(blend_model("detail", scale, float(value), size or None)[0]))
         elif str(spec).startswith("blend="):
             value, real, sharp = str(spec)[6:].split("@")
-            out[name] = evaluate.network(interpolate(load_model(real), load_model(sharp), float(value)))
+            out[name] = evaluate.network(deploy_net(interpolate(load_plain(real), load_plain(sharp), float(value))))
         else:
             out[name] = evaluate.network(load_model(spec))
     return out

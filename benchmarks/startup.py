@@ -5,9 +5,11 @@ first, which also fills the engine-choice cache, as any second run on a machine 
 - `python -c pass`: the interpreter alone;
 - the imports: the CLI module, then what an upscale imports (infer.batch, torch with it), then torch alone,
   and what a start without torch would still import (numpy and PIL; OpenVINO where installed);
-- `repsr upscale IMAGE -s 4` with the default model for a PNG and with a base-size one, writing a PNG.
-In this process, for the same models: building the Upscaler (model load, the cached engine choice, the
-engine's own setup), the upscale of the image (warm), and writing the PNG. Issue 45's target: the command
+- `repsr upscale IMAGE -s 4` with the default model for a PNG and with a base-size one, writing a PNG, each
+  with the engine `auto` chose (cached) and, where OpenVINO is installed, forced to PyTorch (which imports
+  torch) and to OpenVINO (which does not).
+In this process, for the same models and engines: building the Upscaler (model load, the cached engine choice,
+the engine's own setup), the upscale of the image (warm), and writing the PNG. Issue 45's target: the command
 within 1.5x of the in-process upscale.
 
 Run: python benchmarks/startup.py [--rounds 3]
@@ -39,7 +41,13 @@ from repsr_cli.media.write import write_image
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "performance.md"
-VARIANTS = {"default model": [], "base model": ["-m", "repsr-real-base-x4"]}  # the PNG's default; a base-size model
+MODELS = {"default model": [], "base model": ["-m", "repsr-real-base-x4"]}  # the PNG's default; a base-size model
+ENGINES = ["auto", "torch", "openvino"] if available("openvino") else ["auto"]
+VARIANTS = {  # label -> (the command's extra arguments, engine)
+    f"{model}{'' if engine == 'auto' else f', --engine {engine}'}": ([*extra, "--engine", engine], engine)
+    for model, extra in MODELS.items()
+    for engine in ENGINES
+}
 WIDTH, HEIGHT, SCALE = 480, 320, 4
 
 
@@ -64,10 +72,10 @@ def commands(image: Path, out: Path) -> dict[str, list[str]]:
         "import repsr_cli.cli": [*py, "-c", "import repsr_cli.cli"],
         "import repsr_cli.infer.batch (an upscale's imports)": [*py, "-c", "import repsr_cli.infer.batch"],
         "import torch": [*py, "-c", "import torch"],
-        # what a torch-free start with OpenVINO could not do without: the floor of that path's imports
+        # what a start without torch still imports: the floor of that path's imports
         "import numpy, PIL.Image": [*py, "-c", "import numpy, PIL.Image"],
         **({"import openvino": [*py, "-c", "import openvino"]} if available("openvino") else {}),
-        **{upscale_key(variant): upscale + extra for variant, extra in VARIANTS.items()},
+        **{upscale_key(variant): upscale + extra for variant, (extra, _) in VARIANTS.items()},
     }
 
 
@@ -87,10 +95,10 @@ def time_commands(cmds: dict[str, list[str]], rounds: int) -> tuple[dict[str, fl
     return {key: statistics.median(t) for key, t in samples.items()}, models
 
 
-def in_process(image: Path, out: Path, name: str, rounds: int) -> dict[str, float | str]:
+def in_process(image: Path, out: Path, name: str, engine: str, rounds: int) -> dict[str, float | str]:
     picture = read_image(image)
-    upscaler = Upscaler(name)
-    built = median_seconds(lambda: Upscaler(name), rounds)
+    upscaler = Upscaler(name, engine=engine)
+    built = median_seconds(lambda: Upscaler(name, engine=engine), rounds)
     upscaler.upscale_array(picture.pixels)  # warm-up
     upscale = median_seconds(lambda: upscaler.upscale_array(picture.pixels), rounds)
     result = dataclasses.replace(picture, pixels=upscaler.upscale_array(picture.pixels))
@@ -109,7 +117,8 @@ def section(walls: dict[str, float], inside: dict[str, dict], rounds: int) -> st
     in_rows, ratios = [], []
     for label, r in inside.items():
         in_rows.append(
-            f"| {r['model']} ({r['engine']}) | {r['build']:.2f} s | {r['upscale']:.2f} s | {r['write']:.2f} s |"
+            f"| {label}: {r['model']} ({r['engine']}) | {r['build']:.2f} s | {r['upscale']:.2f} s |"
+            f" {r['write']:.2f} s |"
         )
         wall = walls[upscale_key(label)]
         ratios.append(
@@ -150,8 +159,8 @@ def main() -> None:
         Image.fromarray(pixels).save(image)
         walls, models = time_commands(commands(image, out), args.rounds)
         inside = {
-            variant: in_process(image, Path(tmp) / "again.png", models[upscale_key(variant)], args.rounds)
-            for variant in VARIANTS
+            variant: in_process(image, Path(tmp) / "again.png", models[upscale_key(variant)], engine, args.rounds)
+            for variant, (_, engine) in VARIANTS.items()
         }
     text = section(walls, inside, args.rounds)
     print(text)

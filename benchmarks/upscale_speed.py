@@ -132,7 +132,7 @@ def end_to_end(model: str, side: int) -> tuple[float, float]:
             "model": lambda: upscaler.upscale_array(img),
             "files": lambda: upscale_files(upscaler, [job], 4, overwrite=True),
         }
-        seconds = timed_together(fns, upscaler.device)
+        seconds = timed_together(fns, torch.device(upscaler.device))
     return out_mp / seconds["files"], out_mp / seconds["model"]
 
 

@@ -39,7 +39,7 @@ def main() -> None:
                 opts = VideoOptions(preset="veryfast")
                 report = upscale_video(upscaler, src, Path(tmp) / f"out_x{scale}.mp4", opts, overwrite=True)
                 share, fps = report.model_seconds / report.seconds, report.frames / report.seconds
-                dtype = str(upscaler.dtype).removeprefix("torch.")
+                dtype = f"{upscaler.engine} {upscaler.precision}"
                 rows.append(
                     f"| {size} | {dtype} | x{scale} | {640 * scale}x{360 * scale} | {report.frames}"
                     f" | {fps:.2f} | {25 / fps:.1f} | {share:.0%} | {1 - share:.0%} |"

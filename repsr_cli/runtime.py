@@ -6,7 +6,12 @@ torch is imported inside the functions, so the CLI can show these choices withou
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
+import platform
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UserError
@@ -39,6 +44,21 @@ def _cuda_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def no_gpu_here() -> bool:
+    """True where no device torch could drive besides the CPU can exist, known without importing torch (2 s of
+    a single-image command, docs/performance.md): Linux with no NVIDIA driver (/proc/driver/nvidia), no AMD
+    compute driver (/dev/kfd, ROCm) and no WSL GPU (/dev/dxg). Elsewhere torch is asked."""
+    gpu_signs = ("/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+    return sys.platform.startswith("linux") and not any(Path(p).exists() for p in gpu_signs)
+
+
+def device_name(device: str) -> str:
+    """resolve_device's answer as text ('cpu', 'cuda:0', 'mps'); torch is imported only where a GPU may be."""
+    if device == "cpu" or (device == "auto" and no_gpu_here()):
+        return "cpu"
+    return str(resolve_device(device))
+
+
 def resolve_device(device: str) -> torch.device:
     """auto -> cuda, mps or cpu, in that order; plain `cuda` under torchrun -> cuda:LOCAL_RANK."""
     import torch
@@ -67,30 +87,106 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def _cuda_in_use() -> bool:
+    """CUDA initialised in this process; never so where torch was not imported (it is not imported for that)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
+
+
 class PeakMemory:
     """Peak device memory from its creation to `read()`, by CUDA's own counters (no nvidia-smi); None where
     CUDA is not in use."""
 
     def __init__(self) -> None:
-        import torch
-
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            torch.cuda.reset_peak_memory_stats()
+        if _cuda_in_use():
+            sys.modules["torch"].cuda.reset_peak_memory_stats()
 
     def read(self) -> int | None:
-        import torch
-
-        return torch.cuda.max_memory_allocated() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+        return sys.modules["torch"].cuda.max_memory_allocated() if _cuda_in_use() else None
 
 
-def native_bf16(device: torch.device) -> bool:
-    """bf16 with hardware support: CUDA (Ampere and later), CPUs where oneDNN has native bf16 (AVX512-BF16,
-    AMX). On AVX2-only CPUs bf16 measured about 10x slower than fp32 (docs/training-speed.md)."""
+def host_memory() -> int:
+    """Bytes of host memory free for work: MemAvailable from /proc/meminfo, else 4 GiB."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (/proc/cpuinfo: `flags` on x86, `Features` on Arm); empty
+    where there is no such file."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    return frozenset(
+        word for line in text.splitlines() if line.startswith(("flags", "Features")) for word in line.split()[2:]
+    )
+
+
+@functools.cache
+def cpu_threads() -> int:
+    """Threads for the CPU engines: OMP_NUM_THREADS where set, else the physical cores this process may run on,
+    PyTorch's own default, so every engine gets the threads PyTorch's would."""
+    with_env = os.environ.get("OMP_NUM_THREADS", "")
+    if with_env.isdigit() and int(with_env) > 0:
+        return int(with_env)
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    cores, cpu, package = set(), None, "0"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "processor":
+                cpu = int(value)
+            elif key == "physical id":
+                package = value
+            elif key == "core id" and cpu in allowed:
+                cores.add((package, value))
+    except (OSError, ValueError):
+        pass
+    return len(cores) or len(allowed)
+
+
+def cpu_name() -> str:
+    """The CPU, its widest vector unit, the engines' threads and PyTorch's version (from its metadata: not
+    imported), as engine choices are keyed (infer/engines.py) and benchmarks name their machine."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = cpu_flags()
+    isa = "AVX512" if {"avx512bw", "avx512vl", "avx512dq"} <= flags else "AVX2" if "avx2" in flags else "DEFAULT"
+    threads = cpu_threads()
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "absent"
+    return f"{model} ({isa}), {threads} thread{'s' * (threads != 1)}, torch {torch_version}"
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """bf16 with hardware support: CUDA (Ampere and later); CPUs by the rule of PyTorch's oneDNN check
+    (`torch.ops.mkldnn._is_mkldnn_bf16_supported`: AVX-512 BW, VL and DQ on x86, BF16 on Arm), read from the
+    CPU flags where Linux lists them, so the CPU engines' choice needs no torch. On AVX2-only CPUs bf16
+    measured about 10x slower than fp32 (docs/training-speed.md)."""
+    kind = device if isinstance(device, str) else device.type
+    if kind == "cpu" and cpu_flags():
+        flags = cpu_flags()
+        return {"avx512bw", "avx512vl", "avx512dq"} <= flags or "bf16" in flags
     import torch
 
-    if device.type == "cuda":
+    if kind.startswith("cuda"):
         return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
+    if kind == "cpu":
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return False
 

@@ -259,7 +259,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(
         Path(path).write_bytes(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files.torch, "save", full)
+    monkeypatch.setattr(torch, "save", full)
     with pytest.raises(UserError, match="disk full: checkpoint not written; the last good checkpoint is kept"):
         Trainer(tiny_config(image_folder, out, iters=4, ckpt_every=2), resume=True).run()
     assert last.read_bytes() == good
@@ -522,7 +522,7 @@ def test_integer_weights_and_pickles_are_named_for_what_they_are(tmp_path: Path,
     state = _deploy_file(tmp_path / "q.safetensors")
     state["body.0.weight"] = state["body.0.weight"].to(torch.int8)
     save_file(state, str(tmp_path / "q.safetensors"))
-    one_line_error(cli("upscale", image, "-m", tmp_path / "q.safetensors"), "holds torch.int8 values")
+    one_line_error(cli("upscale", image, "-m", tmp_path / "q.safetensors"), "holds int8 values")
     import os
 
     class Evil:

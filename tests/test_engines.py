@@ -5,6 +5,9 @@ cannot run is refused in one line before any work."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,14 +44,14 @@ def test_cpu_engines_run_every_bundled_model_within_one_level_of_torch_fp32(engi
 
 
 def test_auto_measures_on_the_cpu_and_is_pytorch_where_only_pytorch_can_run() -> None:
-    cpu = torch.device("cpu")
+    cpu = "cpu"
     several = len(candidates(cpu, "auto")) > 1
     assert resolve_engine("auto", cpu, "auto") == ("auto" if several else "torch")
     assert ("ncnn", "fp32") in candidates(cpu, "fp32") or not available("ncnn")
     assert ("openvino", "fp32") in candidates(cpu, "fp32") or not available("openvino")
     assert ("ncnn", "bf16") not in candidates(cpu, "bf16")  # ncnn is chosen in fp32 only
     assert resolve_engine("auto", cpu, "auto", compile_model=True) == "torch"
-    assert resolve_engine("auto", torch.device("cuda"), "fp16") == "torch"
+    assert resolve_engine("auto", "cuda:0", "fp16") == "torch"
     assert resolve_engine("torch", cpu, "bf16") == "torch"
     with pytest.raises(UserError, match="unknown engine 'tensorrt'"):
         resolve_engine("tensorrt", cpu, "auto")
@@ -77,6 +80,19 @@ def test_the_fastest_pair_is_measured_once_then_read_back(tmp_path: Path, monkey
     assert {tuple(v["choice"]) for v in kept.values()} == {("ncnn", "fp32")}
 
 
+def test_a_near_tie_goes_to_the_engine_that_needs_no_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within engines.TIE of the fastest, an engine without torch's 2 s import wins; beyond it, the fastest."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(engines, "busy_share", lambda: 0.0)
+
+    def make(pause: dict[str, float]):
+        return lambda engine, precision: (lambda: time.sleep(pause[engine]))
+
+    pairs = [("torch", "bf16"), ("openvino", "bf16")]
+    assert fastest(pairs, "tied", 64, make({"torch": 0.020, "openvino": 0.0202})) == ("openvino", "bf16")
+    assert fastest(pairs, "apart", 64, make({"torch": 0.020, "openvino": 0.028})) == ("torch", "bf16")
+
+
 def test_a_choice_made_on_a_busy_machine_is_measured_again_when_it_is_quiet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,7 +119,7 @@ def test_a_choice_made_on_a_busy_machine_is_measured_again_when_it_is_quiet(
 def test_an_auto_upscaler_runs_the_measured_choice(tmp_path: Path) -> None:
     up = Upscaler("repsr-tiny-x4", tile=32)
     assert (up.engine, up.precision) in {
-        (e, {"fp32": "float32", "bf16": "bfloat16"}[p]) for e, p in candidates(torch.device("cpu"), "auto")
+        (e, {"fp32": "float32", "bf16": "bfloat16"}[p]) for e, p in candidates("cpu", "auto")
     }
     again = Upscaler("repsr-tiny-x4", tile=32)
     assert (again.engine, again.precision) == (up.engine, up.precision)
@@ -123,33 +139,81 @@ def test_cpu_engines_refuse_what_only_pytorch_does(engine: str, tmp_path: Path) 
 def test_openvino_int8_graph_stays_near_fp32_and_quantizes() -> None:
     """The int8 network benchmarks/int8.py measures: close to fp32 with the image's own ranges, and really
     quantized (ranges far too narrow clip every activation, which the test sees)."""
-    from repsr_cli.deploy.weights import load_model
-    from repsr_cli.infer.engines import OpenVinoForward
+    from repsr_cli.deploy.weights import load_model, load_plain
+    from repsr_cli.infer.engines import OpenVinoEngine
+    from repsr_cli.media.tensors import to_array, to_tensor
 
     net = load_model("repsr-tiny-x4")
-    photo = np.asarray(Image.open(EXAMPLES / "chart_lr.png").convert("RGB"))[:48, :64]
-    x = torch.from_numpy(np.ascontiguousarray(photo.transpose(2, 0, 1)[None], dtype=np.float32) / 255)
+    photo = np.ascontiguousarray(np.asarray(Image.open(EXAMPLES / "chart_lr.png").convert("RGB"))[:48, :64])
     ranges: list[tuple[float, float]] = []
     convs = [m for m in net.body if isinstance(m, torch.nn.Conv2d)]
     hooks = [
         c.register_forward_pre_hook(lambda _m, a: ranges.append((a[0].min().item(), a[0].max().item()))) for c in convs
     ]
     with torch.inference_mode():
-        want = net(x)
+        want = to_array(net(to_tensor(photo))).astype(float)
     for hook in hooks:
         hook.remove()
-    near = OpenVinoForward(net, 1, int8=ranges)(x)
-    assert (near - want).abs().mean() * 255 < 2.0  # a chart's hard edges: about 1.3 levels on average
-    clipped = OpenVinoForward(net, 1, int8=[(0.0, 1e-3)] * len(ranges))(x)
-    assert (clipped - want).abs().mean() * 255 > 5.0
+    whole = [(0, 48, 0, 64)]
+    plain = load_plain("repsr-tiny-x4")
+    near = OpenVinoEngine(plain, 1, int8=ranges)(photo[None], whole)[0]
+    assert np.abs(near - want).mean() < 2.0  # a chart's hard edges: about 1.3 levels on average
+    clipped = OpenVinoEngine(plain, 1, int8=[(0.0, 1e-3)] * len(ranges))(photo[None], whole)[0]
+    assert np.abs(clipped - want).mean() > 5.0
 
 
 def test_an_engine_whose_library_does_not_load_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from repsr_cli.infer import engines
-
     def broken(*args, **kwargs):
         raise OSError("libopenvino.so: cannot open shared object file")
 
-    monkeypatch.setitem(engines.__dict__, "OpenVinoForward", broken)
+    monkeypatch.setattr(engines, "OpenVinoEngine", broken)
     with pytest.raises(UserError, match="--engine openvino: its package is installed but does not load"):
-        engines.cpu_forward("openvino", None, 1, "fp32")
+        engines.make_engine("openvino", None, "cpu", "fp32")
+
+
+def test_the_cpu_facts_read_without_torch_agree_with_torch() -> None:
+    """The engine choice is keyed and its candidates listed from /proc/cpuinfo, not torch: they must say what
+    torch says, or a choice cached by one path would not be found by the other."""
+    from repsr_cli.runtime import cpu_name, cpu_threads, native_bf16
+
+    assert native_bf16("cpu") == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert cpu_threads() == torch.get_num_threads()
+    assert f"({torch.backends.cpu.get_cpu_capability()})" in cpu_name() and torch.__version__ in cpu_name()
+
+
+@pytest.mark.skipif(not available("openvino"), reason="openvino is not installed")
+def test_an_upscale_on_a_cpu_engine_never_imports_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's import is most of a single-image command's time (docs/performance.md, "Time to first pixel"):
+    with a CPU engine, forced or the cached choice, and a model file of ours, the command must not pay it."""
+    from repsr_cli.deploy.weights import default_model, load_plain
+    from repsr_cli.infer.upscaler import CPU_TILE
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(engines, "busy_share", lambda: 0.0)
+    # the choice a first run would cache for the default model where OpenVINO is fastest
+    layout = load_plain(default_model(4, "clean", ("tiny", "small")).path).layout
+    slow = lambda engine, precision: (lambda: time.sleep(0.0 if engine == "openvino" else 0.002))  # noqa: E731
+    assert fastest(candidates("cpu", "auto"), layout, CPU_TILE, slow)[0] == "openvino"
+    image = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(image)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    script = (
+        "import sys, runpy; sys.argv = ['repsr', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('repsr_cli', run_name='__main__')\n"
+        "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+
+    def torch_imported(*args: object) -> bool:
+        done = subprocess.run(
+            [sys.executable, "-c", script, "upscale", str(image), *map(str, args)],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()[-1] == "True"
+
+    assert not torch_imported("-o", tmp_path / "default.png")  # the default command, its choice cached
+    assert not torch_imported("--engine", "openvino", "--device", "cpu", "-o", tmp_path / "ov.png")
+    assert not torch_imported("--engine", "ncnn", "--device", "cpu", "-s", "2", "-o", tmp_path / "ncnn.png")
+    assert torch_imported("--engine", "torch", "--device", "cpu", "-o", tmp_path / "torch.png")  # the check sees it
+    assert all((tmp_path / f"{name}.png").is_file() for name in ("default", "ov", "ncnn"))

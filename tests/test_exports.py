@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from repsr_cli.deploy.weights import load_model
+from repsr_cli.deploy.weights import load_model, load_plain
 from repsr_cli.formats import exports
 
 from .conftest import cli
@@ -97,7 +97,7 @@ def test_export_errors_are_one_line_and_leave_no_partial_files(tmp_path: Path, m
     write_real = exports.atomic_write
     monkeypatch.setattr(exports, "atomic_write", failing_second)
     with pytest.raises(OSError):
-        exports.write_ncnn(load_model("repsr-x2"), tmp_path / "n.param", tmp_path / "n.bin")
+        exports.write_ncnn(load_plain("repsr-x2"), tmp_path / "n.param", tmp_path / "n.bin")
     assert not (tmp_path / "n.param").exists() and not (tmp_path / "n.bin").exists()
 
 
@@ -105,7 +105,7 @@ def test_ncnn_pair_reads_back_as_the_network_it_was_written_from(tmp_path: Path)
     """Reading is the writer's inverse up to the float16 the weights are stored in; the read network then runs
     like the original (within the half-precision rounding of its weights)."""
     net = load_model("repsr-tiny-x4")
-    param, data = exports.ncnn_files(net)
+    param, data = exports.ncnn_files(load_plain("repsr-tiny-x4"))
     (tmp_path / "m.param").write_text(param)
     (tmp_path / "m.bin").write_bytes(data)
     back = load_model(tmp_path / "m.param")
@@ -119,7 +119,7 @@ def test_ncnn_pair_reads_back_as_the_network_it_was_written_from(tmp_path: Path)
 
 
 def test_ncnn_pairs_that_are_not_plain_compact_models_are_refused_in_one_line(tmp_path: Path) -> None:
-    param, data = exports.ncnn_files(load_model("repsr-tiny-x4"))
+    param, data = exports.ncnn_files(load_plain("repsr-tiny-x4"))
     cases = {
         "truncated": (param, data[:-100], "ends before"),
         "resized": (

@@ -13,7 +13,7 @@ from PIL import Image, ImageCms
 from repsr_cli import Upscaler
 from repsr_cli.errors import UserError
 from repsr_cli.infer.batch import Callbacks, Job, OutputPlan, collect_inputs, my_share, plan_jobs, upscale_files
-from repsr_cli.infer.engines import available
+from repsr_cli.infer.engines import Engine, available
 from repsr_cli.media.read import ImageFile, read_image
 from repsr_cli.media.write import write_image
 from repsr_cli.model import RepSRNet, fuse, size_config
@@ -112,7 +112,7 @@ def test_grey_stays_grey_and_alpha_is_kept(x2: Upscaler) -> None:
     assert out.shape == (20, 24, 4)
     assert np.array_equal(out[..., :3], x2.upscale_array(np.ascontiguousarray(rgba[..., :3])))
     assert (out[:8, :, 3] == 0).all() and (out[12:, :, 3] == 255).all()
-    through_model = Upscaler(x2.net, tile=0, alpha="model").upscale_array(rgba)
+    through_model = Upscaler(x2.model, tile=0, alpha="model").upscale_array(rgba)
     assert through_model.shape == (20, 24, 4)
 
 
@@ -342,14 +342,23 @@ def test_out_of_memory_halves_the_batch_then_the_tile_and_remembers() -> None:
     want = Upscaler(net, tile=0, precision="fp32", engine="torch").upscale_array(img)
     warnings: list[str] = []
     up = Upscaler(net, tile=40, tiles_per_batch=4, warn=warnings.append, precision="fp32", engine="torch")
-    forward, limit = up._run, [3000]
+    limit = [3000]
 
-    def limited(x: torch.Tensor) -> torch.Tensor:
-        if x.shape[0] * x.shape[2] * x.shape[3] > limit[0]:  # input pixels in one forward
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return forward(x)
+    class Limited:
+        """The engine, out of memory above `limit` input pixels in one forward."""
 
-    up._run = limited
+        def __init__(self, engine: Engine) -> None:
+            self.engine = engine
+
+        def __call__(self, tiles: np.ndarray, cores: list) -> list[np.ndarray]:
+            if tiles.shape[0] * tiles.shape[1] * tiles.shape[2] > limit[0]:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.engine(tiles, cores)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.engine, name)
+
+    up._run = Limited(up._run)
     assert np.array_equal(up.upscale_array(img), want)  # interior tiles are 52x52: one at a time fits
     assert (up.tiles_per_batch, up.tile) == (1, 40)
     limit[0] = 2000  # now a 52x52 tile alone does not fit either
@@ -358,7 +367,7 @@ def test_out_of_memory_halves_the_batch_then_the_tile_and_remembers() -> None:
     assert (up.tiles_per_batch, up.tile) == (1, 32)  # halved from 40, but never under MIN_TILE
     assert all(done <= total for done, total in seen) and seen[-1] == (25, 25)  # the retry's 5x5 tiles
     assert len(warnings) == 1 and "out of cpu memory" in warnings[0]
-    up._run = lambda x: (_ for _ in ()).throw(RuntimeError("some other failure"))
+    limit[0], up._run.engine = 10**9, lambda tiles, cores: (_ for _ in ()).throw(RuntimeError("some other failure"))
     with pytest.raises(RuntimeError, match="some other failure"):
         up.upscale_array(img)
 

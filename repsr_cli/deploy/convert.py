@@ -87,17 +87,17 @@ def export(
 ) -> ConvertResult:
     """Any model `upscale -m` takes -> ONNX (`NAME.onnx`) or ncnn (`NAME.param` + `NAME.bin`)."""
     from ..formats.exports import write_ncnn, write_onnx
-    from .weights import load_model, resolve_model_path
+    from .weights import load_plain, resolve_model_path
 
     if fmt not in EXPORT_FORMATS:
         raise UserError(f"unknown --format {fmt!r} (use {choices(DEPLOY_FORMATS + EXPORT_FORMATS)})")
     if half and fmt != "onnx":
         raise UserError("--half is for ONNX; ncnn models store their weights as float16 already")
-    net = load_model(model)
+    net = load_plain(model)
     source = resolve_model_path(model)
     suffix = ".onnx" if fmt == "onnx" else ".param"
     if output is None:  # named with the scale, as Upscayl's model list and realesrgan-ncnn-vulkan want (NAME-xS)
-        output = (source.parent if Path(model).exists() else Path()) / f"{export_name(source, net.cfg.scale)}{suffix}"
+        output = (source.parent if Path(model).exists() else Path()) / f"{export_name(source, net.scale)}{suffix}"
     check_output(Path(output), overwrite=True, example=f"{source.stem}{suffix}")  # the name as given
     output = Path(output) if Path(output).suffix == suffix else Path(output).with_suffix(suffix)
     for target in [output] if fmt == "onnx" else [output, output.with_suffix(".bin")]:
@@ -109,5 +109,4 @@ def export(
             write_ncnn(net, output, output.with_suffix(".bin"))
     except OSError as exc:
         raise UserError(f"cannot write ({exc.strerror or exc})", output) from None
-    cfg = net.cfg
-    return ConvertResult(output, 0.0, cfg.scale, cfg.channels, cfg.blocks)
+    return ConvertResult(output, 0.0, *net.shape)

@@ -1,6 +1,6 @@
 """Which model a name means: bundled models, the user model folder (platformdirs), the default per scale and
 kind of input and size, and the blends of two families (--denoise: clean~real, --detail: real~sharp). Files are
-read by formats.deploy."""
+read by formats.deploy, without torch where the format allows (the Upscaler's CPU engines need none)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import json
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import platformdirs
-import torch
 
 from ..errors import UserError
-from ..formats.deploy import read_deploy
-from ..model import DeployNet, NetConfig
+from ..formats.deploy import PlainNet, deploy_net, read_plain
 from ..schema import MODEL_SIZES, number_text, size_name
+
+if TYPE_CHECKING:
+    from ..model import DeployNet
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".param")
 
@@ -70,8 +73,9 @@ class BundledModel:
     run: str  # the run in history/ that made it
 
     @property
-    def config(self) -> NetConfig:
-        return NetConfig(scale=self.scale, channels=self.channels, blocks=self.blocks)
+    def shape(self) -> tuple[int, int, int]:
+        """(scale, channels, blocks), as PlainNet.shape."""
+        return self.scale, self.channels, self.blocks
 
 
 def bundled_table() -> dict[str, BundledModel]:
@@ -93,10 +97,10 @@ def _read_table(path: Path, mtime_ns: int) -> dict[str, BundledModel]:
 
 def table_row(path: Path, family: str, run: str) -> dict[str, object]:
     """The table row of a bundled model file (benchmarks/ship_run.py writes it when it ships a run)."""
-    cfg = load_model(path).cfg
-    size = size_name(cfg.channels, cfg.blocks) or f"{cfg.blocks}x{cfg.channels}"
+    net = load_plain(path)
+    size = size_name(net.channels, net.blocks) or f"{net.blocks}x{net.channels}"
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return asdict(BundledModel(Path(path).stem, family, size, cfg.scale, cfg.channels, cfg.blocks, digest, run))
+    return asdict(BundledModel(Path(path).stem, family, size, net.scale, net.channels, net.blocks, digest, run))
 
 
 def model_family(name: str) -> str:
@@ -133,17 +137,19 @@ def default_model_name(scale: float, family: str = "clean", size: str | tuple[st
     return default_model(scale, family, size).name
 
 
-def interpolate(start: DeployNet, end: DeployNet, strength: float) -> DeployNet:
+def interpolate(start: PlainNet, end: PlainNet, strength: float) -> PlainNet:
     """Deep network interpolation (Wang et al., ESRGAN, arXiv 1809.00219): every weight (1 - s) * start
     + s * end. Both are fused plain networks of one shape, so the blend is one too; s = 0 and s = 1 give
-    the two models exactly (torch.lerp is exact at its ends)."""
-    if start.cfg != end.cfg:
-        shapes = [f"x{c.scale} {c.blocks}x{c.channels}" for c in (start.cfg, end.cfg)]
+    the two models exactly (the two-sided form torch.lerp uses, exact at its ends)."""
+    if start.shape != end.shape:
+        shapes = [f"x{n.scale} {n.blocks}x{n.channels}" for n in (start, end)]
         raise UserError(f"cannot interpolate a {shapes[0]} and a {shapes[1]} model: their shapes differ")
-    a, b = start.state_dict(), end.state_dict()
-    net = DeployNet(start.cfg)
-    net.load_state_dict({k: torch.lerp(a[k], b[k], strength) for k in a})
-    return net.eval()
+    s = np.float32(strength)
+
+    def lerp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a + s * (b - a) if s < 0.5 else b - (b - a) * (np.float32(1) - s)
+
+    return PlainNet(*start.shape, {k: lerp(a, end.state[k]) for k, a in start.state.items()})
 
 
 def check_strength(strength: float, knob: str = "denoise") -> None:
@@ -153,7 +159,7 @@ def check_strength(strength: float, knob: str = "denoise") -> None:
 
 def blend_model(
     knob: str, scale: float, strength: float, size: str | tuple[str, ...] | None = None
-) -> tuple[DeployNet, str]:
+) -> tuple[PlainNet, str]:
     """The knob's two bundled families at one scale and size, interpolated; with the name to report
     (`start~end@knob=S`). The partner is the model of the other family with the same scale and network
     shape: a blend across sizes is refused. Without `size`, the biggest size that has both families (the
@@ -165,21 +171,21 @@ def blend_model(
         asked = f"{size} " if isinstance(size, str) else ""
         hint = _use_sizes(first, last, int(scale) if float(scale).is_integer() else None)
         raise UserError(f"--{knob} needs a bundled {asked}{last} model for x{scale:g}; none ships{hint}")
-    end = load_model(end_entry.path)
-    partners = _partners(first, end.cfg)
-    paired = _paired_sizes(first, last, end.cfg.scale)
+    end = load_plain(end_entry.path)
+    partners = _partners(first, end.shape)
+    paired = _paired_sizes(first, last, end.scale)
     if not partners and size is None and paired:  # the biggest has no partner: a smaller size of its scale has
         end_entry = default_model(scale, last, paired)
-        end = load_model(end_entry.path)
-        partners = _partners(first, end.cfg)
+        end = load_plain(end_entry.path)
+        partners = _partners(first, end.shape)
     if not partners:
-        shape = f"x{end.cfg.scale} {end.cfg.blocks}x{end.cfg.channels}"
+        shape = f"x{end.scale} {end.blocks}x{end.channels}"
         raise UserError(
             f"--{knob} needs a bundled {first} model of {end_entry.name}'s size ({shape}); none ships"
-            f"{_use_sizes(first, last, end.cfg.scale)}"
+            f"{_use_sizes(first, last, end.scale)}"
         )
     start_entry = partners[0]
-    net = interpolate(load_model(start_entry.path), end, strength)
+    net = interpolate(load_plain(start_entry.path), end, strength)
     return net, f"{start_entry.name}~{end_entry.name}@{knob}={number_text(strength)}"
 
 
@@ -187,28 +193,28 @@ def _bundled(family: str) -> list[ModelEntry]:
     return [e for e in available_models() if e.source == "bundled" and model_family(e.name) == family]
 
 
-def _partners(family: str, cfg: NetConfig) -> list[ModelEntry]:
+def _partners(family: str, shape: tuple[int, int, int]) -> list[ModelEntry]:
     """The bundled models of `family` with exactly this network shape and scale."""
-    return [e for e in _bundled(family) if bundled_config(e) == cfg]
+    return [e for e in _bundled(family) if bundled_shape(e) == shape]
 
 
 def _use_sizes(first: str, last: str, scale: int | None = None) -> str:
     """': use --size ...' naming the sizes at which both families of a blend ship (at `scale`, or any)."""
-    scales = [scale] if scale is not None else sorted({bundled_config(e).scale for e in _bundled(last)})
+    scales = [scale] if scale is not None else sorted({bundled_shape(e)[0] for e in _bundled(last)})
     sizes = sorted({p for s in scales for p in _paired_sizes(first, last, s)}, key=list(MODEL_SIZES).index)
     return f": use --size {' or '.join(sizes)}" if sizes else ""
 
 
 def _paired_sizes(first: str, last: str, scale: int) -> tuple[str, ...]:
     """The model sizes at which a bundled `last` model of `scale` has a `first` partner of the same shape."""
-    shapes = {bundled_config(e) for e in _bundled(first)}
-    paired = (c for c in map(bundled_config, _bundled(last)) if c.scale == scale and c in shapes)
-    return tuple(sorted({size_name(c.channels, c.blocks) or "" for c in paired} - {""}))
+    shapes = {bundled_shape(e) for e in _bundled(first)}
+    paired = (c for c in map(bundled_shape, _bundled(last)) if c[0] == scale and c in shapes)
+    return tuple(sorted({size_name(channels, blocks) or "" for _, channels, blocks in paired} - {""}))
 
 
-def bundled_config(entry: ModelEntry) -> NetConfig:
-    """A bundled model's scale and shape, from the table."""
-    return bundled_table()[entry.name].config
+def bundled_shape(entry: ModelEntry) -> tuple[int, int, int]:
+    """A bundled model's (scale, channels, blocks), from the table."""
+    return bundled_table()[entry.name].shape
 
 
 @dataclass(frozen=True)
@@ -240,13 +246,18 @@ def resolve_model_path(spec: str | Path) -> Path:
     raise UserError(f"no such model file or name (known names: {known})", spec)
 
 
-def load_model(spec: str | Path) -> DeployNet:
-    """Any model a user can name -> the deploy network, in eval mode, float32, on the CPU."""
+def load_plain(spec: str | Path) -> PlainNet:
+    """Any model a user can name -> its weights (float32 arrays; torch is imported only for PyTorch files)."""
     path = resolve_model_path(spec)
     if not path.exists():
         raise UserError("file not found", path)
-    net = read_deploy(path)
-    bad = [k for k, v in net.state_dict().items() if not torch.isfinite(v).all()]
+    net = read_plain(path)
+    bad = [k for k, v in net.state.items() if not np.isfinite(v).all()]
     if bad:  # NaN or inf weights give a black or garbage image: refuse them
         raise UserError(f"weights hold NaN or infinite values ({bad[0]}{' and more' if len(bad) > 1 else ''})", path)
     return net
+
+
+def load_model(spec: str | Path) -> DeployNet:
+    """Any model a user can name -> the deploy network, in eval mode, float32, on the CPU."""
+    return deploy_net(load_plain(spec))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..model import DeployNet
+from .deploy import PlainNet
 from .files import atomic_write
 
 ONNX_OPSET = 17
@@ -33,22 +33,7 @@ NCNN_FP16_TAG = 0x01306B47  # ncnn's tag before float16 weight data
 NCNN_FP32_TAG = 0  # a zero tag: raw float32 weight data follows
 
 
-def deploy_layers(net: DeployNet) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
-    """('conv', weight, bias) and ('prelu', slopes, None) in body order, as float32 arrays."""
-    out = []
-    for module in net.body:
-        params = [p.detach().float().cpu().numpy() for p in module.parameters()]
-        if module.__class__.__name__ == "Conv2d":
-            out.append(("conv", params[0], params[1]))
-        elif module.__class__.__name__ == "PReLU":
-            w = params[0]
-            out.append(("prelu", np.broadcast_to(w, (net.cfg.channels,)).copy() if w.size == 1 else w, None))
-        else:
-            raise UserError(f"cannot export a layer of type {module.__class__.__name__}")
-    return out
-
-
-def onnx_model(net: DeployNet, half: bool = False, source: str = ""):
+def onnx_model(net: PlainNet, half: bool = False, source: str = ""):
     """The network as an onnx.ModelProto."""
     try:
         import onnx
@@ -57,9 +42,9 @@ def onnx_model(net: DeployNet, half: bool = False, source: str = ""):
         raise UserError("ONNX export needs the onnx package: pip install 'repsr[export]'") from None
     dtype = np.float16 if half else np.float32
     elem = TensorProto.FLOAT16 if half else TensorProto.FLOAT
-    s = net.cfg.scale
+    s = net.scale
     nodes, inits, blob = [], [], "input"
-    for i, (kind, a, b) in enumerate(deploy_layers(net)):
+    for i, (kind, a, b) in enumerate(net.layers()):
         out = f"body_{i}"
         if kind == "conv":
             inits += [numpy_helper.from_array(a.astype(dtype), f"body.{i}.weight")]
@@ -102,15 +87,15 @@ def onnx_model(net: DeployNet, half: bool = False, source: str = ""):
     return model
 
 
-def write_onnx(net: DeployNet, path: Path, half: bool = False, source: str = "") -> None:
+def write_onnx(net: PlainNet, path: Path, half: bool = False, source: str = "") -> None:
     model = onnx_model(net, half, source)
     atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(model.SerializeToString()))
 
 
-def ncnn_files(net: DeployNet, half: bool = True) -> tuple[str, bytes]:
+def ncnn_files(net: PlainNet, half: bool = True) -> tuple[str, bytes]:
     """(param text, bin bytes) of the network; convolution weights in float16 as the released files have them,
     or (half=False) in float32, as our own ncnn engine runs them."""
-    s, layers = net.cfg.scale, deploy_layers(net)
+    s, layers = net.scale, net.layers()
     lines, weights = [], bytearray()
     lines.append("Input data 0 1 data")
     lines.append("Split splitncnn_0 1 2 data data_0 data_1")
@@ -137,7 +122,7 @@ def ncnn_files(net: DeployNet, half: bool = True) -> tuple[str, bytes]:
     return param, bytes(weights)
 
 
-def write_ncnn(net: DeployNet, param_path: Path, bin_path: Path) -> None:
+def write_ncnn(net: PlainNet, param_path: Path, bin_path: Path) -> None:
     """Both files appear together or not at all: the second rename failing removes the first file."""
     param, data = ncnn_files(net)
     bin_path = Path(bin_path)

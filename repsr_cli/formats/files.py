@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..errors import UserError
 
 
@@ -109,6 +107,8 @@ def _check_unpacked_size(path: Path) -> None:
 
 def read_torch_file(path: Path) -> Any:
     """torch.load restricted to tensors and plain containers; every failure becomes a one-line UserError."""
+    import torch  # here: the atomic writes and locks above serve commands that never load torch
+
     path = Path(path)
     if not path.exists():
         raise UserError("file not found", path)

@@ -15,16 +15,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from ..distributed import from_env
 from ..errors import UserError
 from ..formats.files import Busy, check_name, exclusive, sidecar
 from ..media.read import find_images, is_our_output, read_image
 from ..media.write import EncodeOptions, check_output_size, write_image
-from ..runtime import PeakMemory
+from ..runtime import PeakMemory, host_memory
 from ..schema import IMAGE_FORMATS, OUTPUT_FORMATS, choices
-from .upscaler import ModelPerInput, Upscaler, available_memory
+from .upscaler import ModelPerInput, Upscaler
 
 GLOB_CHARS = set("*?[")
 
@@ -177,7 +175,7 @@ def check_memory(shape: tuple[int, ...], size: tuple[int, int], itemsize: int, p
     """Refuse an output that cannot fit in memory (the input, the output, and a float copy when resizing)."""
     channels = shape[2] if len(shape) > 2 else 1
     need = size[0] * size[1] * channels * (itemsize + 4)
-    free = available_memory(torch.device("cpu"))
+    free = host_memory()
     if need > free:
         raise UserError(
             f"output {size[1]}x{size[0]} needs about {need / 2**30:.1f} GiB of memory, {free / 2**30:.1f} GiB is free",

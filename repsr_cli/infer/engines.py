@@ -25,20 +25,20 @@ from pathlib import Path
 
 import numpy as np
 import platformdirs
-import torch
 
 from ..errors import UserError
-from ..formats.exports import deploy_layers, ncnn_files
+from ..formats.deploy import PlainNet
+from ..formats.exports import ncnn_files
 from ..formats.files import atomic_write
-from ..model import DeployNet
-from ..runtime import ENGINES, native_bf16
+from ..media.tensors import peak, to_levels
+from ..runtime import ENGINES, cpu_name, cpu_threads, host_memory, native_bf16
 from ..schema import choices
 
 CPU_ENGINES = {"ncnn": "pip install ncnn", "openvino": "pip install 'repsr[openvino]'"}  # engine -> how to get it
 CPU_PRECISIONS = ("auto", "fp32", "bf16")  # what the CPU engines run
 NCNN_OUT_OF_MEMORY = -100  # ncnn's return code when an allocation fails
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
+Core = tuple[int, int, int, int]  # y0, y1, x0, x1: the part of a tile to keep, in its input pixels
 
 
 @functools.cache
@@ -55,7 +55,7 @@ def available(engine: str) -> bool:
     return engine_version(engine) is not None
 
 
-def resolve_engine(engine: str, device: torch.device, precision: str, compile_model: bool = False) -> str:
+def resolve_engine(engine: str, device: str, precision: str, compile_model: bool = False) -> str:
     """The engine asked for, checked: `auto` stays `auto` where `candidates` can choose, else it is PyTorch."""
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r} (use {choices(ENGINES)})")
@@ -64,8 +64,8 @@ def resolve_engine(engine: str, device: torch.device, precision: str, compile_mo
     if engine in CPU_ENGINES:
         if not available(engine):
             raise UserError(f"--engine {engine} needs its package: {CPU_ENGINES[engine]}")
-        if device.type != "cpu":
-            raise UserError(f"--engine {engine} runs on the CPU only, not on {device.type}")
+        if device != "cpu":
+            raise UserError(f"--engine {engine} runs on the CPU only, not on {device.split(':')[0]}")
         if compile_model:
             raise UserError(f"--compile is PyTorch's; it does not apply to --engine {engine}")
         if precision not in CPU_PRECISIONS:
@@ -78,14 +78,14 @@ def cpu_precision(engine: str, precision: str) -> str:
     ncnn, whose bf16 is storage only (slower than PyTorch's bf16 at every size in docs/performance.md)."""
     if precision != "auto":
         return precision
-    return "bf16" if engine != "ncnn" and native_bf16(torch.device("cpu")) else "fp32"
+    return "bf16" if engine != "ncnn" and native_bf16("cpu") else "fp32"
 
 
-def candidates(device: torch.device, precision: str, compile_model: bool = False) -> list[tuple[str, str]]:
+def candidates(device: str, precision: str, compile_model: bool = False) -> list[tuple[str, str]]:
     """The (engine, precision) pairs `auto` chooses between: on the CPU, PyTorch and OpenVINO at each precision
     the request allows (`auto`: fp32, and bf16 where the CPU has bf16 units) and ncnn at fp32; elsewhere
     PyTorch alone."""
-    if device.type != "cpu" or compile_model or precision not in CPU_PRECISIONS:
+    if device != "cpu" or compile_model or precision not in CPU_PRECISIONS:
         return [("torch", precision)]
     allowed = {"auto": ["fp32", "bf16"] if native_bf16(device) else ["fp32"], "fp32": ["fp32"], "bf16": ["bf16"]}
     pairs = [("torch", p) for p in allowed[precision]]
@@ -104,6 +104,11 @@ def engine_choices() -> Path:
 # A choice measured while other work kept at least this share of the cores busy (the load average over them)
 # is measured again the next time the machine is quieter: a busy spell can favour one engine over another.
 BUSY = 0.5
+# Engines this close to the fastest count as tied: rows of one engine moved 5-10 % between rounds of
+# benchmarks/peers.py (docs/performance.md). A tie goes to an engine that needs no torch, whose import is most of
+# a single-image command's time ("Time to first pixel"); a batch or a video then runs at the same speed, within
+# what can be measured.
+TIE = 0.05
 
 
 def busy_share() -> float:
@@ -118,17 +123,11 @@ def fastest(
     pairs: list[tuple[str, str]], layout: str, tile: int, make: Callable[[str, str], Callable[[], object]]
 ) -> tuple[str, str]:
     """The pair whose call (`make(engine, precision)`: one tile upscaled) is fastest: measured once, then read
-    back. The calls take turns, a warm-up each and then the best of two rounds, so a busy spell on the
-    machine falls on every candidate alike."""
-    from ..measure.speed import (  # here: speed.py imports the Upscaler, which imports this
-        machine_name,
-        timed_rounds,
-    )
-
-    cpu = torch.device("cpu")
+    back (without importing torch: the key and the file need none). The calls take turns, a warm-up each and
+    then the best of two rounds, so a busy spell on the machine falls on every candidate alike."""
     # repsr's own version too: a release changes what surrounds each engine's forward, and so which is fastest
     versions = [f"{package} {engine_version(package)}" for package in ("repsr", *CPU_ENGINES)]
-    key = "|".join([machine_name(cpu), *versions, layout, f"tile {tile}", repr(pairs)])
+    key = "|".join([cpu_name(), *versions, layout, f"tile {tile}", repr(pairs)])
     path = engine_choices()
     try:
         known = json.loads(path.read_text())
@@ -140,9 +139,14 @@ def fastest(
     if tuple(entry.get("choice", ())) in pairs and not (measured_busy and load < BUSY):
         engine, precision = entry["choice"]
         return engine, precision
-    rounds = timed_rounds({pair: make(*pair) for pair in pairs}, cpu, rounds=2, min_time=0.0)
+    import torch
+
+    from ..measure.speed import timed_rounds  # here: speed.py imports the Upscaler, which imports this
+
+    rounds = timed_rounds({pair: make(*pair) for pair in pairs}, torch.device("cpu"), rounds=2, min_time=0.0)
     seconds = {pair: min(times) for pair, times in rounds.items()}
-    choice = min(pairs, key=seconds.__getitem__)
+    tied = [pair for pair in pairs if seconds[pair] <= min(seconds.values()) * (1 + TIE)]
+    choice = min(tied, key=lambda pair: (pair[0] == "torch", seconds[pair]))
     known[key] = {
         "choice": choice,
         "seconds": {" ".join(p): round(t, 4) for p, t in seconds.items()},
@@ -153,12 +157,96 @@ def fastest(
     return choice
 
 
-class NcnnForward:
-    """The network in ncnn: an N x 3 x H x W float tensor in, N x 3 x sH x sW out, as the PyTorch net."""
+class Engine:
+    """What the Upscaler calls: `engine(tiles, cores)` takes N tiles of one size (N x h x w x 3, uint8 or uint16)
+    and gives each tile's core (`Core`) upscaled, as an array of the tiles' type."""
 
-    def __init__(self, net: DeployNet, threads: int, bf16: bool = False, winograd: bool = True) -> None:
+    name = ""
+    precision = "float32"  # the precision inside the engine, as a torch dtype name
+    device = "cpu"
+    bytes_per_value = 4  # of the activations, for the automatic tile size
+
+    def __init__(self, net: PlainNet) -> None:
+        self.scale = net.scale
+
+    def __call__(self, tiles: np.ndarray, cores: list[Core]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def free_memory(self) -> int:
+        """Bytes free for activations where the engine runs."""
+        return host_memory()
+
+    def release(self) -> None:
+        """Out of memory: hand back what the engine caches."""
+
+    def upscaled(self, core: Core) -> tuple[slice, slice]:
+        """A core's rows and columns in the engine's upscaled tile."""
+        s, (y0, y1, x0, x1) = self.scale, core
+        return slice(y0 * s, y1 * s), slice(x0 * s, x1 * s)
+
+
+class TorchEngine(Engine):
+    """PyTorch on any device: the network stops before its pixel shuffle (DeployNet.subpixels) and to_array
+    rounds the sub-pixel planes to integers before shuffling them, a quarter of the bytes of PyTorch's float
+    shuffle (the PyTorch rows of docs/performance.md's peers table, issue 45)."""
+
+    name = "torch"
+
+    def __init__(self, net: PlainNet, device: str, precision: str, compile_model: bool = False) -> None:
+        import torch
+
+        from ..formats.deploy import deploy_net
+        from ..runtime import resolve_precision
+
+        super().__init__(net)
+        self.device = device
+        self._device = torch.device(device)
+        self._dtype = resolve_precision(precision, self._device)
+        self.precision = str(self._dtype).removeprefix("torch.")
+        self.bytes_per_value = torch.finfo(self._dtype).bits // 8
+        module = deploy_net(net).to(self._device, self._dtype, memory_format=torch.channels_last)
+        # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
+        # paid for with a compile per distinct tile shape.
+        self._run = torch.compile(module.subpixels) if compile_model else module.subpixels
+        self._torch = torch
+
+    def __call__(self, tiles: np.ndarray, cores: list[Core]) -> list[np.ndarray]:
+        from ..media.tensors import to_array, to_tensor
+
+        torch = self._torch
+        batch = to_tensor(tiles)
+        if self._device.type == "cuda":
+            batch = batch.pin_memory()
+        with torch.inference_mode():
+            # channels-last, the layout the tiles already have in host memory: PyTorch's convolutions take it as
+            # it is
+            x = batch.to(self._device, self._dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            planes = self._run(x).float()
+            return [
+                to_array(planes[i : i + 1, :, y0:y1, x0:x1], tiles.dtype.type, self.scale)
+                for i, (y0, y1, x0, x1) in enumerate(cores)
+            ]
+
+    def free_memory(self) -> int:
+        if self._device.type == "cuda":
+            return self._torch.cuda.mem_get_info(self._device)[0]
+        return host_memory()
+
+    def release(self) -> None:
+        if self._device.type == "cuda":
+            self._torch.cuda.empty_cache()
+
+
+class NcnnEngine(Engine):
+    """The network in ncnn, one tile at a time (ncnn's Python API runs one image per extractor)."""
+
+    name = "ncnn"
+
+    def __init__(self, net: PlainNet, threads: int, bf16: bool = False, winograd: bool = True) -> None:
         import ncnn
 
+        super().__init__(net)
+        self.precision = "bfloat16" if bf16 else "float32"  # bf16 storage: ncnn computes in fp32
         param, self._weights = ncnn_files(net, half=False)  # kept: ncnn may read float32 weights in place
         self._net = ncnn.Net()
         opt = self._net.opt
@@ -170,10 +258,16 @@ class NcnnForward:
         self._net.load_model_mem(self._weights)
         self._mat = ncnn.Mat
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self._one(np.ascontiguousarray(x.float().numpy())) for x in batch])
+    def __call__(self, tiles: np.ndarray, cores: list[Core]) -> list[np.ndarray]:
+        white = np.float32(peak(tiles.dtype))
+        out = []
+        for tile, core in zip(tiles, cores, strict=True):
+            x = np.ascontiguousarray(tile.transpose(2, 0, 1), dtype=np.float32) / white  # CHW in [0, 1]
+            rows, cols = self.upscaled(core)
+            out.append(to_levels(self._one(x)[:, rows, cols].transpose(1, 2, 0), tiles.dtype))
+        return out
 
-    def _one(self, x: np.ndarray) -> torch.Tensor:
+    def _one(self, x: np.ndarray) -> np.ndarray:
         extractor = self._net.create_extractor()
         extractor.input("data", self._mat(x))  # x stays referenced until extract: ncnn reads it in place
         code, out = extractor.extract("output")
@@ -181,39 +275,47 @@ class NcnnForward:
             raise RuntimeError("ncnn: out of memory")
         if code != 0:
             raise RuntimeError(f"ncnn failed with code {code}")
-        return torch.from_numpy(np.array(out))
+        return np.array(out)
 
 
-class OpenVinoForward:
-    """The network in OpenVINO: an N x 3 x H x W float tensor in, N x 3 x sH x sW out, as the PyTorch net.
-    OpenVINO folds each PReLU into the convolution before it, which PyTorch does not (issue 45)."""
+class OpenVinoEngine(Engine):
+    """The network in OpenVINO, integers in and out: the graph converts the tiles to floats and rounds its
+    output back to the image's type itself, in its own threads, so no conversion runs outside it (numpy's would
+    run on one core). OpenVINO folds each PReLU into the convolution before it, which PyTorch does not
+    (issue 45)."""
+
+    name = "openvino"
 
     def __init__(
-        self, net: DeployNet, threads: int, bf16: bool = False, int8: list[tuple[float, float]] | None = None
+        self, net: PlainNet, threads: int, bf16: bool = False, int8: list[tuple[float, float]] | None = None
     ) -> None:
         import openvino as ov
 
-        config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
-        self._compiled = ov.Core().compile_model(openvino_model(net, int8), "CPU", config)
+        super().__init__(net)
+        self.precision = "bfloat16" if bf16 else "float32"
+        self._net, self._int8, self._core = net, int8, ov.Core()
+        self._config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+        self._compiled: dict[np.dtype, Callable] = {}  # one graph per image type, compiled when first met
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        # the graph takes and gives channels-last memory: the Upscaler's tiles are that already (media.tensors)
-        # and to_array reads it without a transpose, so neither side pays for one
-        nhwc = np.ascontiguousarray(batch.float().permute(0, 2, 3, 1).numpy())
+    def __call__(self, tiles: np.ndarray, cores: list[Core]) -> list[np.ndarray]:
+        if tiles.dtype not in self._compiled:
+            model = openvino_model(self._net, tiles.dtype, self._int8)
+            self._compiled[tiles.dtype] = self._core.compile_model(model, "CPU", self._config)
         try:
-            out = self._compiled(nhwc)[0]
+            out = self._compiled[tiles.dtype](np.ascontiguousarray(tiles))[0]
         except RuntimeError as exc:
             if "bad_alloc" in str(exc) or "allocate" in str(exc).lower():
                 raise RuntimeError(f"openvino: out of memory ({exc})") from exc
             raise
-        # a copy: the request's output buffer is reused by the next call; N x 3 x sH x sW in channels-last memory
-        return torch.from_numpy(np.array(out)).permute(0, 3, 1, 2)
+        # copies: the request's output buffer is reused by the next call
+        return [np.array(out[i, rows, cols]) for i, (rows, cols) in enumerate(map(self.upscaled, cores))]
 
 
-def openvino_model(net: DeployNet, int8: list[tuple[float, float]] | None = None):
-    """The deploy network as an OpenVINO model of any batch and image size, N x H x W x 3 in and out
-    (channels-last memory, as the Upscaler keeps images): 3x3 convolutions with bias, PReLUs, and the input added
-    to the last conv's channels before the pixel shuffle, as DeployNet.run does.
+def openvino_model(net: PlainNet, dtype: np.dtype, int8: list[tuple[float, float]] | None = None):
+    """The deploy network as an OpenVINO model of any batch and image size, N x H x W x 3 integers of `dtype` in
+    and out (channels-last memory, as the Upscaler keeps images): the input scaled to [0, 1], 3x3 convolutions
+    with bias, PReLUs, the input added to the last conv's channels, the result clamped, scaled and rounded
+    half to even as media.tensors.to_levels does, then the pixel shuffle on the integers.
 
     `int8`: each conv's input range (low, high), from calibration: the input is then quantized to 256 levels
     over that range and the weights to 255 symmetric levels per output channel, as FakeQuantize nodes, which
@@ -226,17 +328,19 @@ def openvino_model(net: DeployNet, int8: list[tuple[float, float]] | None = None
         low, high = ops.constant(low.astype(np.float32)), ops.constant(high.astype(np.float32))
         return ops.fake_quantize(node, low, high, low, high, levels)
 
-    s = net.cfg.scale
-    image = ops.parameter(ov.PartialShape([-1, -1, -1, 3]), ov.Type.f32, name="data")
-    nchw = ops.transpose(image, ops.constant(np.array([0, 3, 1, 2], dtype=np.int64)))
+    s, white = net.scale, ops.constant(np.float32(peak(dtype)))
+    kind = ov.Type.u8 if np.dtype(dtype) == np.uint8 else ov.Type.u16
+    image = ops.parameter(ov.PartialShape([-1, -1, -1, 3]), kind, name="data")
+    unit = ops.divide(ops.convert(image, ov.Type.f32), white)
+    nchw = ops.transpose(unit, ops.constant(np.array([0, 3, 1, 2], dtype=np.int64)))
     x, convs = nchw, 0
-    for kind, a, b in deploy_layers(net):
-        if kind == "conv":
+    for layer, a, b in net.layers():
+        if layer == "conv":
             weight = ops.constant(a)
             if int8 is not None:
                 x = quantized(x, np.array(int8[convs][0]), np.array(int8[convs][1]), 256)
-                peak = np.abs(a).reshape(len(a), -1).max(axis=1).reshape(-1, 1, 1, 1)
-                weight = quantized(weight, -peak, peak, 255)
+                top = np.abs(a).reshape(len(a), -1).max(axis=1).reshape(-1, 1, 1, 1)
+                weight = quantized(weight, -top, top, 255)
             x = ops.convolution(x, weight, [1, 1], [1, 1], [1, 1], [1, 1])
             x = ops.add(x, ops.constant(b.reshape(1, -1, 1, 1)))
             convs += 1
@@ -244,15 +348,19 @@ def openvino_model(net: DeployNet, int8: list[tuple[float, float]] | None = None
             x = ops.prelu(x, ops.constant(a))
     # channel c*s*s + k of the last conv takes input channel c: PixelShuffle then spreads it to c's s*s sub-pixels
     repeated = ops.gather(nchw, ops.constant(np.repeat(np.arange(3), s * s).astype(np.int64)), ops.constant(1))
-    out = ops.depth_to_space(ops.add(x, repeated), "depth_first", s)  # depth_first: PyTorch's PixelShuffle order
+    levels = ops.round(ops.multiply(ops.clamp(ops.add(x, repeated), 0.0, 1.0), white), "half_to_even")
+    out = ops.depth_to_space(ops.convert(levels, kind), "depth_first", s)  # depth_first: PyTorch's order
     nhwc = ops.transpose(out, ops.constant(np.array([0, 2, 3, 1], dtype=np.int64)))
     return ov.Model([nhwc], [image], "repsr")
 
 
-def cpu_forward(engine: str, net: DeployNet, threads: int, precision: str) -> Forward:
-    """The engine's forward; an installed package whose library fails to load is said in one line."""
-    forward = {"ncnn": NcnnForward, "openvino": OpenVinoForward}[engine]
+def make_engine(engine: str, net: PlainNet, device: str, precision: str, compile_model: bool = False) -> Engine:
+    """The engine resolve_engine named (not `auto`); an installed package whose library fails to load is said
+    in one line."""
+    if engine == "torch":
+        return TorchEngine(net, device, precision, compile_model)
+    forward = {"ncnn": NcnnEngine, "openvino": OpenVinoEngine}[engine]
     try:
-        return forward(net, threads, bf16=precision == "bf16")
+        return forward(net, cpu_threads(), bf16=cpu_precision(engine, precision) == "bf16")
     except (ImportError, OSError) as exc:
         raise UserError(f"--engine {engine}: its package is installed but does not load ({exc})") from None

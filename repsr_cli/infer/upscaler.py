@@ -1,32 +1,35 @@
-"""The Upscaler: a deploy network bound to a device and precision, upscaling arrays and PIL images.
+"""The Upscaler: a deploy network bound to an engine, device and precision, upscaling arrays and PIL images.
 
 Images are processed tile by tile and assembled on the host in their own dtype (uint8 or uint16),
-so device memory does not grow with the image and host memory stays near input + output size.
+so device memory does not grow with the image and host memory stays near input + output size. The tile loop
+is numpy's: torch is imported only where PyTorch runs the network (infer/engines.py).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..data.resize import imresize
-from ..deploy.weights import ModelEntry, blend_model, default_model, load_model, sizes_for
+from ..deploy.weights import ModelEntry, blend_model, default_model, load_plain, sizes_for
 from ..errors import UserError
+from ..formats.deploy import PlainNet, plain_of
 from ..media.read import pil_to_array
-from ..media.tensors import round_to, to_array, to_tensor
+from ..media.tensors import round_to
 from ..media.write import array_to_pil
-from ..model import DeployNet
-from ..runtime import PRECISIONS, resolve_device, resolve_precision
+from ..runtime import device_name
 from ..schema import ALPHA_MODES, MODEL_SIZES, choices
-from .engines import CPU_ENGINES, candidates, cpu_forward, cpu_precision, fastest, resolve_engine
+from .engines import candidates, fastest, make_engine, resolve_engine
 from .tiles import count_tiles, tiles
+
+if TYPE_CHECKING:
+    from ..model import DeployNet
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
 # The default tile on a CPU: on a 1280x720 frame the best side (or within 3 %) in 14 of 15 engine and size rows,
@@ -41,21 +44,8 @@ TileProgress = Callable[[int, int], None]  # (tiles done, tiles in all) of the i
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA raises torch.OutOfMemoryError; MPS a RuntimeError that says so."""
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def available_memory(device: torch.device) -> int:
-    """Bytes free for activations on the device (host: MemAvailable from /proc/meminfo, else 4 GiB)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 << 30
+    """CUDA raises torch.OutOfMemoryError; MPS, ncnn and OpenVINO a RuntimeError that says so (engines.py)."""
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
 def finish_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -76,7 +66,7 @@ def check_options(tile: int | None = None, alpha: str = "bicubic") -> None:
         raise UserError(f"unknown alpha mode {alpha!r} (use {choices(ALPHA_MODES)})")
 
 
-def fastest_for(net: DeployNet, precision: str, tile: int) -> tuple[str, str]:
+def fastest_for(net: PlainNet, precision: str, tile: int) -> tuple[str, str]:
     """(engine, precision) that upscales one `tile`-sided tile of this network fastest on this CPU, among
     engines.candidates (measured the first time, then cached)."""
     image = np.random.default_rng(0).integers(0, 256, (tile, tile, 3), dtype=np.uint8)
@@ -85,8 +75,17 @@ def fastest_for(net: DeployNet, precision: str, tile: int) -> tuple[str, str]:
         upscaler = Upscaler(net, device="cpu", precision=precision, engine=engine, tile=0)
         return lambda: upscaler.upscale_array(image)
 
-    layout = f"{net.cfg.blocks}x{net.cfg.channels} x{net.cfg.scale}"
-    return fastest(candidates(torch.device("cpu"), precision), layout, tile, make)
+    return fastest(candidates("cpu", precision), net.layout, tile, make)
+
+
+def as_plain(model: str | Path | PlainNet | DeployNet) -> PlainNet:
+    """A model name, file, or network as weights the engines build from (a network passed in is copied, so the
+    Upscaler never changes the caller's)."""
+    if isinstance(model, PlainNet):
+        return model
+    if isinstance(model, (str, Path)):
+        return load_plain(model)
+    return plain_of(model)
 
 
 class Upscaler:
@@ -98,7 +97,7 @@ class Upscaler:
 
     def __init__(
         self,
-        model: str | Path | DeployNet = "repsr-x4",
+        model: str | Path | PlainNet | DeployNet = "repsr-x4",
         device: str = "cpu",
         precision: str = "auto",
         tile: int | None = None,
@@ -110,41 +109,23 @@ class Upscaler:
         engine: str = "auto",
     ) -> None:
         check_options(tile, alpha)
-        # a network passed in is copied: moving it to this device and precision must not change the caller's
-        net = copy.deepcopy(model) if isinstance(model, DeployNet) else load_model(model)
-        self.name = name or (str(model) if not isinstance(model, DeployNet) else "custom")
-        self.device = resolve_device(device)
+        self.model = as_plain(model)
+        self.name = name or (str(model) if isinstance(model, (str, Path)) else "custom")
+        self.device = device_name(device)
         self.engine = resolve_engine(engine, self.device, precision, compile_model)
         if self.engine == "auto":
             # measured on one tile of the size this run uses, at most CPU_TILE: a huge --tile is not timed thrice
-            self.engine, precision = fastest_for(net, precision, min(tile or CPU_TILE, CPU_TILE))
-        if self.engine in CPU_ENGINES:
-            precision = cpu_precision(self.engine, precision)
-            self.dtype = torch.float32  # host tensors in and out
-            self.precision = PRECISIONS[precision]  # inside the engine
-            self.net = net.eval()
-            self._run: Callable[[torch.Tensor], torch.Tensor] = cpu_forward(
-                self.engine, net, torch.get_num_threads(), precision
-            )
-            self._shuffle_after = 1  # their graphs end with their own shuffle and give the image
-        else:
-            self.dtype = resolve_precision(precision, self.device)
-            self.precision = str(self.dtype).removeprefix("torch.")
-            self.net = net.to(self.device, self.dtype, memory_format=torch.channels_last).eval()
-            # torch.compile can fuse each PReLU into its conv's epilogue (measure with `repsr bench --compile`),
-            # paid for with a compile per distinct tile shape.
-            self._run = torch.compile(self.net.subpixels) if compile_model else self.net.subpixels
-            # the sub-pixel planes, shuffled by to_array once rounded to integers, a quarter of the bytes of
-            # PyTorch's float shuffle (the PyTorch rows of docs/performance.md's peers table, issue 45)
-            self._shuffle_after = net.cfg.scale
-        self.scale = net.cfg.scale
-        self.radius = net.receptive_radius
+            self.engine, precision = fastest_for(self.model, precision, min(tile or CPU_TILE, CPU_TILE))
+        self._run = make_engine(self.engine, self.model, self.device, precision, compile_model)
+        self.precision = self._run.precision
+        self.scale = self.model.scale
+        self.radius = self.model.receptive_radius
         self.tile = self.auto_tile() if tile is None else tile
-        automatic_cpu = tile is None and self.device.type == "cpu"
+        automatic_cpu = tile is None and self.device == "cpu"
         self._whole_up_to = int(WHOLE_UP_TO_TILES * self.tile**2) if automatic_cpu else 0  # pixels
         self.alpha = alpha
         # Several tiles per forward keep a GPU busy; on a CPU one tile already fills the cores.
-        self.tiles_per_batch = tiles_per_batch or (4 if self.device.type == "cuda" else 1)
+        self.tiles_per_batch = tiles_per_batch or (4 if self.device.startswith("cuda") else 1)
         self.warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
         self._warned = False
 
@@ -156,19 +137,11 @@ class Upscaler:
         """Largest square tile whose activations fit in a quarter of the free memory; on a CPU at most
         CPU_TILE: larger tiles fall out of cache, smaller ones recompute more margin (docs/performance.md,
         "The CPU tile size")."""
-        c, s = self.net.cfg.channels, self.scale
-        bytes_per_px = torch.finfo(self.dtype).bits // 8 * (3 * c + 2 * 3 * s * s) * 2
-        side = int(math.sqrt(available_memory(self.device) / 4 / bytes_per_px)) - 2 * self.radius
-        cap = CPU_TILE if self.device.type == "cpu" else 2048
+        c, s = self.model.channels, self.scale
+        bytes_per_px = self._run.bytes_per_value * (3 * c + 2 * 3 * s * s) * 2
+        side = int(math.sqrt(self._run.free_memory() / 4 / bytes_per_px)) - 2 * self.radius
+        cap = CPU_TILE if self.device == "cpu" else 2048
         return max(64, min(side, cap))
-
-    @torch.inference_mode()
-    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """Tiles in; out, the upscaled tiles, or with PyTorch their sub-pixel planes (`_shuffle_after`)."""
-        # channels-last, the layout the tiles already have in host memory (media.tensors.to_tensor): PyTorch's
-        # CPU convolutions and OpenVINO's graph take it as it is
-        x = batch.to(self.device, self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        return self._run(x).float()
 
     def tile_for(self, height: int, width: int) -> int:
         """The tile side for an image of this size (0: whole)."""
@@ -179,23 +152,24 @@ class Upscaler:
 
     def _shrunk(self, what: str) -> None:
         """Out of device memory: say so once; the smaller size stays for the rest of the run."""
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
+        self._run.release()
         if not self._warned:
             self._warned = True
-            self.warn(f"out of {self.device.type} memory: {what} (kept for the rest of the run)")
+            self.warn(f"out of {self.device.split(':')[0]} memory: {what} (kept for the rest of the run)")
 
-    def _forward_splitting(self, batch: torch.Tensor) -> torch.Tensor:
+    def _forward_splitting(self, batch: np.ndarray, cores: list) -> list[np.ndarray]:
         """Run a batch of tiles; out of memory, halve the batch and run the halves."""
         try:
-            return self._forward(batch)
+            return self._run(batch, cores)
         except RuntimeError as exc:
             if not is_out_of_memory(exc) or len(batch) == 1:
                 raise
             half = len(batch) // 2
             self.tiles_per_batch = max(1, min(self.tiles_per_batch, half))
             self._shrunk(f"tiles per batch lowered to {self.tiles_per_batch}")
-            return torch.cat([self._forward_splitting(batch[:half]), self._forward_splitting(batch[half:])])
+            return self._forward_splitting(batch[:half], cores[:half]) + self._forward_splitting(
+                batch[half:], cores[half:]
+            )
 
     def upscale_rgb(self, rgb: np.ndarray, on_tile: TileProgress | None = None) -> np.ndarray:
         """HxWx3 uint8/uint16 -> (sH)x(sW)x3 of the same dtype, tile by tile, exact at tile borders.
@@ -220,16 +194,10 @@ class Upscaler:
 
         def flush() -> None:
             nonlocal done
-            batch = torch.cat([to_tensor(rgb[t.py0 : t.py1, t.px0 : t.px1]) for t in pending])
-            if self.device.type == "cuda":
-                batch = batch.pin_memory()
-            result = self._forward_splitting(batch)
-            k = s // self._shuffle_after  # result pixels per input pixel: s for an image, 1 for sub-pixel planes
-            for i, t in enumerate(pending):
-                core = result[
-                    i : i + 1, :, (t.y0 - t.py0) * k : (t.y1 - t.py0) * k, (t.x0 - t.px0) * k : (t.x1 - t.px0) * k
-                ]
-                out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = to_array(core, rgb.dtype.type, self._shuffle_after)
+            batch = np.stack([rgb[t.py0 : t.py1, t.px0 : t.px1] for t in pending])
+            cores = [(t.y0 - t.py0, t.y1 - t.py0, t.x0 - t.px0, t.x1 - t.px0) for t in pending]
+            for t, core in zip(pending, self._forward_splitting(batch, cores), strict=True):
+                out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core
                 done += 1
                 if on_tile is not None:
                     on_tile(done, len(plan))
@@ -317,10 +285,10 @@ class ModelPerInput:
         worth their cost on the device (weights.sizes_for: small on a CPU, the biggest bundled elsewhere)."""
         self.scale, self.options = scale, options
         check_options(options.get("tile"), str(options.get("alpha", "bicubic")))  # type: ignore[arg-type]
-        device = resolve_device(str(options.get("device", "auto")))  # cuda without one: now
+        device = device_name(str(options.get("device", "auto")))  # cuda without one: now
         engine, precision = str(options.get("engine", "auto")), str(options.get("precision", "auto"))
         resolve_engine(engine, device, precision, bool(options.get("compile_model")))  # now, before any input
-        sizes = sizes_for(device.type, size)
+        sizes = sizes_for(device.split(":")[0], size)
         self.models: dict[bool, ModelEntry | UserError] = {}
         for real in (False, True):
             try:
@@ -374,7 +342,7 @@ def choose_upscaler(
         if size is not None:
             raise UserError("--size and -m cannot be combined: -m names the model, whatever its size")
         return Upscaler(model, **options)
-    sizes = sizes_for(resolve_device(str(options.get("device", "auto"))).type, size)
+    sizes = sizes_for(device_name(str(options.get("device", "auto"))).split(":")[0], size)
     for knob, value in knobs.items():
         if value is not None:
             net, name = blend_model(knob, scale or 4, value, sizes)

@@ -6,11 +6,9 @@ Every figure is measured in the calling process, so ratios between rows compare 
 from __future__ import annotations
 
 import copy
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -20,7 +18,7 @@ from PIL import Image
 from ..errors import UserError
 from ..infer.upscaler import Upscaler
 from ..model import DeployNet, RepSRNet, fuse, size_config
-from ..runtime import PRECISIONS, resolve_device
+from ..runtime import PRECISIONS, cpu_name, resolve_device
 from ..schema import MODEL_SIZES
 
 Key = TypeVar("Key")
@@ -28,19 +26,7 @@ DTYPES = {name: getattr(torch, dtype) for name, dtype in PRECISIONS.items()}  # 
 
 
 def machine_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    isa = torch.backends.cpu.get_cpu_capability()
-    threads = torch.get_num_threads()
-    return f"{cpu} ({isa}), {threads} thread{'s' * (threads != 1)}, torch {torch.__version__}"
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
 def timed_together(
@@ -224,6 +210,6 @@ def tile_cost(net: DeployNet, image: np.ndarray, tiles: list[int], rounds: int =
     `options`: the Upscaler's engine and precision."""
     upscalers = {tile: Upscaler(net, tile=tile, **options) for tile in tiles}
     fns = {tile: (lambda up=up: up.upscale_array(image)) for tile, up in upscalers.items()}
-    seconds = timed_together(fns, upscalers[tiles[0]].device, rounds=rounds)
+    seconds = timed_together(fns, torch.device(upscalers[tiles[0]].device), rounds=rounds)
     out_mp = image.shape[0] * image.shape[1] * net.cfg.scale**2 / 1e6
     return {tile: out_mp / seconds[tile] for tile in tiles}

@@ -150,7 +150,7 @@ def job_identity(
         "source": source_identity(src),
         "model": {
             "name": upscaler.name,
-            "weights": weights_digest(upscaler.net),
+            "weights": weights_digest(upscaler.model),
             "engine": upscaler.engine,
             "precision": upscaler.precision,
         },

@@ -16,9 +16,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from ...errors import UserError
+from ...formats.deploy import PlainNet
 from ...formats.files import atomic_write, sidecar
 
 MANIFEST = "manifest.json"
@@ -37,12 +38,12 @@ def segment_path(folder: Path, index: int) -> Path:
     return folder / f"seg-{index:05d}.mkv"
 
 
-def weights_digest(net: torch.nn.Module) -> str:
+def weights_digest(net: PlainNet) -> str:
     """sha256 of the network's float32 weights: the same file under another name resumes, a changed one not."""
     digest = hashlib.sha256()
-    for key, value in sorted(net.state_dict().items()):
+    for key, value in sorted(net.state.items()):
         digest.update(key.encode())
-        digest.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+        digest.update(np.ascontiguousarray(value, dtype=np.float32).tobytes())
     return digest.hexdigest()
 
 
