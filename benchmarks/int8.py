@@ -135,7 +135,7 @@ def main() -> None:
     ap.add_argument("--no-page", action="store_true", help="print the table only")
     args = ap.parse_args()
     if not available("openvino") or not (DATA / "benchmark").is_dir():
-        raise SystemExit("needs openvino (pip install 'repsr[openvino]') and ../shared/data")
+        raise SystemExit("needs openvino (pip install openvino) and ../shared/data")
     torch.set_num_threads(args.threads)
     rows, verdicts = [], []
     for name in args.models:

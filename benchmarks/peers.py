@@ -110,7 +110,7 @@ def ncnn_runs(net: DeployNet, image: np.ndarray, threads: int, bf16: bool) -> di
 def onnx_path(net: DeployNet, folder: Path) -> Path:
     path = folder / "model.onnx"
     if not path.exists():
-        write_onnx(net, path)
+        write_onnx(plain_of(net), path)
     return path
 
 

@@ -35,13 +35,13 @@ def main() -> None:
         for size in args.sizes:
             for scale in (2, 4):
                 _, deploy = networks(size, scale)
-                upscaler = Upscaler(deploy, tile=0)  # precision auto, as `upscale-video` runs
+                upscaler = Upscaler(deploy)  # engine, precision and tile as `upscale-video` chooses them
                 opts = VideoOptions(preset="veryfast")
                 report = upscale_video(upscaler, src, Path(tmp) / f"out_x{scale}.mp4", opts, overwrite=True)
                 share, fps = report.model_seconds / report.seconds, report.frames / report.seconds
-                dtype = f"{upscaler.engine} {upscaler.precision}"
+                engine = f"{upscaler.engine} {upscaler.precision}"
                 rows.append(
-                    f"| {size} | {dtype} | x{scale} | {640 * scale}x{360 * scale} | {report.frames}"
+                    f"| {size} | {engine} | x{scale} | {640 * scale}x{360 * scale} | {report.frames}"
                     f" | {fps:.2f} | {25 / fps:.1f} | {share:.0%} | {1 - share:.0%} |"
                 )
                 print(rows[-1], flush=True)
@@ -50,11 +50,12 @@ def main() -> None:
             "# Video performance",
             "",
             f"Machine: {machine_name(torch.device('cpu'))}. Random weights of each model size (speed does not depend",
-            f"on them), precision `auto` as `upscale-video` picks it; a {args.seconds:g} s 640x360 25 fps H.264 clip",
+            f"on them), engine, precision and tile as `upscale-video` picks them; a {args.seconds:g} s 640x360 25 fps"
+            " H.264 clip",
             "with AAC audio, libx264 `veryfast`, CRF 18. Minutes per minute: wall time for one minute of this",
             "video at 25 fps.",
             "",
-            "| size | precision | scale | output | frames | fps | minutes per minute | model share of wall time |"
+            "| size | engine | scale | output | frames | fps | minutes per minute | model share of wall time |"
             " decode + encode not hidden |",
             "|---|---|---|---|---|---|---|---|---|",
             *rows,

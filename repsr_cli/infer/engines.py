@@ -34,7 +34,7 @@ from ..media.tensors import peak, to_levels
 from ..runtime import ENGINES, cpu_name, cpu_threads, host_memory, native_bf16
 from ..schema import choices
 
-CPU_ENGINES = {"ncnn": "pip install ncnn", "openvino": "pip install 'repsr[openvino]'"}  # engine -> how to get it
+CPU_ENGINES = {"ncnn": "pip install ncnn", "openvino": "pip install openvino"}  # engine -> how to get it
 CPU_PRECISIONS = ("auto", "fp32", "bf16")  # what the CPU engines run
 NCNN_OUT_OF_MEMORY = -100  # ncnn's return code when an allocation fails
 
@@ -161,9 +161,7 @@ class Engine:
     """What the Upscaler calls: `engine(tiles, cores)` takes N tiles of one size (N x h x w x 3, uint8 or uint16)
     and gives each tile's core (`Core`) upscaled, as an array of the tiles' type."""
 
-    name = ""
     precision = "float32"  # the precision inside the engine, as a torch dtype name
-    device = "cpu"
     bytes_per_value = 4  # of the activations, for the automatic tile size
 
     def __init__(self, net: PlainNet) -> None:
@@ -190,8 +188,6 @@ class TorchEngine(Engine):
     rounds the sub-pixel planes to integers before shuffling them, a quarter of the bytes of PyTorch's float
     shuffle (the PyTorch rows of docs/performance.md's peers table, issue 45)."""
 
-    name = "torch"
-
     def __init__(self, net: PlainNet, device: str, precision: str, compile_model: bool = False) -> None:
         import torch
 
@@ -199,7 +195,6 @@ class TorchEngine(Engine):
         from ..runtime import resolve_precision
 
         super().__init__(net)
-        self.device = device
         self._device = torch.device(device)
         self._dtype = resolve_precision(precision, self._device)
         self.precision = str(self._dtype).removeprefix("torch.")
@@ -239,8 +234,6 @@ class TorchEngine(Engine):
 
 class NcnnEngine(Engine):
     """The network in ncnn, one tile at a time (ncnn's Python API runs one image per extractor)."""
-
-    name = "ncnn"
 
     def __init__(self, net: PlainNet, threads: int, bf16: bool = False, winograd: bool = True) -> None:
         import ncnn
@@ -283,8 +276,6 @@ class OpenVinoEngine(Engine):
     output back to the image's type itself, in its own threads, so no conversion runs outside it (numpy's would
     run on one core). OpenVINO folds each PReLU into the convolution before it, which PyTorch does not
     (issue 45)."""
-
-    name = "openvino"
 
     def __init__(
         self, net: PlainNet, threads: int, bf16: bool = False, int8: list[tuple[float, float]] | None = None
