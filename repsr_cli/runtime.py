@@ -7,9 +7,7 @@ torch is imported inside the functions, so the CLI can show these choices withou
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
-import platform
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,6 +153,9 @@ def cpu_threads() -> int:
 def cpu_name() -> str:
     """The CPU, its widest vector unit, the engines' threads and PyTorch's version (from its metadata: not
     imported), as engine choices are keyed (infer/engines.py) and benchmarks name their machine."""
+    import importlib.metadata
+    import platform
+
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

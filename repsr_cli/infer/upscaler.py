@@ -32,9 +32,10 @@ if TYPE_CHECKING:
     from ..model import DeployNet
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
-# The default tile on a CPU: on a 1280x720 frame the best side (or within 3 %) in 14 of 15 engine and size rows,
-# against whole, 1024, 768 and 512 (benchmarks/cpu_tile.py, docs/performance.md); the one exception, base in
-# PyTorch fp32, is not what `auto` picks where bf16 units exist. An earlier 960x540 run had 256 up to 10 % behind.
+# The default tile on a CPU: on a 1280x720 frame, against whole, 1024, 768 and 512, the best side for the tiny and
+# small models (what a CPU runs by default) in the engine `auto` picks where bf16 units exist (OpenVINO bf16),
+# 15 % behind 768 for base there (benchmarks/cpu_tile.py, docs/performance.md). A 960x540 run had 256 up to 10 %
+# behind.
 CPU_TILE = 384
 # With the automatic CPU tile, an image of at most this many tiles' area runs whole: a 480x320 image (1.04 tiles)
 # ran 1.06-1.15x faster whole than as a tile and a sliver (x4, tiny to base), while 512-pixel tiles (1.78 tiles)
