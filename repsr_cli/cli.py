@@ -558,7 +558,6 @@ def train(
     )
     if config is not None:
         cfg = replayed(config, cfg, given)
-    _check_not_deployed(cfg.init_from)
     with TrainProgress(out) as progress:
         if data_workers < 0:
             raise UserError(f"--data-workers must be 0 or more, got {data_workers}")
@@ -587,18 +586,6 @@ def train(
         err.print(f"warning: {result.warning}", markup=False, highlight=False, soft_wrap=True)
     if result.reason in ("interrupted", "terminated"):
         raise typer.Exit(130 if result.reason == "interrupted" else 128 + signal.SIGTERM)
-
-
-def _check_not_deployed(init_from: str | None) -> None:
-    """A model name given to --init-from is a fused network, with no blocks to train: say which run made it,
-    rather than 'no such checkpoint'."""
-    from .deploy.weights import available_models, bundled_table
-
-    if init_from is None or Path(init_from).exists() or init_from not in {e.name for e in available_models()}:
-        return
-    row = bundled_table().get(init_from)
-    made_by = f" (run {row.run!r} made this one: --init-from {row.run} in a repsr source tree)" if row else ""
-    raise UserError(f"is a fused deploy model: --init-from takes a training checkpoint or run{made_by}", init_from)
 
 
 @command()

@@ -147,6 +147,14 @@ def test_train_option_values(tmp_path: Path, image_folder: Path) -> None:
         assert not out.exists(), args  # nothing created for a run that cannot start
 
 
+def test_the_api_names_a_deploy_model_given_as_init_from(tmp_path: Path, image_folder: Path) -> None:
+    """The Python API says what the CLI says (the check lives in the trainer, not in cli.py)."""
+    cfg = tiny_config(image_folder, tmp_path / "run", iters=2, init_from="repsr-x4")
+    with pytest.raises(UserError, match="is a fused deploy model: --init-from takes a training checkpoint"):
+        Trainer(cfg)
+    assert not (tmp_path / "run").exists()
+
+
 def test_tiny_images_are_skipped_in_training_and_eval(tmp_path: Path, image_folder: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

@@ -76,12 +76,25 @@ def init_checkpoint(spec: str, beside: Path) -> Path:
     for home in homes:
         if (found := home / name / "checkpoints" / "last.pth").exists():
             return found
+    _check_not_deployed(spec)
     record = next((home / name / "config.json" for home in homes if (home / name / "config.json").exists()), None)
     replay = f"replay it with: repsr train --config {record}" if record else "a run without one replays its config"
     raise UserError(
         f"--init-from: no such checkpoint, and no run {name!r} with one in {', '.join(map(str, homes))} ({replay})",
         spec,
     )
+
+
+def _check_not_deployed(spec: str) -> None:
+    """A model name given as init_from is a fused network, with no blocks to train: say which run made it, rather
+    than 'no such checkpoint'."""
+    from ..deploy.weights import available_models, bundled_table
+
+    if spec not in {e.name for e in available_models()}:
+        return
+    row = bundled_table().get(spec)
+    made_by = f" (run {row.run!r} made this one: --init-from {row.run} in a repsr source tree)" if row else ""
+    raise UserError(f"is a fused deploy model: --init-from takes a training checkpoint or run{made_by}", spec)
 
 
 class Trainer:
