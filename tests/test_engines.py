@@ -162,6 +162,19 @@ def test_openvino_int8_graph_stays_near_fp32_and_quantizes() -> None:
     assert np.abs(clipped - want).mean() > 5.0
 
 
+@pytest.mark.skipif(not available("openvino"), reason="openvino is not installed")
+def test_openvino_tiles_wider_networks_in_larger_tiles() -> None:
+    """The automatic CPU tile is the engine's own where it has one (OpenVINO, 32 channels or more), and images up
+    to the whole-image bound still run whole whatever the tile."""
+    from repsr_cli.infer.upscaler import CPU_TILE, WHOLE_UP_TO_TILES
+
+    wide, narrow = Upscaler("repsr-x4", engine="openvino"), Upscaler("repsr-tiny-x4", engine="openvino")
+    assert (wide.tile, narrow.tile) == (engines.OPENVINO_WIDE_TILE, CPU_TILE)
+    assert Upscaler("repsr-x4", engine="torch").tile == CPU_TILE
+    side = int((WHOLE_UP_TO_TILES * CPU_TILE**2) ** 0.5)
+    assert wide.tile_for(side, side) == 0 and wide.tile_for(side + 1, side + 1) == engines.OPENVINO_WIDE_TILE
+
+
 def test_an_engine_whose_library_does_not_load_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args, **kwargs):
         raise OSError("libopenvino.so: cannot open shared object file")

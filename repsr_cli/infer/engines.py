@@ -39,6 +39,7 @@ CPU_PRECISIONS = ("auto", "fp32", "bf16")  # what the CPU engines run
 NCNN_OUT_OF_MEMORY = -100  # ncnn's return code when an allocation fails
 
 Core = tuple[int, int, int, int]  # y0, y1, x0, x1: the part of a tile to keep, in its input pixels
+OPENVINO_WIDE_TILE = 768  # OpenVINO's automatic CPU tile for networks of 32 channels or more
 
 
 @functools.cache
@@ -163,6 +164,7 @@ class Engine:
 
     precision = "float32"  # the precision inside the engine, as a torch dtype name
     bytes_per_value = 4  # of the activations, for the automatic tile size
+    cpu_tile: int | None = None  # the automatic tile side on a CPU where the engine has its own (else CPU_TILE)
 
     def __init__(self, net: PlainNet) -> None:
         self.scale = net.scale
@@ -284,6 +286,10 @@ class OpenVinoEngine(Engine):
 
         super().__init__(net)
         self.precision = "bfloat16" if bf16 else "float32"
+        # 768-pixel tiles (the whole frame where one holds it) ran -0.4 % to +17 % faster than 384 in bf16 (fp32:
+        # -0.9 % to +18 %) for the 32- and 64-channel models on 640x360, 960x540 and 1280x720 frames, five runs
+        # each; the 16-channel tiny model did not gain at 1280x720 (docs/performance.md, "The CPU tile size")
+        self.cpu_tile = OPENVINO_WIDE_TILE if net.channels >= 32 else None
         self._net, self._int8, self._core = net, int8, ov.Core()
         self._config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
         self._compiled: dict[np.dtype, Callable] = {}  # one graph per image type, compiled when first met

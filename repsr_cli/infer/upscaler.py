@@ -32,12 +32,13 @@ if TYPE_CHECKING:
     from ..model import DeployNet
 
 MIN_TILE = 32  # the smallest tile side tried when out of memory
-# The default tile on a CPU: on a 1280x720 frame, against whole, 1024, 768 and 512, the best side for the tiny and
-# small models (what a CPU runs by default) in the engine `auto` picks where bf16 units exist (OpenVINO bf16),
-# 15 % behind 768 for base there (benchmarks/cpu_tile.py, docs/performance.md). A 960x540 run had 256 up to 10 %
-# behind.
+# The default tile on a CPU, where the engine has no side of its own (OpenVINO tiles wider networks larger,
+# engines.OPENVINO_WIDE_TILE): on a 1280x720 frame, against whole, 1024, 768 and 512, the best side for the tiny
+# model in PyTorch fp32, ncnn and OpenVINO bf16, and within 10 % of the best for PyTorch and ncnn at the other
+# sizes (benchmarks/cpu_tile.py, docs/performance.md). A 960x540 run had 256 up to 10 % behind.
 CPU_TILE = 384
-# With the automatic CPU tile, an image of at most this many tiles' area runs whole: a 480x320 image (1.04 tiles)
+# With the automatic CPU tile, an image of at most this many CPU_TILE tiles' area runs whole (whatever side the
+# engine tiles larger images with): a 480x320 image (1.04 tiles)
 # ran 1.06-1.15x faster whole than as a tile and a sliver (x4, tiny to base), while 512-pixel tiles (1.78 tiles)
 # lost to 384-pixel ones on a 960x540 frame (docs/performance.md, peers and CPU tile tables).
 WHOLE_UP_TO_TILES = 1.25
@@ -123,7 +124,7 @@ class Upscaler:
         self.radius = self.model.receptive_radius
         self.tile = self.auto_tile() if tile is None else tile
         automatic_cpu = tile is None and self.device == "cpu"
-        self._whole_up_to = int(WHOLE_UP_TO_TILES * self.tile**2) if automatic_cpu else 0  # pixels
+        self._whole_up_to = int(WHOLE_UP_TO_TILES * CPU_TILE**2) if automatic_cpu else 0  # pixels, as measured
         self.alpha = alpha
         # Several tiles per forward keep a GPU busy; on a CPU one tile already fills the cores.
         self.tiles_per_batch = tiles_per_batch or (4 if self.device.startswith("cuda") else 1)
@@ -135,13 +136,13 @@ class Upscaler:
         return self
 
     def auto_tile(self) -> int:
-        """Largest square tile whose activations fit in a quarter of the free memory; on a CPU at most
-        CPU_TILE: larger tiles fall out of cache, smaller ones recompute more margin (docs/performance.md,
-        "The CPU tile size")."""
+        """Largest square tile whose activations fit in a quarter of the free memory; on a CPU at most the engine's
+        own side or CPU_TILE: larger tiles fall out of cache, smaller ones recompute more margin
+        (docs/performance.md, "The CPU tile size")."""
         c, s = self.model.channels, self.scale
         bytes_per_px = self._run.bytes_per_value * (3 * c + 2 * 3 * s * s) * 2
         side = int(math.sqrt(self._run.free_memory() / 4 / bytes_per_px)) - 2 * self.radius
-        cap = CPU_TILE if self.device == "cpu" else 2048
+        cap = (self._run.cpu_tile or CPU_TILE) if self.device == "cpu" else 2048
         return max(64, min(side, cap))
 
     def tile_for(self, height: int, width: int) -> int:
