@@ -163,3 +163,20 @@ def test_the_bundled_model_table_matches_the_files() -> None:
     for name, row in table.items():
         assert weights.table_row(files[name], row.family, row.run) == dataclasses.asdict(row)
         assert row.family in weights.FAMILIES and (history / row.run / "config.json").exists()
+
+
+def test_model_files_read_the_same_without_torch_in_every_float_type(tmp_path: Path) -> None:
+    """Our safetensors read through numpy (no torch); float16 and bfloat16 files (numpy has no bfloat16: torch reads
+    those) give the same weights as their float32 values, and a .pth of the same state reads alike."""
+    import torch
+    from safetensors.torch import save_file
+
+    state = {k: torch.from_numpy(np.array(v)) for k, v in weights.load_plain("repsr-tiny-x4").state.items()}
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        save_file({k: v.to(dtype) for k, v in state.items()}, str(tmp_path / "m.safetensors"))
+        torch.save({"params_ema": {k: v.to(dtype) for k, v in state.items()}}, tmp_path / "m.pth")
+        for suffix in (".safetensors", ".pth"):
+            read = weights.load_plain(tmp_path / f"m{suffix}")
+            assert read.shape == (4, 16, 4) and read.layout == "4x16 x4", (dtype, suffix)
+            for key, value in state.items():
+                assert np.array_equal(read.state[key], value.to(dtype).float().numpy()), (dtype, suffix, key)

@@ -135,7 +135,7 @@ def deploy_net(plain: PlainNet) -> DeployNet:
     return net.eval()
 
 
-def deploy_from_state_dict(state: Mapping[str, Any], source: Path | str) -> PlainNet:
+def plain_from_torch(state: Mapping[str, Any], source: Path | str) -> PlainNet:
     """A torch state dict (tensors of any float type) as a PlainNet, checked as plain_from_state checks."""
     import torch
 
@@ -185,7 +185,7 @@ def _read_safetensors(path: Path) -> PlainNet:
         if "BF16" in dtypes:  # numpy has no bfloat16: torch reads such a file
             from safetensors.torch import load_file as load_torch
 
-            plain = deploy_from_state_dict(load_torch(str(path)), path)
+            plain = plain_from_torch(load_torch(str(path)), path)
         else:
             plain = plain_from_state(load_file(str(path)), path)
     except (SafetensorError, OSError, ValueError) as exc:
@@ -209,9 +209,9 @@ def _read_pth(path: Path) -> PlainNet:
     if isinstance(obj, dict):
         for wrapper in ("params_ema", "params"):
             if isinstance(obj.get(wrapper), dict):
-                return deploy_from_state_dict(obj[wrapper], path)
+                return plain_from_torch(obj[wrapper], path)
         if obj and all(isinstance(k, str) for k in obj):
-            return deploy_from_state_dict(obj, path)
+            return plain_from_torch(obj, path)
     raise UserError("not a model: expected a repsr checkpoint or a compact state dict", path)
 
 
