@@ -44,7 +44,10 @@ shared VM slows down for a while; absolute figures still differ between runs.
   against 9 C^2 for the fused 3x3 conv (4.4x), plus BatchNorm passes and branch additions; the measured ratio
   approaches that as the channel count grows and the convs dominate.
 - **After the convs.** The nearest-upsampled input is added to the last conv's output before PixelShuffle
-  (the same sums, bit for bit), so the only full-resolution pass is the shuffle itself.
+  (the same sums, bit for bit), so the only full-resolution pass is the shuffle itself; the Upscaler's PyTorch
+  engine does even that on the rounded integers (`DeployNet.subpixels`, `media.tensors.to_array`), and so does
+  the OpenVINO graph, which rounds to the image's integer type before its depth-to-space
+  (`infer.engines.openvino_model`).
 - **Fused GFLOP/s against the conv peak.** The peak is the best single wide 3x3 conv (64-256 channels) in
   the same dtype. Narrow layers (16-32 channels) fill oneDNN's kernels less well, and PReLU, PixelShuffle and
   the residual add are memory-bound passes with no FLOPs counted, so `tiny` sits well below the peak; wider
@@ -62,8 +65,9 @@ shared VM slows down for a while; absolute figures still differ between runs.
   The model and the encoder do not overlap within one file (the model already keeps every core busy);
   across files the next image is upscaled while the previous one is encoded.
 - **Host memory.** Input and output arrays in their own dtype plus one tile's activations (tile side^2 x
-  channels x 4 bytes, a few at a time) plus the torch runtime; the automatic tile side is
-  capped at 256 on a CPU (cache-friendly, see the tiling table) and 2048 on a GPU.
+  channels x 4 bytes, a few at a time) plus the engine's runtime (torch is imported only where PyTorch runs); the
+  automatic tile side is capped at 384 on a CPU (768 in OpenVINO for networks of 32 channels or more; "The CPU
+  tile size") and 2048 on a GPU.
 """
 
 
@@ -257,7 +261,8 @@ def main() -> None:
         "",
         "## Host memory against image size",
         "",
-        f"{args.rss_model} x2, automatic tile size, peak RSS of a fresh process (torch included).",
+        f"{args.rss_model} x2, automatic engine and tile size, peak RSS of a fresh process (torch included: the"
+        " script builds its random-weight network with it, so an OpenVINO run holds both runtimes).",
         "",
     ]
     print("\n".join(lines[-12:]), flush=True)
