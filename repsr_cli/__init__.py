@@ -7,7 +7,7 @@ everything else is reachable through the submodules.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ModelPerInput", "Upscaler", "choose_upscaler", "load_model", "__version__"]
 
