@@ -22,7 +22,6 @@ Run: python benchmarks/peers.py [--threads 2] [--width 480 --height 320] [--mode
 from __future__ import annotations
 
 import argparse
-import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from pages import write_section
 
+from repsr_cli import runtime
 from repsr_cli.deploy.weights import load_model
 from repsr_cli.formats.deploy import plain_of, read_deploy
 from repsr_cli.formats.exports import write_onnx
@@ -56,11 +56,8 @@ class Absent(Exception):
 
 
 def cpu_flags() -> list[str]:
-    try:
-        words = set(re.findall(r"\w+", Path("/proc/cpuinfo").read_text()))
-    except OSError:
-        return []
-    return [label for flag, label in FLAGS.items() if flag in words]
+    """The FLAGS this CPU has, by their labels."""
+    return [label for flag, label in FLAGS.items() if flag in runtime.cpu_flags()]
 
 
 def model_net(name: str) -> DeployNet:

@@ -115,16 +115,22 @@ def host_memory() -> int:
 
 
 @functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as Linux lists them (/proc/cpuinfo: `flags` on x86, `Features` on Arm); empty
-    where there is no such file."""
+def _cpuinfo() -> tuple[tuple[str, str], ...]:
+    """/proc/cpuinfo as (key, value) lines; empty where Linux does not provide it."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return frozenset()
-    return frozenset(
-        word for line in text.splitlines() if line.startswith(("flags", "Features")) for word in line.split()[2:]
-    )
+        return ()
+    return tuple((key.strip(), value.strip()) for key, _, value in (line.partition(":") for line in text.splitlines()))
+
+
+# AVX-512 F's companions BW, VL and DQ: what PyTorch reports as AVX512 and its oneDNN bf16 check asks for
+AVX512_CORE = frozenset({"avx512bw", "avx512vl", "avx512dq"})
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (`flags` on x86, `Features` on Arm); empty elsewhere."""
+    return frozenset(word for key, value in _cpuinfo() if key in ("flags", "Features") for word in value.split())
 
 
 @functools.cache
@@ -136,17 +142,13 @@ def cpu_threads() -> int:
         return int(with_env)
     allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
     cores, cpu, package = set(), None, "0"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = (part.strip() for part in line.partition(":"))
-            if key == "processor":
-                cpu = int(value)
-            elif key == "physical id":
-                package = value
-            elif key == "core id" and cpu in allowed:
-                cores.add((package, value))
-    except (OSError, ValueError):
-        pass
+    for key, value in _cpuinfo():
+        if key == "processor" and value.isdigit():
+            cpu = int(value)
+        elif key == "physical id":
+            package = value
+        elif key == "core id" and cpu in allowed:
+            cores.add((package, value))
     return len(cores) or len(allowed)
 
 
@@ -156,16 +158,10 @@ def cpu_name() -> str:
     import importlib.metadata
     import platform
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    models = [value for key, value in _cpuinfo() if key == "model name"]
+    model = models[0] if models else platform.processor() or platform.machine()
     flags = cpu_flags()
-    isa = "AVX512" if {"avx512bw", "avx512vl", "avx512dq"} <= flags else "AVX2" if "avx2" in flags else "DEFAULT"
+    isa = "AVX512" if flags >= AVX512_CORE else "AVX2" if "avx2" in flags else "DEFAULT"
     threads = cpu_threads()
     try:
         torch_version = importlib.metadata.version("torch")
@@ -181,8 +177,7 @@ def native_bf16(device: torch.device | str) -> bool:
     measured about 10x slower than fp32 (docs/training-speed.md)."""
     kind = device if isinstance(device, str) else device.type
     if kind == "cpu" and cpu_flags():
-        flags = cpu_flags()
-        return {"avx512bw", "avx512vl", "avx512dq"} <= flags or "bf16" in flags
+        return cpu_flags() >= AVX512_CORE or "bf16" in cpu_flags()
     import torch
 
     if kind.startswith("cuda"):

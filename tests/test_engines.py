@@ -36,11 +36,15 @@ ENGINES = [
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", BUNDLED)
 def test_cpu_engines_run_every_bundled_model_within_one_level_of_torch_fp32(engine: str, name: str) -> None:
-    img = np.random.default_rng(0).integers(0, 256, (37, 45, 3), dtype=np.uint8)
-    ours = Upscaler(name, engine="torch", precision="fp32", tile=0).upscale_array(img).astype(int)
+    """8- and 16-bit images alike (OpenVINO's graph takes and gives each type's integers): one 8-bit level is
+    257 16-bit ones."""
+    ours = Upscaler(name, engine="torch", precision="fp32", tile=0)
     other = Upscaler(name, engine=engine, precision="fp32", tile=0)
     assert other.engine == engine and other.precision == "float32"
-    assert np.abs(other.upscale_array(img) - ours).max() <= 1
+    for dtype, level in ((np.uint8, 1), (np.uint16, 257)):
+        img = np.random.default_rng(0).integers(0, np.iinfo(dtype).max + 1, (37, 45, 3), dtype=dtype)
+        got = other.upscale_array(img)
+        assert got.dtype == dtype and np.abs(got - ours.upscale_array(img).astype(int)).max() <= level, dtype
 
 
 def test_auto_measures_on_the_cpu_and_is_pytorch_where_only_pytorch_can_run() -> None:

@@ -187,8 +187,8 @@ class Engine:
 
 class TorchEngine(Engine):
     """PyTorch on any device: the network stops before its pixel shuffle (DeployNet.subpixels) and to_array
-    rounds the sub-pixel planes to integers before shuffling them, a quarter of the bytes of PyTorch's float
-    shuffle (the PyTorch rows of docs/performance.md's peers table, issue 45)."""
+    rounds the sub-pixel planes to integers before shuffling them: uint8 moves a quarter of the bytes float32
+    would."""
 
     def __init__(self, net: PlainNet, device: str, precision: str, compile_model: bool = False) -> None:
         import torch
@@ -227,7 +227,7 @@ class TorchEngine(Engine):
     def free_memory(self) -> int:
         if self._device.type == "cuda":
             return self._torch.cuda.mem_get_info(self._device)[0]
-        return host_memory()
+        return super().free_memory()
 
     def release(self) -> None:
         if self._device.type == "cuda":

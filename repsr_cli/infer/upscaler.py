@@ -116,7 +116,8 @@ class Upscaler:
         self.device = device_name(device)
         self.engine = resolve_engine(engine, self.device, precision, compile_model)
         if self.engine == "auto":
-            # measured on one tile of the size this run uses, at most CPU_TILE: a huge --tile is not timed thrice
+            # measured on one tile of the --tile asked, at most CPU_TILE: a huge --tile is not timed thrice (OpenVINO
+            # runs wider networks in larger tiles, which only adds to a lead it won at this size)
             self.engine, precision = fastest_for(self.model, precision, min(tile or CPU_TILE, CPU_TILE))
         self._run = make_engine(self.engine, self.model, self.device, precision, compile_model)
         self.precision = self._run.precision

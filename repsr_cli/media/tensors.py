@@ -25,11 +25,9 @@ def round_to(values: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
 
 
 def to_levels(values: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
-    """Float32 values in [0, 1] (any layout) -> the integer type's levels, with to_array's arithmetic: clamped,
-    scaled in float32 and rounded half to even."""
-    levels = np.clip(values, 0, 1, dtype=np.float32)
-    levels *= np.float32(peak(dtype))
-    return np.rint(levels, out=levels).astype(dtype)
+    """Float32 values in [0, 1] (any layout) -> the integer type's levels, as to_array rounds them: scaled in
+    float32, rounded half to even, clipped (the same levels as clamping first: the scaling is monotone)."""
+    return round_to(values * np.float32(peak(dtype)), dtype)
 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
